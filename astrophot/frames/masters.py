@@ -1,0 +1,79 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Master calibration frames and bad-pixel maps."""
+
+import astropy.units as u
+import numpy as np
+
+from astrophot.frames._base import FrameBase
+from astrophot.frames.dqflags import DQFlag, flags_to_mask
+
+__all__ = ["BadPixelMap", "MasterBias", "MasterDark", "MasterFlat"]
+
+
+class MasterBias(FrameBase):
+    """A combined bias frame in ADU, with its uncertainty."""
+
+    _default_unit = u.adu
+
+
+class MasterDark(FrameBase):
+    """
+    A combined dark frame in ADU, with its uncertainty.
+
+    iTelescope's ``CALSTAT`` card says whether the bias is still in the dark:
+    ``'M'`` (bias included) or ``'BM'`` (bias removed).
+    """
+
+    _default_unit = u.adu
+
+    @property
+    def bias_subtracted(self):
+        """True if the bias was removed (CALSTAT contains 'B'), False if not, None if unknown."""
+        calstat = str(self.header.get("CALSTAT", "")).strip().upper()
+        if not calstat:
+            return None
+        return "B" in calstat
+
+
+class MasterFlat(FrameBase):
+    """A combined, normalised flat field (dimensionless, median 1)."""
+
+    _default_unit = u.dimensionless_unscaled
+
+
+class BadPixelMap(FrameBase):
+    """
+    A map of `~astrophot.DQFlag` bits: ``data`` holds the bits (uint32).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrophot import BadPixelMap, DQFlag
+    >>> bits = np.zeros((3, 3), dtype=np.uint32)
+    >>> bits[1, 1] = DQFlag.HOT
+    >>> bpm = BadPixelMap(bits)
+    >>> int(bpm.mask.sum()), bpm.count(DQFlag.HOT)
+    (1, 1)
+    """
+
+    _default_unit = u.dimensionless_unscaled
+
+    def __init__(self, data, *args, **kwargs):
+        super().__init__(data, *args, **kwargs)
+        if self.data.dtype != np.uint32:
+            self.data = np.asarray(self.data).astype(np.uint32)
+
+    @property
+    def mask(self):
+        """Boolean mask of every flagged pixel."""
+        return flags_to_mask(self.data)
+
+    @mask.setter
+    def mask(self, value):
+        if value is not None and np.any(np.asarray(value) & ~flags_to_mask(self.data)):
+            raise ValueError("the mask of a BadPixelMap is derived from its flags; set the flags")
+
+    def count(self, flag=None):
+        """Number of pixels with ``flag`` set (any bad bit when None)."""
+        bits = int(DQFlag.bad_bits() if flag is None else flag)
+        return int(np.count_nonzero(self.data & bits))
