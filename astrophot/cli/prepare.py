@@ -1,0 +1,30 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""``astrophot prepare DIR [--dry-run]``: unzip an iTelescope download, remove spaces, fix permissions."""
+
+__all__ = ["register"]
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "prepare",
+        help="prepare an iTelescope download: unzip archives, replace spaces in names, fix permissions",
+        description=(
+            "Unzip every .zip archive below DIR into its own directory, replace spaces in file and "
+            "directory names with '_', and make directories traversable and files readable. Nothing "
+            "existing is overwritten, archives are kept, unsafe or corrupt archives are reported and "
+            "left alone, and running it twice changes nothing."
+        ),
+    )
+    parser.add_argument("directory", metavar="DIR", help="the downloaded directory")
+    parser.add_argument(
+        "-n", "--dry-run", action="store_true", help="report what would be done, change nothing"
+    )
+    parser.set_defaults(func=_run)
+
+
+def _run(args):
+    from astrophot.instruments.itelescope import prepare_download
+
+    report = prepare_download(args.directory, dry_run=args.dry_run)
+    print(report.format())
+    return 0 if report.ok else 1

@@ -1,0 +1,56 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+iTelescope.net: telescopes, sites, cameras, file names and download preparation.
+
+- `TELESCOPES`, `get_telescope`, `Telescope`: the telescope table (site,
+  optics, camera; `None` where a fact is unknown, with the source of each
+  known fact in ``Telescope.sources``).
+- `SITES`, `get_site`, `Site`, `site_from_header`: observatory sites, and
+  the site a FITS header gives (``SITELAT``/``SITELONG``), for any observatory.
+- `parse_filename`, `ITelescopeFilename`, `make_raw_filename`,
+  `make_master_filename`, `output_name`: iTelescope file names.
+- `prepare_download`, `PrepareReport`: unzip a download, remove spaces from
+  names, fix permissions, safely.
+
+Examples
+--------
+>>> from astrophot.instruments.itelescope import get_telescope, parse_filename
+>>> name = parse_filename('raw-T31-davestrickland-webb-20211229-024225-Green-BIN1-W-300-001.fit')
+>>> telescope = get_telescope(name.telescope)
+>>> telescope.site.name, telescope.plate_scale.round(3)
+('iTelescope Siding Spring', <Quantity 1.096 arcsec / pix>)
+"""
+
+from ._filenames import (
+    FilenameError,
+    ITelescopeFilename,
+    make_master_filename,
+    make_raw_filename,
+    output_name,
+    parse_filename,
+)
+from ._prepare import PrepareError, PrepareReport, prepare_download
+from ._sites import SITES, Site, UnknownSiteError, get_site, parse_sexagesimal, site_from_header
+from ._telescopes import TELESCOPES, Telescope, UnknownTelescopeError, get_telescope
+
+__all__ = [
+    "FilenameError",
+    "ITelescopeFilename",
+    "PrepareError",
+    "PrepareReport",
+    "SITES",
+    "Site",
+    "TELESCOPES",
+    "Telescope",
+    "UnknownSiteError",
+    "UnknownTelescopeError",
+    "get_site",
+    "get_telescope",
+    "make_master_filename",
+    "make_raw_filename",
+    "output_name",
+    "parse_filename",
+    "parse_sexagesimal",
+    "prepare_download",
+    "site_from_header",
+]
