@@ -62,16 +62,8 @@ class BadPixelMap(FrameBase):
         super().__init__(data, *args, **kwargs)
         if self.data.dtype != np.uint32:
             self.data = np.asarray(self.data).astype(np.uint32)
-
-    @property
-    def mask(self):
-        """Boolean mask of every flagged pixel."""
-        return flags_to_mask(self.data)
-
-    @mask.setter
-    def mask(self, value):
-        if value is not None and np.any(np.asarray(value) & ~flags_to_mask(self.data)):
-            raise ValueError("the mask of a BadPixelMap is derived from its flags; set the flags")
+        # the mask is derived from the bits
+        self.mask = flags_to_mask(self.data)
 
     def count(self, flag=None):
         """Number of pixels with ``flag`` set (any bad bit when None)."""

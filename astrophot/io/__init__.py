@@ -1,7 +1,14 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Frame I/O: FITS pixels plus an ASDF provenance sidecar."""
 
-from astrophot.io._fits import classify_imagetyp, read_frame, write_frame
+from astrophot.io._fits import classify_imagetyp, read_frame, read_header_text, write_frame
 from astrophot.io._sidecar import read_sidecar, sidecar_path
 
-__all__ = ["classify_imagetyp", "read_frame", "read_sidecar", "sidecar_path", "write_frame"]
+__all__ = [
+    "classify_imagetyp",
+    "read_frame",
+    "read_header_text",
+    "read_sidecar",
+    "sidecar_path",
+    "write_frame",
+]

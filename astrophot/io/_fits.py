@@ -19,7 +19,7 @@ from astrophot.frames import FRAME_TYPES, BadPixelMap, CalibratedFrame, FrameBas
 from astrophot.io._sidecar import read_sidecar, sidecar_path, write_sidecar
 from astrophot.provenance import Provenance
 
-__all__ = ["classify_imagetyp", "read_frame", "write_frame"]
+__all__ = ["classify_imagetyp", "read_frame", "read_header_text", "write_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,33 @@ def classify_imagetyp(value):
     return None
 
 
+def read_header_text(path):
+    """
+    Read a FITS header saved as text (one 80-character card a line).
+
+    Invalid cards (free text some programs write) are kept as they are and
+    logged at DEBUG level instead of warning.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    `astropy.io.fits.Header`
+    """
+    text = Path(path).read_text(errors="replace")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        header = fits.Header.fromstring(text, sep="\n")
+        # touching every card parses it; invalid ones warn here, not later
+        for card in header.cards:
+            _ = card.value
+    for warning in caught:
+        log.debug("%s: %s", path, warning.message)
+    return header
+
+
 def _resolve_type(frame_type):
     if frame_type is None:
         return None
@@ -102,6 +129,12 @@ def _guess_type(path, header):
     if classify_imagetyp(imagetyp) == "light" and calstat and any(c in calstat for c in "BDF"):
         return CalibratedFrame
     return RawFrame
+
+
+def _native(array):
+    """A native-byte-order copy of a FITS array (FITS is big-endian on disk)."""
+    array = np.asarray(array)
+    return array.astype(array.dtype.newbyteorder("="), copy=True)
 
 
 def _find_image(hdul, path):
@@ -170,7 +203,7 @@ def read_frame(path, *, frame_type=None):
         try:
             with fits.open(path, memmap=False) as hdul:
                 index, hdu = _find_image(hdul, path)
-                data = np.array(hdu.data)
+                data = _native(hdu.data)
                 header = hdu.header.copy()
                 primary_header = hdul[0].header
                 if index != 0:
@@ -188,7 +221,7 @@ def read_frame(path, *, frame_type=None):
                             header.append(card)
                 extras = {}
                 if "UNCERT" in hdul:
-                    extras["uncertainty"] = StdDevUncertainty(np.array(hdul["UNCERT"].data))
+                    extras["uncertainty"] = StdDevUncertainty(_native(hdul["UNCERT"].data))
                 if "MASK" in hdul:
                     extras["mask"] = np.array(hdul["MASK"].data).astype(bool)
                 if "DQ" in hdul:
@@ -234,7 +267,9 @@ def read_frame(path, *, frame_type=None):
 
     unit_text = header.get("BUNIT")
     unit = None
-    if unit_text:
+    if unit_text is not None and not str(unit_text).strip():
+        unit = u.dimensionless_unscaled
+    elif unit_text:
         try:
             unit = u.Unit(str(unit_text).strip(), parse_strict="silent")
             if isinstance(unit, u.UnrecognizedUnit):
