@@ -8,6 +8,7 @@ so that generic handlers keep working.
 """
 
 __all__ = [
+    "AnalysisError",
     "AstrometryError",
     "AstrophotError",
     "AstrophotUserWarning",
@@ -90,6 +91,10 @@ class UserRegionsError(AstrophotError, ValueError):
 
 class UnsafeArchiveError(AstrophotError, ValueError):
     """An archive holds an entry that would escape its directory."""
+
+
+class AnalysisError(AstrophotError, ValueError):
+    """An image cannot be analysed (no unmasked sky, no usable stars, ...)."""
 
 
 class AstrometryError(AstrophotError, RuntimeError):
