@@ -165,7 +165,8 @@ def _walk(root, report, dry_run):
     stack = [root]
     while stack:
         directory = stack.pop()
-        _widen_mode(directory, _DIR_BITS, report, dry_run)
+        if directory != root:  # the directory given is the user's choice; only what is below it
+            _widen_mode(directory, _DIR_BITS, report, dry_run)
         dirs.append(directory)
         try:
             with os.scandir(directory) as it:
@@ -413,9 +414,9 @@ def prepare_download(directory, *, dry_run=False):
     Replaces the shell steps of the original workflow (fixing directory
     permissions, removing spaces from names, unzipping the night's archives):
 
-    1. widen permissions so that every directory is traversable
-       (``u+rwx,go+rx``) and every file readable (``a+r``); nothing is
-       ever narrowed;
+    1. widen permissions so that every directory below ``directory`` is
+       traversable (``u+rwx,go+rx``) and every file readable (``a+r``);
+       nothing is ever narrowed;
     2. replace spaces by ``_`` in file and directory names;
     3. extract every ``.zip`` archive into its own directory (names with
        spaces are extracted with ``_``), including archives found inside
