@@ -40,7 +40,8 @@ class PrepareReport:
     """
     What `prepare_download` did (or, in a dry run, would do).
 
-    Paths are absolute. Every list is sorted by path.
+    Paths are absolute and name where things are after the renames (except
+    the old path of a renamed item). Every list is sorted by path.
 
     Attributes
     ----------
@@ -487,7 +488,12 @@ def prepare_download(directory, *, dry_run=False):
     report = PrepareReport(directory=root, dry_run=bool(dry_run))
     real_root = os.path.realpath(root)
     dirs, files, links = _walk(root, report, dry_run)
+    n_skipped = len(report.skipped)
     mapping = _rename_spaces(root, [*dirs, *files, *links], report, dry_run)
+    # report every path where it is after the renames (the renamed item's old path stays as it was)
+    report.renamed = [(old, _mapped(old, mapping, root)) for old, _ in report.renamed]
+    report.permissions = [(_mapped(p, mapping, root), old, new) for p, old, new in report.permissions]
+    report.skipped[n_skipped:] = [(_mapped(p, mapping, root), why) for p, why in report.skipped[n_skipped:]]
     on_disk = _unmapper(mapping, root) if dry_run else (lambda path: path)
     queue = [(p, 0) for p in files if p.suffix.lower() == ".zip"]
     done = set()
