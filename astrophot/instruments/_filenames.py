@@ -56,6 +56,10 @@ _MASTER = re.compile(r"^Master_(?P<kind>Bias|Dark|Badpix)_(?P<b>\d+)" + _MASTER_
 _MASTER_FLAT = re.compile(
     r"^Master_Flat_(?P<f1>[A-Za-z0-9+]+)_(?P<b>\d+)_(?P<f2>[A-Za-z0-9+]+)" + _MASTER_TAIL
 )
+_DATE = re.compile(r"\d{8}")
+_TIME = re.compile(r"\d{6}")
+_DIGITS = re.compile(r"\d+")
+_BIN = re.compile(r"BIN(\d+)", re.IGNORECASE)
 _PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -317,22 +321,24 @@ def _parse_raw(prefix, rest, common):
         raise FilenameError(base, f"user {user!r} is empty or has odd characters", RAW_PATTERN)
     if not target_token.strip("_"):
         raise FilenameError(base, "the target is empty", RAW_PATTERN)
-    if not (re.fullmatch(r"\d{8}", date) and re.fullmatch(r"\d{6}", time)):
+    if not (_DATE.fullmatch(date) and _TIME.fullmatch(time)):
         raise FilenameError(base, f"{date}-{time} is not a <yyyymmdd>-<hhmmss> time stamp", RAW_PATTERN)
     try:
-        local_time = datetime.datetime.strptime(date + time, "%Y%m%d%H%M%S")
+        local_time = datetime.datetime(
+            int(date[:4]), int(date[4:6]), int(date[6:]), int(time[:2]), int(time[2:4]), int(time[4:])
+        )
     except ValueError:
         raise FilenameError(base, f"{date}-{time} is not a valid date and time", RAW_PATTERN) from None
     if not _TOKEN.match(filter_):
         raise FilenameError(base, f"filter {filter_!r} is empty or has odd characters", RAW_PATTERN)
-    match = re.fullmatch(r"BIN(\d+)", bin_, re.IGNORECASE)
+    match = _BIN.fullmatch(bin_)
     if match is None or int(match[1]) < 1:
         raise FilenameError(base, f"{bin_!r} is not a binning like 'BIN1'", RAW_PATTERN)
     if pier not in ("E", "W"):
         raise FilenameError(base, f"pier side {pier!r} is not 'E' or 'W'", RAW_PATTERN)
     if not _EXPOSURE.match(exposure):
         raise FilenameError(base, f"exposure {exposure!r} is not a number of seconds", RAW_PATTERN)
-    if not re.fullmatch(r"\d+", sequence):
+    if not _DIGITS.fullmatch(sequence):
         raise FilenameError(base, f"sequence {sequence!r} is not a number", RAW_PATTERN)
     target, panel = _target_and_panel(target_token)
     return ITelescopeFilename(
@@ -345,7 +351,7 @@ def _parse_raw(prefix, rest, common):
         filter=filter_,
         binning=int(match[1]),
         pier_side=pier,
-        exposure=float(exposure) * u.s,
+        exposure=u.Quantity(float(exposure), u.s),
         sequence=int(sequence),
         local_time=local_time,
         **common,
@@ -386,7 +392,7 @@ def _parse_premium(stem, common):
         raise FilenameError(base, f"exposure {exposure!r} is not like '900s'", PREMIUM_PATTERN)
     if not _TOKEN.match(filter_):
         raise FilenameError(base, f"filter {filter_!r} is empty or has odd characters", PREMIUM_PATTERN)
-    if not re.fullmatch(r"\d+", index):
+    if not _DIGITS.fullmatch(index):
         raise FilenameError(base, f"set index {index!r} is not a number", PREMIUM_PATTERN)
     if not target_token.strip("_"):
         raise FilenameError(base, "the target is empty", PREMIUM_PATTERN)
