@@ -1,0 +1,52 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Simulated iTelescope.net data with known truth.
+
+Seeded simulators of what a CCD camera on an iTelescope.net telescope
+writes, with every value that produced the pixels kept beside them: the
+camera (gain, read noise, bias level and structure, dark current, hot pixels,
+bad columns and rows, flat fields), and for each light frame the exact WCS,
+the stars (real Tycho-2 positions and magnitudes), the PSF, the sky and the
+cosmic rays.
+
+- `make_bias_stack`, `make_dark_stack`, `make_flat_stack`, `make_raw_frame`:
+  in-memory `~astrophot.RawFrame` objects and their `Truth`, for tests and
+  examples. The same ``seed`` gives the same camera in each of them.
+- `simulate_night`: a night written to disk as iTelescope delivers it (raw
+  lights with iTelescope names, calibration frames, a calibration library of
+  masters) and its `Night` truth.
+- `read_index_stars`, `load_demo_catalog`, `field_stars`, `demo_fields`: the
+  real stars.
+"""
+
+from ._makers import make_bias_stack, make_dark_stack, make_flat_stack, make_raw_frame, make_wcs, zero_point
+from ._model import make_detector
+from ._truth import PSF, DetectorTruth, FrameTruth, Truth
+from .catalog import (
+    CatalogError,
+    demo_fields,
+    field_stars,
+    find_index_files,
+    load_demo_catalog,
+    read_index_stars,
+)
+
+__all__ = [
+    "PSF",
+    "CatalogError",
+    "DetectorTruth",
+    "FrameTruth",
+    "Truth",
+    "demo_fields",
+    "field_stars",
+    "find_index_files",
+    "load_demo_catalog",
+    "make_bias_stack",
+    "make_dark_stack",
+    "make_detector",
+    "make_flat_stack",
+    "make_raw_frame",
+    "make_wcs",
+    "read_index_stars",
+    "zero_point",
+]
