@@ -97,7 +97,7 @@ class ITelescopeFilename:
 
     Fields a kind of name does not carry are `None`.
 
-    Attributes
+    Parameters
     ----------
     name : str
         The file name parsed (directories removed).
@@ -248,8 +248,8 @@ def parse_filename(name):
 
     See Also
     --------
-    make_raw_filename : the inverse for raw frames.
-    output_name : the name astrophot gives a processed frame.
+    make_raw_filename : The inverse for raw frames.
+    output_name : The name astrophot gives a processed frame.
 
     Notes
     -----
@@ -518,7 +518,7 @@ def make_raw_filename(
     telescope : str or Telescope
         ``'T20'`` (``'t20'``, ``'iTelescope T20'`` and a `Telescope` work too).
     user : str
-        iTelescope user name (no spaces or ``-``).
+        The iTelescope user name (no spaces or ``-``).
     target : str
         Target name; spaces become underscores.
     local_time : `datetime.datetime`
@@ -545,7 +545,7 @@ def make_raw_filename(
     Returns
     -------
     str
-        The file name.
+        The file name (no directory).
 
     Raises
     ------
@@ -554,7 +554,8 @@ def make_raw_filename(
 
     See Also
     --------
-    parse_filename, make_master_filename
+    parse_filename : Read the fields back.
+    make_master_filename : Names of master calibration files.
 
     Examples
     --------
@@ -629,6 +630,7 @@ def make_master_filename(kind, *, binning, shape, set_temperature, exposure, fil
     Returns
     -------
     str
+        The file name, as in the iTelescope calibration library.
 
     Raises
     ------
@@ -637,7 +639,8 @@ def make_master_filename(kind, *, binning, shape, set_temperature, exposure, fil
 
     See Also
     --------
-    parse_filename, make_raw_filename
+    parse_filename : Read the fields back.
+    make_raw_filename : Names of raw frames.
 
     Examples
     --------
@@ -713,7 +716,7 @@ def output_name(raw_name, prefix="cal", *, extension=".fits"):
 
     See Also
     --------
-    parse_filename
+    parse_filename : The names accepted.
 
     Examples
     --------

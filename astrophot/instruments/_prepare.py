@@ -43,7 +43,7 @@ class PrepareReport:
     Paths are absolute and name where things are after the renames (except
     the old path of a renamed item). Every list is sorted by path.
 
-    Attributes
+    Parameters
     ----------
     directory : `pathlib.Path`
         The directory prepared.
@@ -100,6 +100,7 @@ class PrepareReport:
         Returns
         -------
         str
+            A header line, then one line per kind of action and one per item.
         """
         would = "would be " if self.dry_run else ""
         lines = [f"prepare {self.directory}" + (" (dry run: nothing changed)" if self.dry_run else "")]
@@ -444,7 +445,7 @@ def prepare_download(directory, *, dry_run=False):
 
     See Also
     --------
-    parse_filename : read the names of the extracted files.
+    parse_filename : Read the names of the extracted files.
 
     Notes
     -----

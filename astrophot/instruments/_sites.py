@@ -109,7 +109,7 @@ _SEXAGESIMAL = re.compile(
 
 def parse_sexagesimal(text):
     """
-    Degrees from a sexagesimal (or decimal) angle string as MaxIm DL writes it.
+    Read a sexagesimal (or decimal) angle string as MaxIm DL writes it.
 
     The sign applies to the whole angle, so ``'-00 30 00'`` is -0.5 degrees
     (a detail that a naive ``int(d) + m/60`` gets wrong).
@@ -250,6 +250,7 @@ def get_site(name_or_code):
     Returns
     -------
     Site
+        The entry of `SITES`.
 
     Raises
     ------
@@ -258,8 +259,8 @@ def get_site(name_or_code):
 
     See Also
     --------
-    site_from_header : a site from a FITS header (any observatory).
-    get_telescope : a telescope, which knows its site.
+    site_from_header : A site from a FITS header (any observatory).
+    get_telescope : A telescope, which knows its site.
 
     Examples
     --------
@@ -320,7 +321,7 @@ def site_from_header(header, *, source=None):
 
     See Also
     --------
-    get_site : the iTelescope sites by name or MPC code.
+    get_site : The iTelescope sites by name or MPC code.
 
     Notes
     -----

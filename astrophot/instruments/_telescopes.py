@@ -46,7 +46,7 @@ class Telescope:
     Parameters
     ----------
     id : str
-        iTelescope's name, ``'T20'``.
+        The iTelescope name, ``'T20'``.
     site : Site or None
         Where it stands.
     camera : str or None
@@ -358,6 +358,7 @@ def get_telescope(name):
     Returns
     -------
     Telescope
+        The entry of `TELESCOPES`.
 
     Raises
     ------
@@ -366,8 +367,8 @@ def get_telescope(name):
 
     See Also
     --------
-    get_site : the sites.
-    parse_filename : the telescope id in a file name.
+    get_site : The sites.
+    parse_filename : The telescope id in a file name.
 
     Examples
     --------
