@@ -347,7 +347,7 @@ def _extract(zf, archive, entries, report, *, dry_run, real_root, on_disk):
                 makedirs(entry.dest)
         for entry in todo:
             makedirs(entry.dest.parent)
-            tmp = entry.dest.with_name(f".{entry.dest.name}{_PARTIAL}{uuid.uuid4().hex}")
+            tmp = entry.dest.with_name(f"{_PARTIAL}{uuid.uuid4().hex}")  # short: any name length works
             temps.append((tmp, entry))
             with zf.open(entry.info) as src, open(tmp, "xb") as dst:
                 shutil.copyfileobj(src, dst, _CHUNK)

@@ -372,3 +372,14 @@ def test_empty_directory(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path).st_mode) == 0o700  # the directory given is left as it is
     assert report.ok and not report.changed
     assert report.format().endswith("nothing to do")
+
+
+def test_long_member_names(tmp_path):
+    long_name = (
+        "raw-T20-jdoe-" + "Very_Long_Target_Name_" * 9 + "Name_A" + "-20240101-201500-Ha-BIN1-E-300-001.fit"
+    )
+    assert 250 <= len(long_name) <= 255
+    _zip(tmp_path / "night.zip", [(long_name, b"x")])
+    report = prepare_download(tmp_path)
+    assert report.ok
+    assert (tmp_path / long_name).read_bytes() == b"x"
