@@ -21,6 +21,7 @@ cosmic rays.
 
 from ._makers import make_bias_stack, make_dark_stack, make_flat_stack, make_raw_frame, make_wcs, zero_point
 from ._model import make_detector
+from ._night import BAD_FRAME_REASONS, Night, SimulationError, load_night, simulate_night
 from ._truth import PSF, DetectorTruth, FrameTruth, Truth
 from .catalog import (
     CatalogError,
@@ -32,15 +33,19 @@ from .catalog import (
 )
 
 __all__ = [
+    "BAD_FRAME_REASONS",
     "PSF",
     "CatalogError",
     "DetectorTruth",
     "FrameTruth",
+    "Night",
+    "SimulationError",
     "Truth",
     "demo_fields",
     "field_stars",
     "find_index_files",
     "load_demo_catalog",
+    "load_night",
     "make_bias_stack",
     "make_dark_stack",
     "make_detector",
@@ -48,5 +53,6 @@ __all__ = [
     "make_raw_frame",
     "make_wcs",
     "read_index_stars",
+    "simulate_night",
     "zero_point",
 ]

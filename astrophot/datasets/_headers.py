@@ -9,7 +9,7 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import Angle
 from astropy.io import fits
-from astropy.time import Time
+from astropy.time import Time, TimeDelta
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,8 @@ def night_start(date, ra_deg, info):
     lon = info.longitude or 0.0
     # local 20:00 to 04:00 expressed in UT
     local_offset = round(lon / 15.0) / 24.0
-    times = day + (20.0 / 24.0 - local_offset) + np.arange(0, 8.0 * 60.0, 5.0) / (24.0 * 60.0)
+    offsets = (20.0 / 24.0 - local_offset) + np.arange(0, 8.0 * 60.0, 5.0) / (24.0 * 60.0)
+    times = day + TimeDelta(offsets, format="jd")
     ha = np.array([hour_angle(t, ra_deg, lon) for t in times])
     best = int(np.argmin(np.abs(ha + 1.0)))
     return Time(np.round(times[best].jd * 86400.0) / 86400.0, format="jd", scale="utc")

@@ -305,8 +305,8 @@ def render_stars(shape, x, y, flux, psf, *, max_work=3_000_000):
     b = PSF.alpha_from_fwhm(psf.fwhm_minor, psf.beta)
     theta = np.radians(psf.theta)
     cos_t, sin_t = np.cos(theta), np.sin(theta)
-    half = int(max(4, np.ceil(4.0 * psf.fwhm_major)))
-    oversample = 5 if psf.fwhm_minor < 2.5 else (3 if psf.fwhm_minor < 6 else 1)
+    half = int(max(4, np.ceil(3.5 * psf.fwhm_major)))
+    oversample = 5 if psf.fwhm_minor < 1.5 else (3 if psf.fwhm_minor < 5 else 1)
     sub = (np.arange(oversample) + 0.5) / oversample - 0.5
     offs = np.arange(-half, half + 1)
     # sample offsets within a stamp: (S, S, o, o) flattened
