@@ -1,0 +1,19 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Calibration products: master frames, read noise, bad-pixel maps and the
+calibration library that picks the masters for a light frame.
+
+- `make_master_bias`, `make_master_dark`, `make_master_flat`: masters from
+  raw frames, combined band by band with each file read once
+  (`combine_frames` is the combiner without the checks).
+- `measure_read_noise`: read noise from two bias frames.
+- `find_bad_pixels`: a `~astrophot.BadPixelMap` from a master dark, a flat
+  and user regions; `find_bad_columns`: bad columns and rows of a frame;
+  `BadPixelRegions`: the user's bad-pixel YAML.
+- `CalibrationLibrary`: index master libraries and select masters.
+"""
+
+from astrophot.calibration._combine import combine_frames
+from astrophot.calibration._masters import make_master_bias, make_master_dark, make_master_flat
+
+__all__ = ["combine_frames", "make_master_bias", "make_master_dark", "make_master_flat"]

@@ -1,0 +1,611 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The band-by-band combining kernel.
+
+Every input is read once, a band of rows at a time, into a small buffer.
+Within a band the values of each pixel are sorted along the frame axis by a
+sorting network applied to whole rows at once (each comparator is one
+``np.minimum`` and one ``np.maximum`` over the band), so the work is a few
+hundred vectorised passes over a buffer that stays in the CPU cache. On
+sorted values:
+
+- min/max rejection by count keeps the index range ``[n_low, n_valid - n_high)``;
+- sigma clipping keeps a contiguous index range as well: the median is read
+  at the middle of the range, the absolute deviations from it form a
+  V-shaped (bitonic) sequence that a bitonic merger sorts, giving the median
+  absolute deviation, and the new range follows from counting the values
+  below and above the limits;
+- the median, mean, weighted mean and the spread of the kept values follow
+  from the final range.
+
+The checksums of file inputs are computed by a helper thread while the main
+thread sorts, from the same bytes (each file is read once).
+"""
+
+import functools
+import logging
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from astrophot.exceptions import CalibrationError, FrameMismatchError
+
+__all__ = ["MAD_TO_STD", "bitonic_merger", "combine_sources", "sorting_network"]
+
+log = logging.getLogger(__name__)
+
+#: Converts a median absolute deviation to a Gaussian standard deviation.
+MAD_TO_STD = 1.482602218505602
+
+#: Target size of the per-band working set (bytes); keeps the band in cache.
+_BAND_TARGET_BYTES = 5 * 2**19
+
+_METHODS = ("average", "median")
+
+
+def _pow2(n):
+    p = 1
+    while p < n:
+        p *= 2
+    return p
+
+
+@functools.cache
+def sorting_network(n):
+    """
+    Comparators of Batcher's odd-even merge sort for ``n`` elements.
+
+    Parameters
+    ----------
+    n : int
+
+    Returns
+    -------
+    tuple of (int, int)
+        Pairs ``(i, j)``, ``i < j``: put the smaller value at ``i``. Applied in
+        order they sort any ``n`` values. Built for the next power of two and
+        restricted to ``j < n`` (the missing elements act as +inf).
+    """
+    p = _pow2(n)
+    pairs = []
+    t = 1
+    while t < p:
+        k = t
+        while k >= 1:
+            j = k % t
+            while j <= p - 1 - k:
+                for i in range(min(k, p - j - k)):
+                    a, b = i + j, i + j + k
+                    if a // (2 * t) == b // (2 * t) and b < n:
+                        pairs.append((a, b))
+                j += 2 * k
+            k //= 2
+        t *= 2
+    return tuple(pairs)
+
+
+@functools.cache
+def bitonic_merger(n):
+    """
+    Comparators that sort a bitonic sequence of ``n`` elements.
+
+    The sequence may be padded with +inf at either end (a "V" of absolute
+    deviations with rejected values set to +inf is such a sequence).
+
+    Parameters
+    ----------
+    n : int
+
+    Returns
+    -------
+    tuple of (int, int)
+    """
+    p = _pow2(n)
+    pairs = []
+    half = p // 2
+    while half >= 1:
+        for start in range(0, p, 2 * half):
+            for i in range(start, start + half):
+                if i + half < n:
+                    pairs.append((i, i + half))
+        half //= 2
+    return tuple(pairs)
+
+
+def prune(pairs, outputs):
+    """
+    Keep only the comparators of a network that can change ``outputs``.
+
+    Parameters
+    ----------
+    pairs : sequence of (int, int)
+    outputs : iterable of int
+        Positions whose final values are needed.
+
+    Returns
+    -------
+    tuple of (int, int)
+    """
+    needed = set(outputs)
+    kept = []
+    for a, b in reversed(pairs):
+        if a in needed or b in needed:
+            kept.append((a, b))
+            needed.update((a, b))
+    return tuple(reversed(kept))
+
+
+@functools.cache
+def _median_merger(n, count):
+    """Bitonic merger pruned to the two middle ranks of ``count`` values."""
+    return prune(bitonic_merger(n), {(count - 1) // 2, count // 2})
+
+
+def _apply(rows, pairs, tmp, payload=None, ptmp=None):
+    """Apply comparators to a list of equal-length 1-D arrays (in place, by rebinding)."""
+    if payload is None:
+        for a, b in pairs:
+            ra, rb = rows[a], rows[b]
+            np.minimum(ra, rb, out=tmp)
+            np.maximum(ra, rb, out=rb)
+            rows[a], tmp = tmp, ra
+        return tmp, None
+    swap = None
+    for a, b in pairs:
+        ra, rb = rows[a], rows[b]
+        swap = np.greater(ra, rb, out=swap)
+        np.minimum(ra, rb, out=tmp)
+        np.maximum(ra, rb, out=rb)
+        rows[a], tmp = tmp, ra
+        pa, pb = payload[a], payload[b]
+        np.copyto(ptmp, pa)
+        np.copyto(pa, pb, where=swap)
+        np.copyto(pb, ptmp, where=swap)
+    return tmp, ptmp
+
+
+class _Band:
+    """Buffers for one band (reused from band to band)."""
+
+    def __init__(self, n, m, work_dtype, canon_dtypes, weights):
+        self.n = n
+        self.canon = [[np.empty(m, dtype=dt) for dt in canon_dtypes] for _ in range(2)]
+        self.work = np.empty((n, m), dtype=work_dtype)
+        self.sorted = np.empty((n, m), dtype=work_dtype)
+        self.tmp = np.empty(m, dtype=work_dtype)
+        self.dev = np.empty((n, m), dtype=np.float32)
+        self.ftmp = np.empty(m, dtype=np.float32)
+        self.weights = None if weights is None else np.empty((n, m), dtype=np.float32)
+        self.wtmp = None if weights is None else np.empty(m, dtype=np.float32)
+        self.rank = np.arange(n, dtype=np.intp)[:, None]
+
+
+class _Ranges:
+    """
+    The kept index range ``[lo, hi)`` of every pixel of a sorted band.
+
+    Most pixels share one range (``lo``, ``hi``); the few that lost a value
+    to rejection or had invalid inputs are exceptions (``idx`` with their own
+    ``plo``, ``phi``), handled on a small dense subset.
+    """
+
+    def __init__(self, m, n, n_low, n_high, nvalid=None):
+        self.m = m
+        self.lo = int(n_low)
+        self.hi = max(int(n) - int(n_high), self.lo)
+        self.idx = np.empty(0, dtype=np.intp)
+        self.plo = self.idx
+        self.phi = self.idx
+        if nvalid is not None:
+            top = np.asarray(nvalid, dtype=np.intp) - int(n_high)
+            idx = np.flatnonzero(top < self.hi)
+            self.idx = idx
+            self.plo = np.full(idx.size, self.lo, dtype=np.intp)
+            self.phi = np.maximum(top[idx], self.lo)
+
+    def lo_of(self, idx):
+        """Lower bounds of pixels ``idx`` (array)."""
+        out = np.full(idx.size, self.lo, dtype=np.intp)
+        if self.idx.size:
+            pos = np.searchsorted(self.idx, idx)
+            pos = np.minimum(pos, self.idx.size - 1)
+            hit = self.idx[pos] == idx
+            out[hit] = self.plo[pos[hit]]
+        return out
+
+    def hi_of(self, idx):
+        """Upper bounds of pixels ``idx`` (array)."""
+        out = np.full(idx.size, self.hi, dtype=np.intp)
+        if self.idx.size:
+            pos = np.searchsorted(self.idx, idx)
+            pos = np.minimum(pos, self.idx.size - 1)
+            hit = self.idx[pos] == idx
+            out[hit] = self.phi[pos[hit]]
+        return out
+
+    def update(self, idx, lo, hi):
+        """Set the ranges of pixels ``idx`` (sorted, unique)."""
+        if not idx.size:
+            return
+        merged = np.union1d(self.idx, idx)
+        plo = self.lo_of(merged)
+        phi = self.hi_of(merged)
+        pos = np.searchsorted(merged, idx)
+        plo[pos] = lo
+        phi[pos] = hi
+        self.idx, self.plo, self.phi = merged, plo, phi
+
+    def counts(self):
+        """Number of kept values per pixel (intp array of length m)."""
+        count = np.full(self.m, self.hi - self.lo, dtype=np.intp)
+        count[self.idx] = self.phi - self.plo
+        return count
+
+
+def _dense_keep(rank, lo, hi):
+    """(n, p) boolean: rank within [lo, hi) per column."""
+    return (rank >= lo) & (rank < hi)
+
+
+def _median_dense(sub, lo, hi):
+    """Median of ``sub[lo:hi, j]`` per column of sorted values (float32; NaN when empty)."""
+    p = sub.shape[1]
+    cols = np.arange(p)
+    i1 = np.maximum((lo + hi - 1) >> 1, 0)
+    i2 = np.maximum((lo + hi) >> 1, 0)
+    out = sub[i1, cols].astype(np.float32)
+    out += sub[i2, cols]
+    out *= np.float32(0.5)
+    out[hi <= lo] = np.nan
+    return out
+
+
+def _median(s, ranges):
+    """Median of the kept sorted values of every pixel (float32)."""
+    lo, hi = ranges.lo, ranges.hi
+    if hi > lo:
+        out = s[(lo + hi - 1) >> 1].astype(np.float32)
+        out += s[(lo + hi) >> 1]
+        out *= np.float32(0.5)
+    else:
+        out = np.full(s.shape[1], np.nan, dtype=np.float32)
+    if ranges.idx.size:
+        out[ranges.idx] = _median_dense(s[:, ranges.idx], ranges.plo, ranges.phi)
+    return out
+
+
+def _clip(band, s, ranges, n_sigma_low, n_sigma_high):
+    """One sigma-clipping iteration on sorted values; updates ``ranges``; True if any changed."""
+    n, m = s.shape
+    med = _median(s, ranges)
+    dev = band.dev[:, :m]
+    np.subtract(s, med, out=dev, casting="unsafe")
+    np.abs(dev, out=dev)
+    lo, hi = ranges.lo, ranges.hi
+    count = hi - lo
+    special = None
+    if ranges.idx.size:
+        special = dev[:, ranges.idx]
+        special[~_dense_keep(band.rank, ranges.plo, ranges.phi)] = np.inf
+        special.sort(axis=0)
+    dev[:lo] = np.inf
+    dev[hi:] = np.inf
+    if count > 0:
+        rows = list(dev)
+        _apply(rows, _median_merger(n, count), band.ftmp[:m])
+        mad = rows[(count - 1) // 2].astype(np.float32)
+        mad += rows[count // 2]
+        mad *= np.float32(0.5)
+    else:
+        mad = np.full(m, np.nan, dtype=np.float32)
+    if special is not None:
+        c = ranges.phi - ranges.plo
+        mad[ranges.idx] = _median_dense(special, np.zeros_like(c), c)
+    std = mad
+    std *= np.float32(MAD_TO_STD)
+    lower = None if n_sigma_low is None else med - np.float32(n_sigma_low) * std
+    upper = None if n_sigma_high is None else med + np.float32(n_sigma_high) * std
+    # only pixels whose smallest or largest kept value is beyond a limit change
+    if count > 0:
+        first = s[lo].astype(np.float32)
+        last = s[hi - 1].astype(np.float32)
+    else:
+        first = np.full(m, np.nan, dtype=np.float32)
+        last = first.copy()
+    if ranges.idx.size:
+        cols = ranges.idx
+        has = ranges.phi > ranges.plo
+        first[cols] = np.where(has, s[np.minimum(ranges.plo, n - 1), cols], np.nan)
+        last[cols] = np.where(has, s[np.maximum(ranges.phi - 1, 0), cols], np.nan)
+    beyond = np.zeros(m, dtype=bool)
+    if lower is not None:
+        beyond |= first < lower
+    if upper is not None:
+        beyond |= last > upper
+    cand = np.flatnonzero(beyond)
+    if not cand.size:
+        return False
+    sub = s[:, cand]
+    new_lo = ranges.lo_of(cand)
+    new_hi = ranges.hi_of(cand)
+    if lower is not None:
+        new_lo = np.maximum(new_lo, np.count_nonzero(sub < lower[cand], axis=0))
+    if upper is not None:
+        new_hi = np.minimum(new_hi, np.count_nonzero(sub <= upper[cand], axis=0))
+    ranges.update(cand, new_lo, np.maximum(new_hi, new_lo))
+    return True
+
+
+def _combine_band(band, s, w, ranges, options):
+    """Rejection and combination of one sorted band; returns (value, std_of_value, count)."""
+    n, m = s.shape
+    if options["sigma_clip"]:
+        for _ in range(options["max_iterations"]):
+            if not _clip(band, s, ranges, options["n_sigma_low"], options["n_sigma_high"]):
+                break
+    centre = _median(s, ranges)
+    x = band.dev[:, :m]
+    np.subtract(s, centre, out=x, casting="unsafe")
+    lo, hi = ranges.lo, ranges.hi
+    xs = x[lo:hi]
+    if w is None:
+        total = xs.sum(axis=0)
+        squares = np.einsum("ij,ij->j", xs, xs)
+    else:
+        ws = w[lo:hi]
+        wsum = ws.sum(axis=0)
+        total = np.einsum("ij,ij->j", ws, xs)
+        squares = np.einsum("ij,ij,ij->j", ws, xs, xs)
+        w2sum = np.einsum("ij,ij->j", ws, ws)
+    count = ranges.counts()
+    if ranges.idx.size:
+        cols = ranges.idx
+        keep = _dense_keep(band.rank, ranges.plo, ranges.phi)
+        sub = np.where(keep, x[:, cols], np.float32(0))
+        if w is None:
+            total[cols] = sub.sum(axis=0)
+            squares[cols] = np.einsum("ij,ij->j", sub, sub)
+        else:
+            wsub = np.where(keep, w[:, cols], np.float32(0))
+            wsum[cols] = wsub.sum(axis=0)
+            total[cols] = np.einsum("ij,ij->j", wsub, sub)
+            squares[cols] = np.einsum("ij,ij,ij->j", wsub, sub, sub)
+            w2sum[cols] = np.einsum("ij,ij->j", wsub, wsub)
+    fcount = count.astype(np.float32)
+    if w is None:
+        mean_offset = total / fcount
+        # sum of squared deviations from the mean of the kept values
+        squares -= total * mean_offset
+        np.maximum(squares, 0, out=squares)
+        squares /= fcount - 1
+        squares /= fcount
+        std_of_value = np.sqrt(squares, out=squares)
+    else:
+        mean_offset = total / wsum
+        squares -= total * mean_offset
+        np.maximum(squares, 0, out=squares)
+        var = squares / wsum * fcount / (fcount - 1)
+        neff = wsum * wsum / w2sum
+        std_of_value = np.sqrt(var / neff)
+    if options["method"] == "median":
+        value = centre
+        std_of_value *= np.float32(math.sqrt(math.pi / 2))
+    else:
+        value = centre
+        value += mean_offset
+    value[count == 0] = np.nan
+    std_of_value[count < 2] = np.nan
+    return value, std_of_value, count
+
+
+def _rows_per_band(n, nx, ny, work_itemsize, canon_bytes, budget):
+    per_row = nx * (n * (2 * work_itemsize + 4 + 4 + 1) + 2 * canon_bytes + 64)
+    rows = max(1, _BAND_TARGET_BYTES // (4 * n * nx))
+    if budget is not None:
+        if budget < per_row:
+            return 0, per_row
+        rows = min(rows, budget // per_row)
+    return int(min(rows, ny)), per_row
+
+
+def combine_sources(
+    sources,
+    *,
+    method="average",
+    sigma_clip=True,
+    n_sigma_low=5.0,
+    n_sigma_high=5.0,
+    max_iterations=1,
+    n_low=0,
+    n_high=0,
+    scales=None,
+    weights=None,
+    offsets=(),
+    memory_limit=None,
+    rows_per_band=None,
+):
+    """
+    Combine sources (see `astrophot.calibration._sources`) band by band.
+
+    Returns
+    -------
+    dict
+        ``data`` (float32), ``uncertainty`` (float32 standard deviation of
+        the combined value), ``n_rejected`` (uint16: inputs not used per
+        pixel), ``mask`` (no input left), ``n_bands``, ``rows_per_band``.
+    """
+    n = len(sources)
+    if n == 0:
+        raise CalibrationError("nothing to combine: no input frames")
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, not {method!r}")
+    shape = sources[0].shape
+    odd = [s.name for s in sources if s.shape != shape]
+    if odd:
+        raise FrameMismatchError(f"frames differ in shape from {sources[0].name} {shape}: {', '.join(odd)}")
+    ny, nx = shape
+    n_low, n_high = int(n_low), int(n_high)
+    if n_low < 0 or n_high < 0 or n_low + n_high >= n:
+        raise ValueError(
+            f"n_low={n_low} and n_high={n_high} must be >= 0 and leave at least one of {n} frames"
+        )
+    if max_iterations is None:
+        max_iterations = n
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float32)
+        if weights.shape != (n,) or not np.all(np.isfinite(weights)) or np.any(weights <= 0):
+            raise ValueError(f"weights must be {n} positive numbers, one per frame")
+        if method != "average":
+            raise ValueError("weights apply to method='average' only")
+    if scales is not None:
+        scales = np.asarray(scales, dtype=np.float64)
+        if scales.shape != (n,) or not np.all(np.isfinite(scales)) or np.any(scales == 0):
+            raise ValueError(f"scales must be {n} finite non-zero numbers, one per frame")
+    offsets = [(np.asarray(arr), np.asarray(coef, dtype=np.float64)) for arr, coef in offsets]
+    for arr, coef in offsets:
+        if arr.shape != shape or coef.shape != (n,):
+            raise FrameMismatchError(
+                f"an offset frame of shape {arr.shape} does not match the frames {shape}"
+            )
+
+    canon_dtypes = [np.dtype(s.dtype) for s in sources]
+    transform = scales is not None or bool(offsets)
+    invalid_possible = any(s.may_be_invalid for s in sources)
+    same = len(set(canon_dtypes)) == 1
+    if (
+        same
+        and not transform
+        and not invalid_possible
+        and canon_dtypes[0].kind in "ui"
+        and canon_dtypes[0].itemsize <= 2
+    ):
+        work_dtype = canon_dtypes[0]
+    else:
+        work_dtype = np.dtype(np.float32)
+        invalid_possible = True
+
+    resident = sum(s.resident_bytes for s in sources) + sum(a.nbytes for a, _ in offsets)
+    output_bytes = ny * nx * (4 + 4 + 2 + 1)
+    budget = None if memory_limit is None else int(memory_limit) - resident - output_bytes
+    canon_bytes = sum(dt.itemsize for dt in canon_dtypes)
+    auto_rows, per_row = _rows_per_band(n, nx, ny, work_dtype.itemsize, canon_bytes, budget)
+    if auto_rows == 0:
+        need = (resident + output_bytes + per_row) / 2**20
+        raise CalibrationError(
+            f"memory_limit of {int(memory_limit) / 2**20:.0f} MiB is too small to combine {n} frames of "
+            f"{ny}x{nx}: need at least {need:.0f} MiB (inputs held in memory: {resident / 2**20:.0f} MiB, "
+            f"result: {output_bytes / 2**20:.0f} MiB); raise memory_limit or decompress the inputs"
+        )
+    rows = auto_rows if rows_per_band is None else max(1, min(int(rows_per_band), ny))
+    m_max = rows * nx
+    band = _Band(n, m_max, work_dtype, canon_dtypes, weights)
+    options = {
+        "method": method,
+        "sigma_clip": bool(sigma_clip) and (n_sigma_low is not None or n_sigma_high is not None),
+        "n_sigma_low": n_sigma_low,
+        "n_sigma_high": n_sigma_high,
+        "max_iterations": int(max_iterations),
+        "n_low": n_low,
+        "n_high": n_high,
+    }
+
+    data = np.empty(shape, dtype=np.float32)
+    uncertainty = np.empty(shape, dtype=np.float32)
+    n_used = np.empty(shape, dtype=np.uint16)
+    log.debug("combining %d frames of %dx%d in bands of %d rows (work dtype %s)", n, ny, nx, rows, work_dtype)
+
+    network = sorting_network(n)
+    # Batcher's network starts with the disjoint pairs (0, 1), (2, 3), ...: when
+    # no conversion is needed they read the input rows and write the work rows,
+    # which saves a copy and leaves the input rows intact for the checksums.
+    first = tuple(p for p in network[: n // 2] if p[1] == p[0] + 1 and p[0] % 2 == 0)
+    direct = not transform and not invalid_possible and weights is None and len(first) == n // 2
+    rest = network[len(first) :] if direct else network
+    hashed = [i for i, src in enumerate(sources) if src.needs_checksum]
+    pending = [None, None]
+    n_bands = 0
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="astrophot-checksum") as pool,
+        np.errstate(invalid="ignore", divide="ignore"),
+    ):
+        for src in sources:
+            src.open()
+        try:
+            for r0 in range(0, ny, rows):
+                r1 = min(ny, r0 + rows)
+                m = (r1 - r0) * nx
+                slot = n_bands % 2
+                if pending[slot] is not None:
+                    pending[slot].result()
+                    pending[slot] = None
+                canon = [buf[:m] for buf in band.canon[slot]]
+                work = band.work[:, :m]
+                nvalid = None
+                for i, src in enumerate(sources):
+                    src.read_rows(r0, r1, canon[i])
+                if hashed:
+                    pending[slot] = pool.submit(
+                        _hash_band, [sources[i] for i in hashed], [canon[i] for i in hashed]
+                    )
+                if direct:
+                    for a, b in first:
+                        np.minimum(canon[a], canon[b], out=work[a])
+                        np.maximum(canon[a], canon[b], out=work[b])
+                    if n % 2:
+                        np.copyto(work[n - 1], canon[n - 1])
+                else:
+                    for i, src in enumerate(sources):
+                        row = work[i]
+                        np.copyto(row, canon[i], casting="unsafe")
+                        for arr, coef in offsets:
+                            if coef[i] != 0:
+                                part = arr[r0:r1].reshape(-1)
+                                row -= part if coef[i] == 1 else np.float32(coef[i]) * part
+                        if scales is not None:
+                            row *= np.float32(scales[i])
+                        if invalid_possible:
+                            bad = ~np.isfinite(row)
+                            extra = src.invalid_rows(r0, r1)
+                            if extra is not None:
+                                bad |= extra
+                            if bad.any():
+                                row[bad] = np.inf
+                                nvalid = (np.full(m, n, dtype=np.intp) if nvalid is None else nvalid) - bad
+                rows_list = list(work)
+                wrows = None
+                if weights is not None:
+                    wbuf = band.weights[:, :m]
+                    wbuf[:] = weights[:, None]
+                    wrows = list(wbuf)
+                _apply(rows_list, rest, band.tmp[:m], wrows, None if wrows is None else band.wtmp[:m])
+                sorted_band = band.sorted[:, :m]
+                np.stack(rows_list, out=sorted_band)
+                w = None if wrows is None else np.stack(wrows)
+                ranges = _Ranges(m, n, n_low, n_high, nvalid)
+                value, std, count = _combine_band(band, sorted_band, w, ranges, options)
+                data[r0:r1] = value.reshape(r1 - r0, nx)
+                uncertainty[r0:r1] = std.reshape(r1 - r0, nx)
+                n_used[r0:r1] = count.reshape(r1 - r0, nx)
+                n_bands += 1
+            for future in pending:
+                if future is not None:
+                    future.result()
+        finally:
+            for src in sources:
+                src.close()
+    mask = n_used == 0
+    n_rejected = np.subtract(np.uint16(n), n_used, dtype=np.uint16)
+    return {
+        "data": data,
+        "uncertainty": uncertainty,
+        "n_rejected": n_rejected,
+        "mask": mask,
+        "n_bands": n_bands,
+        "rows_per_band": rows,
+    }
+
+
+def _hash_band(sources, values):
+    for src, vals in zip(sources, values):
+        src.update_checksum(vals)
