@@ -579,6 +579,11 @@ def simulate_night(
         detector=det,
         options=options,
     )
+    if write_truth and (root / TRUTH_NAME).exists():
+        raise FileExistsError(
+            f"{root / TRUTH_NAME}: a simulated night is already there; simulate_night "
+            "does not overwrite files"
+        )
     root.mkdir(parents=True, exist_ok=True)
     library = root / "library"
     night.library = library
