@@ -1,0 +1,200 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Shared helpers of the analysis stages: input normalisation, masks, plate scale."""
+
+import math
+
+import astropy.units as u
+import numpy as np
+from astropy.nddata import CCDData, NDData
+
+from astrophot.exceptions import FrameMismatchError, FrameTypeError
+from astrophot.frames import DQFlag, FrameBase, flags_to_mask
+
+__all__ = []
+
+#: DQ bits that hide a pixel from detection: every bad bit except SATURATED
+#: (a saturated star core keeps its values so the star is found whole).
+DETECTION_BAD_BITS = int(DQFlag.bad_bits()) & ~int(DQFlag.SATURATED)
+
+
+def frame_name(frame):
+    """A short description of ``frame`` for messages."""
+    name = getattr(frame, "name", None)
+    if name:
+        return name
+    return f"<in-memory {type(frame).__name__}>"
+
+
+def as_frame(frame, *, purpose):
+    """
+    Accept a frame, a `~astropy.nddata.CCDData`/`NDData` or a 2-D array.
+
+    Returns an object with ``data``, ``mask``, ``unit``, ``uncertainty``,
+    ``meta`` (``header``), ``wcs`` and ``flags`` attributes (flags may be None).
+    """
+    if isinstance(frame, FrameBase):
+        obj = frame
+    elif isinstance(frame, CCDData):
+        obj = FrameBase(frame, copy=False)
+    elif isinstance(frame, NDData):
+        obj = FrameBase(
+            frame.data, unit=frame.unit or u.dimensionless_unscaled, mask=frame.mask, meta=frame.meta
+        )
+    elif isinstance(frame, u.Quantity):
+        obj = FrameBase(frame.value, unit=frame.unit)
+    elif isinstance(frame, np.ndarray):
+        obj = FrameBase(frame, unit=u.dimensionless_unscaled)
+    else:
+        raise FrameTypeError(f"{purpose} needs a frame, CCDData or 2-D array, not {type(frame).__name__}")
+    if obj.data.ndim != 2:
+        raise FrameMismatchError(
+            f"{frame_name(obj)}: {purpose} needs a 2-D image, not shape {obj.data.shape}"
+        )
+    return obj
+
+
+def float_data(frame):
+    """The pixels as a C-contiguous native float32 array (a copy only when needed)."""
+    data = np.asarray(frame.data)
+    if data.dtype != np.float32 or not data.flags.c_contiguous or not data.dtype.isnative:
+        data = np.ascontiguousarray(data, dtype=np.float32)
+    return data
+
+
+def user_mask(mask, shape, *, name, what="mask"):
+    """Validate a user mask (None or a boolean array of ``shape``)."""
+    if mask is None:
+        return None
+    if isinstance(mask, NDData):
+        mask = mask.data
+    mask = np.asarray(mask)
+    if mask.shape != tuple(shape):
+        raise FrameMismatchError(
+            f"{name}: {what} shape {mask.shape} does not match the image shape {tuple(shape)}"
+        )
+    return mask.astype(bool, copy=False)
+
+
+def bad_pixel_mask(frame, data, *, extra=None, detection=False):
+    """
+    Pixels to ignore: the frame's mask, its DQ bad bits, non-finite values, ``extra``.
+
+    With ``detection=True``, pixels flagged only SATURATED stay usable (their
+    values are real, just clipped) so a saturated star is found whole.
+    Returns None when nothing is masked.
+    """
+    masks = []
+    flags = getattr(frame, "flags", None)
+    if flags is not None:
+        bits = DETECTION_BAD_BITS if detection else None
+        fmask = flags_to_mask(flags, bits=bits)
+        if fmask.any():
+            masks.append(fmask)
+    if frame.mask is not None:
+        fmask = np.asarray(frame.mask, dtype=bool)
+        if detection and flags is not None:
+            # a mask derived from SATURATED-only pixels does not hide them from detection
+            only_sat = (flags & int(DQFlag.bad_bits())) == int(DQFlag.SATURATED)
+            fmask = fmask & ~only_sat
+        if fmask.any():
+            masks.append(fmask)
+    if extra is not None and extra.any():
+        masks.append(extra)
+    finite = np.isfinite(data)
+    if not finite.all():
+        masks.append(~finite)
+    if not masks:
+        return None
+    out = masks[0].copy()
+    for m in masks[1:]:
+        out |= m
+    return out
+
+
+def saturated_pixels(frame, data, saturation=None):
+    """Boolean map of saturated pixels (DQ bit, or at/above ``saturation``), or None."""
+    sat = None
+    flags = getattr(frame, "flags", None)
+    if flags is not None:
+        sat = (flags & int(DQFlag.SATURATED)) != 0
+        if not sat.any():
+            sat = None
+    level = saturation_level(frame, saturation)
+    if level is not None:
+        above = data >= level
+        if above.any():
+            sat = above if sat is None else (sat | above)
+    return sat
+
+
+def saturation_level(frame, saturation=None):
+    """The saturation level in the frame's unit: the argument, else SATURATE/DATAMAX, else None."""
+    if saturation is not None:
+        if isinstance(saturation, u.Quantity):
+            return float(saturation.to_value(frame.unit))
+        return float(saturation)
+    header = getattr(frame, "meta", None) or {}
+    for key in ("SATURATE", "DATAMAX"):
+        value = header.get(key)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            continue
+        if value > 0:
+            return value
+    return None
+
+
+def electrons_per_unit(frame):
+    """Poisson counts per data unit: 1 for electrons, the gain for ADU with a gain, else None."""
+    unit = frame.unit
+    if unit is None:
+        return None
+    try:
+        if unit.is_equivalent(u.electron):
+            return float((1 * unit).to_value(u.electron))
+    except (AttributeError, ValueError):
+        pass
+    if unit == u.adu:
+        gain = getattr(frame, "gain", None)
+        if gain is not None:
+            return float(gain.to_value(u.electron / u.adu))
+    return None
+
+
+def pixel_scale(frame):
+    """
+    Plate scale in arcsec per pixel, or None.
+
+    From a celestial WCS when there is one, else from XPIXSZ (microns, after
+    binning, as MaxIm DL writes it) and FOCALLEN (mm).
+    """
+    wcs = getattr(frame, "wcs", None)
+    if wcs is not None and getattr(wcs, "has_celestial", False):
+        try:
+            from astropy.wcs.utils import proj_plane_pixel_scales
+
+            scales = proj_plane_pixel_scales(wcs.celestial) * 3600.0
+            value = float(np.sqrt(scales[0] * scales[1]))
+            if math.isfinite(value) and value > 0:
+                return value
+        except Exception:
+            pass
+    header = getattr(frame, "meta", None) or {}
+    try:
+        pixsize = float(header.get("XPIXSZ"))
+        focal = float(header.get("FOCALLEN"))
+    except (TypeError, ValueError):
+        return None
+    if pixsize > 0 and focal > 0:
+        return 206.264806 * pixsize / focal
+    return None
+
+
+def exposure_seconds(frame):
+    """Exposure time in seconds from the header, or None."""
+    value = getattr(frame, "exposure_time", None)
+    if value is None:
+        return None
+    value = float(value.to_value(u.s))
+    return value if value > 0 else None

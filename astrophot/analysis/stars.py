@@ -1,0 +1,660 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Finding stars and measuring them: positions, fluxes and PSF shapes."""
+
+import enum
+import logging
+import math
+import warnings
+
+import astropy.units as u
+import numpy as np
+import sep
+from astropy.table import QTable
+from scipy.spatial import cKDTree
+
+from astrophot.analysis._common import (
+    as_frame,
+    bad_pixel_mask,
+    electrons_per_unit,
+    exposure_seconds,
+    float_data,
+    frame_name,
+    saturated_pixels,
+)
+from astrophot.analysis._mesh import auto_box_size, mesh_background
+from astrophot.analysis._psffit import cutouts, fit_moffat, stamp_half_size
+from astrophot.analysis._regions import load_mask
+from astrophot.exceptions import AnalysisError, AstrophotUserWarning, FrameMismatchError
+
+__all__ = ["StarFlag", "find_stars", "select_psf_stars"]
+
+log = logging.getLogger(__name__)
+
+_GAUSS_FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))
+#: FWHM guessed before the image's own is measured (pixels).
+_FIRST_FWHM = 3.0
+#: Detection kernel FWHM as a fraction of the PSF FWHM: a little narrower than
+#: a matched filter keeps close pairs apart at a small cost in depth.
+_KERNEL_FRACTION = 0.7
+
+
+class StarFlag(enum.IntFlag):
+    """
+    Bits of the ``flags`` column of a `find_stars` table.
+
+    Examples
+    --------
+    >>> from astrophot.analysis import StarFlag
+    >>> StarFlag.describe(StarFlag.SATURATED | StarFlag.BLENDED)
+    ['SATURATED', 'BLENDED']
+    """
+
+    #: A pixel within the aperture is saturated (DQ bit or above the level).
+    SATURATED = 1
+    #: A masked pixel lies within the aperture.
+    NEAR_MASKED = 2
+    #: The aperture reaches the edge of the image.
+    NEAR_EDGE = 4
+    #: Deblended from a larger detection, or a neighbour within the aperture.
+    BLENDED = 8
+    #: The PSF fit did not converge: ``fwhm``, ``a``, ``b``, ``theta`` are NaN.
+    FIT_FAILED = 16
+
+    @classmethod
+    def describe(cls, value):
+        """The names of the bits set in ``value``."""
+        return [m.name for m in cls if int(value) & int(m)]
+
+
+def _gaussian_kernel(fwhm):
+    sigma = max(fwhm, 1.0) / _GAUSS_FWHM
+    half = max(1, int(math.ceil(1.5 * sigma * _GAUSS_FWHM / 2.0 + 0.5)))
+    r = np.arange(-half, half + 1)
+    kernel = np.exp(-0.5 * (r[:, None] ** 2 + r[None, :] ** 2) / sigma**2)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def _extract(sub, rms, bad, *, n_sigma, fwhm, min_area, deblend, name):
+    kernel = _gaussian_kernel(_KERNEL_FRACTION * fwhm)
+    need = max(300_000, sub.size // 8)
+    if sep.get_extract_pixstack() < need:
+        sep.set_extract_pixstack(int(need))
+    try:
+        objects, segmap = sep.extract(
+            sub,
+            float(n_sigma),
+            err=rms,
+            mask=bad,
+            minarea=int(min_area),
+            filter_kernel=kernel,
+            filter_type="matched",
+            deblend_nthresh=64,
+            deblend_cont=0.001 if deblend else 1.0,
+            # sep's cleaning works on the filtered image, which the matched
+            # filter turns into signal-to-noise: it then swallows real faint
+            # stars near brighter ones, so it stays off
+            clean=False,
+            segmentation_map=True,
+        )
+    except Exception as exc:  # sep raises a plain Exception for its internal limits
+        raise AnalysisError(f"{name}: source extraction failed ({exc}); try a higher n_sigma") from exc
+    return objects, segmap
+
+
+def _stamps(sub, weights, segmap, labels, x, y, half):
+    """Cut-outs, inverse variances (0 for masked, neighbours, outside) and pixel coordinates."""
+    n = len(x)
+    size = 2 * half + 1
+    values, ix, iy, inside = cutouts(sub, x, y, half)
+    wts, _, _, _ = cutouts(weights, x, y, half)
+    wts = np.where(inside, wts, 0.0)
+    if segmap is not None:
+        seg, _, _, _ = cutouts(segmap, x, y, half)
+        foreign = (seg != 0) & (seg != labels[:, None, None])
+        wts = np.where(foreign, 0.0, wts)
+    xpix = np.broadcast_to(ix[:, None, :], (n, size, size)).reshape(n, -1).astype(np.float64)
+    ypix = np.broadcast_to(iy[:, :, None], (n, size, size)).reshape(n, -1).astype(np.float64)
+    return values.reshape(n, -1).astype(np.float64), wts.reshape(n, -1).astype(np.float64), xpix, ypix
+
+
+def _weights_map(rms, bad, err=None):
+    noise = err if err is not None else rms
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = 1.0 / (noise.astype(np.float32) ** 2)
+    w[~np.isfinite(w)] = 0.0
+    if bad is not None:
+        w[bad] = 0.0
+    return w
+
+
+def select_psf_stars(x, y, snr, usable, shape, *, grid=3, per_cell=25, min_snr=20.0):
+    """
+    Indices of stars for PSF work, spread over a ``grid`` x ``grid`` layout.
+
+    At most ``per_cell`` stars (highest SNR first) are taken from each cell,
+    so a cluster of bright artefacts in one corner cannot crowd out the
+    rest of the field.
+
+    Parameters
+    ----------
+    x, y, snr : array-like
+        Positions (0-based pixels) and signal-to-noise ratios.
+    usable : array-like of bool
+        Stars allowed at all (unflagged, fitted).
+    shape : tuple of int
+        Image ``(ny, nx)``.
+    grid : int, optional
+    per_cell : int, optional
+    min_snr : float, optional
+
+    Returns
+    -------
+    numpy.ndarray of int
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    snr = np.asarray(snr, dtype=float)
+    ok = np.asarray(usable, dtype=bool) & np.isfinite(snr) & (snr >= min_snr)
+    ny, nx = shape
+    col = np.clip((x / nx * grid).astype(int), 0, grid - 1)
+    row = np.clip((y / ny * grid).astype(int), 0, grid - 1)
+    cell = row * grid + col
+    chosen = []
+    for c in range(grid * grid):
+        members = np.flatnonzero(ok & (cell == c))
+        if members.size:
+            order = members[np.argsort(-snr[members], kind="stable")]
+            chosen.append(order[:per_cell])
+    if not chosen:
+        return np.zeros(0, dtype=int)
+    return np.sort(np.concatenate(chosen))
+
+
+def _clipped_median(values, n_sigma=3.0, iterations=5):
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return math.nan, math.nan, values
+    keep = values
+    for _ in range(iterations):
+        med = np.median(keep)
+        mad = 1.4826 * np.median(np.abs(keep - med))
+        if mad == 0:
+            break
+        new = values[np.abs(values - med) <= n_sigma * mad]
+        if new.size == keep.size:
+            break
+        keep = new
+    med = float(np.median(keep))
+    spread = float(1.4826 * np.median(np.abs(keep - med))) if keep.size > 1 else math.nan
+    return med, spread, keep
+
+
+def _prepare(frame, *, mask, background, saturation, box_size=None, fwhm=None):
+    """Data, masks and background maps shared by find_stars and assess_quality."""
+    name = frame_name(frame)
+    data = float_data(frame)
+    extra = load_mask(mask, data.shape, name=name, what="mask")
+    bad_all = bad_pixel_mask(frame, data, extra=extra)
+    bad_det = bad_pixel_mask(frame, data, extra=extra, detection=True)
+    sat = saturated_pixels(frame, data, saturation)
+    model = None
+    if background is None:
+        model = mesh_background(
+            data,
+            bad_all,
+            box_size=box_size or auto_box_size(data.shape, fwhm),
+            name=name,
+        )
+        bkg = model.background_map()
+        rms = model.rms_map()
+    else:
+        bkg, rms = _background_arrays(background, frame, data.shape, name)
+    return data, bad_all, bad_det, sat, bkg, rms, model
+
+
+def _background_arrays(background, frame, shape, name):
+    if not isinstance(background, (tuple, list)) or len(background) != 2:
+        raise TypeError(f"{name}: background must be the (background, rms) pair of estimate_background")
+    out = []
+    for item, what in zip(background, ("background", "background rms")):
+        unit = getattr(item, "unit", None)
+        values = np.asarray(getattr(item, "data", item), dtype=np.float32)
+        if unit is not None and frame.unit is not None and unit != frame.unit:
+            try:
+                values = (values * unit).to_value(frame.unit).astype(np.float32)
+            except u.UnitConversionError:
+                raise FrameMismatchError(
+                    f"{name}: {what} in {unit} does not match the frame unit {frame.unit}"
+                ) from None
+        if values.ndim == 0:
+            values = np.full(shape, float(values), dtype=np.float32)
+        if values.shape != tuple(shape):
+            raise FrameMismatchError(
+                f"{name}: {what} shape {values.shape} does not match the image {tuple(shape)}"
+            )
+        out.append(np.ascontiguousarray(values))
+    return out[0], out[1]
+
+
+def _psf_from_subset(sub, weights, segmap, objects, x, y, usable, snr, shape, fwhm_guess, name):
+    """Fit free-beta Moffats to a spread-out subset of bright stars: (fwhm, beta) or None."""
+    chosen = select_psf_stars(x, y, snr, usable, shape, grid=4, per_cell=12, min_snr=15.0)
+    if chosen.size < 3:
+        chosen = select_psf_stars(x, y, snr, usable, shape, grid=2, per_cell=50, min_snr=7.0)
+    if chosen.size < 3:
+        return None
+    half = stamp_half_size(fwhm_guess[chosen].max() if np.ndim(fwhm_guess) else fwhm_guess)
+    labels = np.arange(1, len(objects) + 1)[chosen]
+    values, wts, xpix, ypix = _stamps(sub, weights, segmap, labels, x[chosen], y[chosen], half)
+    guess = fwhm_guess[chosen] if np.ndim(fwhm_guess) else fwhm_guess
+    fit = fit_moffat(values, wts, xpix, ypix, x[chosen], y[chosen], guess, beta=None, max_shift=2.0)
+    good = fit.ok
+    if good.sum() < 3:
+        return None
+    fwhm, _, _ = _clipped_median(fit.fwhm[good])
+    beta, _, _ = _clipped_median(fit.beta[good])
+    log.debug("%s: PSF from %d stars: FWHM %.3f px, beta %.2f", name, int(good.sum()), fwhm, beta)
+    return fwhm, beta
+
+
+def find_stars(
+    frame,
+    *,
+    n_sigma=5.0,
+    fwhm=None,
+    mask=None,
+    max_stars=None,
+    background=None,
+    aperture_radius=None,
+    saturation=None,
+    min_area=5,
+    deblend=True,
+    keep_sharp=False,
+):
+    """
+    Find the stars of a frame and measure their position, flux and shape.
+
+    Parameters
+    ----------
+    frame : `~astrophot.CalibratedFrame`, `~astropy.nddata.CCDData` or 2-D array
+        The image. Its mask and `~astrophot.DQFlag` bad bits are respected
+        (pixels flagged only ``SATURATED`` are kept for detection so that a
+        saturated star is found whole, and flagged).
+    n_sigma : float, optional
+        Detection threshold: signal-to-noise ratio of the image filtered with
+        the PSF (a matched filter), against the local background RMS.
+    fwhm : float, optional
+        PSF FWHM in pixels, if known. Otherwise it is measured from the
+        image (Moffat fits of bright isolated stars spread over the field)
+        and the detection is redone with the matching filter when the first
+        guess (3 px) was far off.
+    mask : array-like of bool, str or path-like, optional
+        More pixels to ignore (True), or a FITS mask / ds9 region file.
+    max_stars : int, optional
+        Keep only the brightest ``max_stars`` stars.
+    background : tuple, optional
+        ``(background, rms)`` as returned by `estimate_background`; estimated
+        here when not given.
+    aperture_radius : float, optional
+        Radius of the photometric aperture in pixels. Default: 1.5 FWHM.
+    saturation : float or `~astropy.units.Quantity`, optional
+        Saturation level in the frame's unit. Default: the header's SATURATE
+        or DATAMAX; the ``SATURATED`` DQ bit always counts.
+    min_area : int, optional
+        Fewest connected pixels above the threshold.
+    deblend : bool, optional
+        Split blended detections (Source Extractor's multi-threshold scheme).
+    keep_sharp : bool, optional
+        Keep detections much sharper than the PSF (cosmic rays, hot pixels);
+        dropped by default.
+
+    Returns
+    -------
+    stars : `~astropy.table.QTable`
+        One row per star, brightest first: ``id``; ``x``, ``y`` (0-based
+        pixel centre: the PSF-fit centre, or the windowed centroid when the
+        fit failed); ``flux`` and ``flux_err`` (background-subtracted
+        aperture sum, in the frame's unit); ``mag`` (instrumental,
+        ``-2.5 log10(flux / exposure time)``, zero point 0; per frame unit
+        without an exposure time); ``snr``; ``peak`` (above the background);
+        ``fwhm`` (geometric mean of the major- and minor-axis FWHM of an
+        elliptical Moffat fit integrated over the pixels); ``a``, ``b`` (half
+        widths at half maximum along the major and minor axes); ``ellipticity``
+        (``1 - b/a``); ``theta`` (major axis, degrees from +x towards +y, in
+        (-90, 90]); ``flags`` (`StarFlag` bits). ``meta`` holds the frame
+        name, ``fwhm`` and ``beta`` of the PSF, ``n_sigma``,
+        ``aperture_radius``, ``background`` and ``background_rms`` (medians)
+        and ``exposure_time``.
+
+    Raises
+    ------
+    astrophot.exceptions.AnalysisError
+        The image has no unmasked sky, or extraction fails.
+    astrophot.exceptions.FrameMismatchError
+        ``mask`` or ``background`` does not match the image.
+
+    See Also
+    --------
+    measure_psf, estimate_background, assess_quality,
+    astrophot.astrometry.solve_astrometry
+
+    Notes
+    -----
+    Detection, windowed centroids and aperture sums use ``sep`` (Source
+    Extractor's algorithms as a library); the background is
+    `estimate_background`'s stars-masked mesh. Shapes come from a batched
+    Levenberg-Marquardt fit of an elliptical Moffat profile: first with a
+    free ``beta`` on a spread-out subset of bright stars, then on every star
+    with ``beta`` fixed to their median. Flux errors use the frame's
+    uncertainty when it has one, else the background RMS plus Poisson noise
+    from the gain.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrophot import CalibratedFrame
+    >>> from astrophot.analysis import find_stars
+    >>> yy, xx = np.mgrid[0:128, 0:128]
+    >>> image = 100.0 + 5000.0 * (1 + ((xx - 60.3) ** 2 + (yy - 40.7) ** 2) / 2.0**2) ** -3.0
+    >>> image = np.random.default_rng(1).normal(image, 3.0)
+    >>> stars = find_stars(CalibratedFrame(image), fwhm=2.0)
+    >>> len(stars), round(float(stars["x"][0].value), 1), round(float(stars["y"][0].value), 1)
+    (1, 60.3, 40.7)
+    """
+    obj = as_frame(frame, purpose="find_stars")
+    if not n_sigma > 0:
+        raise ValueError(f"n_sigma must be positive, not {n_sigma!r}")
+    if fwhm is not None and not fwhm > 0:
+        raise ValueError(f"fwhm must be positive, not {fwhm!r}")
+    prepared = _prepare(obj, mask=mask, background=background, saturation=saturation, fwhm=fwhm)
+    table, _ = _find(
+        obj,
+        prepared,
+        n_sigma=n_sigma,
+        fwhm=fwhm,
+        max_stars=max_stars,
+        aperture_radius=aperture_radius,
+        min_area=min_area,
+        deblend=deblend,
+        keep_sharp=keep_sharp,
+    )
+    return table
+
+
+def _find(frame, prepared, *, n_sigma, fwhm, max_stars, aperture_radius, min_area, deblend, keep_sharp):
+    name = frame_name(frame)
+    data, bad_all, bad_det, sat, bkg, rms, _ = prepared
+    ny, nx = data.shape
+    sub = data - bkg
+    if bad_det is not None:
+        sub[bad_det] = 0.0
+    uncertainty = getattr(frame, "uncertainty", None)
+    err = None
+    if uncertainty is not None and np.shape(uncertainty.array) == data.shape:
+        err = np.ascontiguousarray(uncertainty.array, dtype=np.float32)
+        if not np.all(np.isfinite(err[~bad_all] if bad_all is not None else err)):
+            err = np.where(np.isfinite(err), err, rms).astype(np.float32)
+    counts_per_unit = electrons_per_unit(frame)
+
+    det_fwhm = float(fwhm) if fwhm is not None else _FIRST_FWHM
+    objects, segmap = _extract(
+        sub, rms, bad_det, n_sigma=n_sigma, fwhm=det_fwhm, min_area=min_area, deblend=deblend, name=name
+    )
+    weights = _weights_map(rms, bad_all)
+    psf_fwhm, psf_beta = det_fwhm, 3.0
+    for attempt in range(2):
+        if not len(objects):
+            break
+        first = _measure_shapes_input(objects, sat, rms)
+        estimate = _psf_from_subset(
+            sub,
+            weights,
+            segmap,
+            objects,
+            objects["x"],
+            objects["y"],
+            first["usable"],
+            first["snr"],
+            data.shape,
+            psf_fwhm,
+            name,
+        )
+        if estimate is None and fwhm is not None:
+            log.debug("%s: too few stars to fit the Moffat beta; using %.1f", name, psf_beta)
+            break
+        if estimate is None:
+            warnings.warn(
+                f"{name}: too few isolated unsaturated stars to measure the PSF; assuming FWHM "
+                f"{psf_fwhm:g} px",
+                AstrophotUserWarning,
+                stacklevel=3,
+            )
+            break
+        est_fwhm, psf_beta = estimate
+        if fwhm is not None:
+            break
+        previous, psf_fwhm = psf_fwhm, est_fwhm
+        if attempt == 0 and not 0.75 < psf_fwhm / previous < 1.4:
+            # far from the first guess: detect again with a matching filter
+            # and measure again with stamps of the right size
+            log.debug("%s: re-detecting with a filter for %.2f px", name, psf_fwhm)
+            objects, segmap = _extract(
+                sub,
+                rms,
+                bad_det,
+                n_sigma=n_sigma,
+                fwhm=psf_fwhm,
+                min_area=min_area,
+                deblend=deblend,
+                name=name,
+            )
+            continue
+        break
+    if aperture_radius is None:
+        aperture_radius = 1.5 * psf_fwhm
+    radius = float(aperture_radius)
+    table = _measure(
+        sub,
+        rms,
+        err,
+        bad_all,
+        sat,
+        weights,
+        segmap,
+        objects,
+        radius=radius,
+        psf_fwhm=psf_fwhm,
+        psf_beta=psf_beta,
+        counts_per_unit=counts_per_unit,
+        keep_sharp=keep_sharp,
+        max_stars=max_stars,
+        unit=frame.unit,
+        exposure=exposure_seconds(frame),
+        shape=data.shape,
+    )
+    table.meta.update(
+        {
+            "frame": name,
+            "fwhm": float(psf_fwhm),
+            "beta": float(psf_beta),
+            "n_sigma": float(n_sigma),
+            "aperture_radius": radius,
+            "background": float(np.median(bkg)),
+            "background_rms": float(np.median(rms)),
+            "exposure_time": exposure_seconds(frame),
+            "shape": [int(ny), int(nx)],
+        }
+    )
+    return table, sub
+
+
+def _measure_shapes_input(objects, sat, rms):
+    """Crude SNR and usability from the extraction alone (for choosing PSF stars)."""
+    flux = np.asarray(objects["flux"], dtype=float)
+    npix = np.asarray(objects["npix"], dtype=float)
+    iy = np.clip(np.rint(objects["y"]).astype(int), 0, rms.shape[0] - 1)
+    ix = np.clip(np.rint(objects["x"]).astype(int), 0, rms.shape[1] - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr = flux / (rms[iy, ix] * np.sqrt(np.maximum(npix, 1)))
+    usable = (objects["flag"] & (sep.OBJ_MERGED | sep.OBJ_TRUNC)) == 0
+    if sat is not None:
+        yy = np.clip(np.rint(objects["y"]).astype(int), 0, sat.shape[0] - 1)
+        xx = np.clip(np.rint(objects["x"]).astype(int), 0, sat.shape[1] - 1)
+        near = np.zeros(len(objects), dtype=bool)
+        for dy in (-2, -1, 0, 1, 2):
+            for dx in (-2, -1, 0, 1, 2):
+                near |= sat[np.clip(yy + dy, 0, sat.shape[0] - 1), np.clip(xx + dx, 0, sat.shape[1] - 1)]
+        usable &= ~near
+    if len(objects) > 1:
+        tree = cKDTree(np.column_stack([objects["x"], objects["y"]]))
+        dist, _ = tree.query(np.column_stack([objects["x"], objects["y"]]), k=2)
+        usable &= dist[:, 1] > 8.0
+    return {"snr": snr, "usable": usable}
+
+
+def _measure(
+    sub,
+    rms,
+    err,
+    bad,
+    sat,
+    weights,
+    segmap,
+    objects,
+    *,
+    radius,
+    psf_fwhm,
+    psf_beta,
+    counts_per_unit,
+    keep_sharp,
+    max_stars,
+    unit,
+    exposure,
+    shape,
+):
+    ny, nx = shape
+    n = len(objects)
+    if n == 0:
+        return _empty_table(unit)
+    # start from the peak of the filtered image: the barycentre of a blend
+    # can lie far from every star in it
+    x0 = np.asarray(objects["xcpeak"], dtype=float)
+    y0 = np.asarray(objects["ycpeak"], dtype=float)
+    sig = np.full(n, psf_fwhm / _GAUSS_FWHM)
+    xw, yw, wflag = sep.winpos(sub, x0, y0, sig, mask=bad)
+    moved = np.hypot(xw - x0, yw - y0)
+    bad_win = (wflag != 0) | ~np.isfinite(xw) | ~np.isfinite(yw) | (moved > max(1.0, psf_fwhm))
+    x = np.where(bad_win, x0, xw)
+    y = np.where(bad_win, y0, yw)
+
+    noise = err if err is not None else rms
+    gain = None if (err is not None or counts_per_unit is None) else counts_per_unit
+    flux, flux_err, aflag = sep.sum_circle(sub, x, y, radius, err=noise, mask=bad, gain=gain, subpix=5)
+    flags = np.zeros(n, dtype=np.int32)
+    flags[(aflag & sep.APER_HASMASKED) != 0] |= int(StarFlag.NEAR_MASKED)
+    edge = (aflag & sep.APER_TRUNC) != 0
+    edge |= (x < radius) | (y < radius) | (x > nx - 1 - radius) | (y > ny - 1 - radius)
+    flags[edge] |= int(StarFlag.NEAR_EDGE)
+    if sat is not None:
+        nsat, _, _ = sep.sum_circle(sat.view(np.uint8).astype(np.float32), x, y, radius + 1.0, subpix=1)
+        flags[nsat > 0] |= int(StarFlag.SATURATED)
+    blended = (objects["flag"] & sep.OBJ_MERGED) != 0
+    if n > 1:
+        tree = cKDTree(np.column_stack([x, y]))
+        dist, _ = tree.query(np.column_stack([x, y]), k=2)
+        blended |= dist[:, 1] < radius + psf_fwhm
+    flags[blended] |= int(StarFlag.BLENDED)
+
+    # keep the brightest first, so that max_stars needs no fit of the rest
+    order = np.argsort(-np.nan_to_num(flux, nan=-np.inf), kind="stable")
+    labels = np.arange(1, n + 1)[order]
+    x, y, flux, flux_err, flags = x[order], y[order], flux[order], flux_err[order], flags[order]
+    peak_iso = np.asarray(objects["peak"], dtype=float)[order]
+
+    half = stamp_half_size(psf_fwhm)
+    values, wts, xpix, ypix = _stamps(sub, weights, segmap, labels, x, y, half)
+    fit = fit_moffat(
+        values, wts, xpix, ypix, x, y, psf_fwhm, beta=psf_beta, max_shift=max(1.5, 0.75 * psf_fwhm)
+    )
+    use_fit = fit.ok & ((flags & int(StarFlag.SATURATED)) == 0)
+    x = np.where(use_fit, fit.x, x)
+    y = np.where(use_fit, fit.y, y)
+    flags[~fit.ok] |= int(StarFlag.FIT_FAILED)
+    near_centre = values.reshape(len(x), 2 * half + 1, 2 * half + 1)[
+        :, half - 1 : half + 2, half - 1 : half + 2
+    ]
+    peak = np.maximum(near_centre.reshape(len(x), -1).max(axis=1), peak_iso)
+
+    keep = np.isfinite(flux)
+    if not keep_sharp:
+        # much sharper than the PSF: cosmic rays and hot pixels
+        sharp = fit.ok & (fit.fwhm_minor < 0.5 * psf_fwhm)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = peak / np.abs(flux)
+        reference = np.nanmedian(ratio[fit.ok & (flags == 0)]) if np.any(fit.ok & (flags == 0)) else np.nan
+        if np.isfinite(reference):
+            sharp |= ~fit.ok & (ratio > 2.5 * reference) & ((flags & int(StarFlag.SATURATED)) == 0)
+        keep &= ~sharp
+    idx = np.flatnonzero(keep)
+    if max_stars is not None:
+        idx = idx[: int(max_stars)]
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr = flux / flux_err
+        rate = flux / exposure if exposure else flux
+        mag = np.where(flux > 0, -2.5 * np.log10(np.where(flux > 0, rate, 1.0)), np.nan)
+    table = QTable()
+    table["id"] = np.arange(1, idx.size + 1, dtype=np.int32)
+    table["x"] = x[idx] * u.pix
+    table["y"] = y[idx] * u.pix
+    table["flux"] = flux[idx] * unit
+    table["flux_err"] = flux_err[idx] * unit
+    table["mag"] = mag[idx] * u.mag
+    table["snr"] = snr[idx]
+    table["peak"] = peak[idx] * unit
+    table["fwhm"] = fit.fwhm[idx] * u.pix
+    table["a"] = 0.5 * fit.fwhm_major[idx] * u.pix
+    table["b"] = 0.5 * fit.fwhm_minor[idx] * u.pix
+    table["ellipticity"] = fit.ellipticity[idx]
+    table["theta"] = fit.theta[idx] * u.deg
+    table["flags"] = flags[idx]
+    _describe(table)
+    return table
+
+
+def _describe(table):
+    descriptions = {
+        "id": "1-based running number, brightest first",
+        "x": "0-based column of the centre",
+        "y": "0-based row of the centre",
+        "flux": "background-subtracted aperture sum",
+        "flux_err": "1-sigma error of flux",
+        "mag": "instrumental magnitude -2.5 log10(flux / exposure time)",
+        "snr": "flux / flux_err",
+        "peak": "highest pixel above the background",
+        "fwhm": "geometric mean of major and minor FWHM (Moffat fit)",
+        "a": "half width at half maximum along the major axis",
+        "b": "half width at half maximum along the minor axis",
+        "ellipticity": "1 - b/a",
+        "theta": "major axis angle from +x towards +y",
+        "flags": "StarFlag bits: 1 saturated, 2 near masked, 4 near edge, 8 blended, 16 fit failed",
+    }
+    for column, text in descriptions.items():
+        table[column].info.description = text
+
+
+def _empty_table(unit):
+    table = QTable()
+    table["id"] = np.zeros(0, dtype=np.int32)
+    for column, col_unit in (("x", u.pix), ("y", u.pix), ("flux", unit), ("flux_err", unit), ("mag", u.mag)):
+        table[column] = np.zeros(0) * col_unit
+    table["snr"] = np.zeros(0)
+    table["peak"] = np.zeros(0) * unit
+    for column in ("fwhm", "a", "b"):
+        table[column] = np.zeros(0) * u.pix
+    table["ellipticity"] = np.zeros(0)
+    table["theta"] = np.zeros(0) * u.deg
+    table["flags"] = np.zeros(0, dtype=np.int32)
+    _describe(table)
+    return table
