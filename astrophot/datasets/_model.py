@@ -273,6 +273,17 @@ def cosmic_rays(shape, n, rng, *, track_fraction=0.35, max_length=10.0):
     return deposit
 
 
+def _moffat_power(t, beta):
+    """``t ** -beta``, by multiplication when beta is a small integer (much faster than a float power)."""
+    if float(beta).is_integer() and 1 <= beta <= 8:
+        inv = 1.0 / t
+        out = inv.copy()
+        for _ in range(int(beta) - 1):
+            out *= inv
+        return out
+    return t ** (-beta)
+
+
 def render_stars(shape, x, y, flux, psf, *, max_work=3_000_000):
     """
     An image (electrons) of point sources with a Moffat PSF integrated over pixels.
@@ -329,7 +340,8 @@ def render_stars(shape, x, y, flux, psf, *, max_work=3_000_000):
         v = dv[None, :] - fy[:, None]
         up = u * cos_t + v * sin_t
         vp = -u * sin_t + v * cos_t
-        value = norm * (1.0 + (up / a) ** 2 + (vp / b) ** 2) ** (-psf.beta)
+        value = _moffat_power(1.0 + (up / a) ** 2 + (vp / b) ** 2, psf.beta)
+        value *= norm
         value = value.reshape(len(xs), stamp_pixels, oversample * oversample).mean(axis=2)
         value *= (fs / value.sum(axis=1))[:, None]
         px = ix[:, None] + pix_dx[None, :]

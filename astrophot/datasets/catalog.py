@@ -190,7 +190,7 @@ def _raw_bytes(hdu):
 
 @functools.lru_cache(maxsize=2)
 def _index_stars(path):
-    """Unit vectors (n, 3) float64 and V_T magnitudes (n,) of one index file."""
+    """The stored star triplets (n, 3) uint32, the 7 range values and the V_T magnitudes of one index file."""
     path = Path(path)
     try:
         with fits.open(path, memmap=False) as hdul:
@@ -210,9 +210,30 @@ def _index_stars(path):
         raise CatalogError(f"{path}: cannot read the index file ({exc})") from exc
     if rng.size != 7 or len(mags) != len(raw):
         raise CatalogError(f"{path}: inconsistent star tables (range {rng.size} values, {len(raw)} stars)")
+    return np.ascontiguousarray(raw), rng, mags
+
+
+def _decode(raw, rng):
+    """Unit vectors (n, 3) float64 from the stored uint32 triplets."""
     xyz = rng[:3] + raw.astype(np.float64) / rng[6]
     xyz /= np.linalg.norm(xyz, axis=1)[:, None]
-    return xyz, mags
+    return xyz
+
+
+def _cone(raw, rng, centre, cos_r):
+    """Indices of the stars within the cone: a float32 pass with a margin, then exact float64."""
+    scale = np.float32(1.0 / rng[6])
+    dot = np.zeros(len(raw), dtype=np.float32)
+    for axis in range(3):
+        component = raw[:, axis].astype(np.float32)
+        component *= scale
+        component += np.float32(rng[axis])
+        component *= np.float32(centre[axis])
+        dot += component
+    candidates = np.nonzero(dot >= np.float32(cos_r) - np.float32(1e-5))[0]
+    xyz = _decode(raw[candidates], rng)
+    keep = xyz @ centre >= cos_r
+    return candidates[keep], xyz[keep]
 
 
 def _densest(files):
@@ -304,12 +325,14 @@ def read_index_stars(center, radius, *, index_files=None, mag_limit=None):
     for path in files:
         if not Path(path).is_file():
             raise CatalogError(f"{path}: no such index file")
-        xyz, mags = _index_stars(str(path))
-        keep = xyz @ centre >= cos_r
+        raw, rng, mags = _index_stars(str(path))
+        index, xyz = _cone(raw, rng, centre, cos_r)
+        mag = mags[index]
         if mag_limit is not None:
-            keep &= mags < mag_limit
-        parts_xyz.append(xyz[keep])
-        parts_mag.append(mags[keep])
+            bright = mag < mag_limit
+            xyz, mag = xyz[bright], mag[bright]
+        parts_xyz.append(xyz)
+        parts_mag.append(mag)
     xyz = np.concatenate(parts_xyz)
     mags = np.concatenate(parts_mag)
     ra = np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0])) % 360.0

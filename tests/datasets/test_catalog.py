@@ -15,7 +15,7 @@ from astrophot.datasets import (
     load_demo_catalog,
     read_index_stars,
 )
-from astrophot.datasets.catalog import DEMO_CATALOG_PATH, _index_stars
+from astrophot.datasets.catalog import DEMO_CATALOG_PATH, _cone, _decode, _index_stars
 
 needs_index = pytest.mark.skipif(
     not find_index_files(), reason="astrometry.net Tycho-2 index files not installed"
@@ -41,10 +41,18 @@ def test_index_reader_finds_known_bright_stars(name, ra, dec, vmag):
 
 
 @needs_index
-def test_every_index_file_decodes_to_unit_vectors_inside_their_range():
+def test_index_file_decodes_to_unit_vectors():
     path = min(find_index_files(), key=lambda p: p.stat().st_size)
-    xyz, mags = _index_stars(str(path))
-    np.testing.assert_allclose(np.linalg.norm(xyz, axis=1), 1.0, atol=1e-12)
+    raw, rng, mags = _index_stars(str(path))
+    xyz = _decode(raw, rng)
+    # the stored vectors are unit vectors to the quantisation of 2 / 2**32
+    np.testing.assert_allclose(np.linalg.norm(rng[:3] + raw / rng[6], axis=1), 1.0, atol=1e-8)
+    # the float32 cone pre-selection loses no star near the edge of the cone
+    centre = xyz[0]
+    for radius in (0.5, 2.0, 10.0):
+        cos_r = np.cos(np.radians(radius))
+        exact = np.nonzero(xyz @ centre >= cos_r)[0]
+        np.testing.assert_array_equal(_cone(raw, rng, centre, cos_r)[0], exact)
     with fits.open(path) as hdul:
         assert hdul[0].header["NSTARS"] == len(xyz) == len(mags)
     assert np.nanmin(mags) < 3 and np.nanmax(mags) < 16
