@@ -13,7 +13,20 @@ calibration library that picks the masters for a light frame.
 - `CalibrationLibrary`: index master libraries and select masters.
 """
 
+from astrophot.calibration._badpix import find_bad_columns, find_bad_pixels
 from astrophot.calibration._combine import combine_frames
 from astrophot.calibration._masters import make_master_bias, make_master_dark, make_master_flat
+from astrophot.calibration._readnoise import ReadNoise, measure_read_noise
+from astrophot.calibration._regions import BadPixelRegions
 
-__all__ = ["combine_frames", "make_master_bias", "make_master_dark", "make_master_flat"]
+__all__ = [
+    "BadPixelRegions",
+    "ReadNoise",
+    "combine_frames",
+    "find_bad_columns",
+    "find_bad_pixels",
+    "make_master_bias",
+    "make_master_dark",
+    "make_master_flat",
+    "measure_read_noise",
+]

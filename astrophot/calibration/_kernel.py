@@ -275,7 +275,7 @@ def _median(s, ranges):
     return out
 
 
-def _clip(band, s, ranges, n_sigma_low, n_sigma_high):
+def _clip(band, s, ranges, n_sigma_low, n_sigma_high, pooled=False):
     """One sigma-clipping iteration on sorted values; updates ``ranges``; True if any changed."""
     n, m = s.shape
     med = _median(s, ranges)
@@ -304,6 +304,10 @@ def _clip(band, s, ranges, n_sigma_low, n_sigma_high):
         mad[ranges.idx] = _median_dense(special, np.zeros_like(c), c)
     std = mad
     std *= np.float32(MAD_TO_STD)
+    if pooled:
+        finite = std[np.isfinite(std)]
+        if finite.size:
+            np.maximum(std, np.float32(np.median(finite)), out=std)
     lower = None if n_sigma_low is None else med - np.float32(n_sigma_low) * std
     upper = None if n_sigma_high is None else med + np.float32(n_sigma_high) * std
     # only pixels whose smallest or largest kept value is beyond a limit change
@@ -342,7 +346,8 @@ def _combine_band(band, s, w, ranges, options):
     n, m = s.shape
     if options["sigma_clip"]:
         for _ in range(options["max_iterations"]):
-            if not _clip(band, s, ranges, options["n_sigma_low"], options["n_sigma_high"]):
+            limits = options["n_sigma_low"], options["n_sigma_high"]
+            if not _clip(band, s, ranges, *limits, pooled=options["clip_spread"] == "pooled"):
                 break
     centre = _median(s, ranges)
     x = band.dev[:, :m]
@@ -417,6 +422,7 @@ def combine_sources(
     n_sigma_low=5.0,
     n_sigma_high=5.0,
     max_iterations=1,
+    clip_spread="pixel",
     n_low=0,
     n_high=0,
     scales=None,
@@ -505,6 +511,7 @@ def combine_sources(
         "sigma_clip": bool(sigma_clip) and (n_sigma_low is not None or n_sigma_high is not None),
         "n_sigma_low": n_sigma_low,
         "n_sigma_high": n_sigma_high,
+        "clip_spread": clip_spread,
         "max_iterations": int(max_iterations),
         "n_low": n_low,
         "n_high": n_high,

@@ -60,6 +60,10 @@ _COMBINE_DOC = """method : {'average', 'median'}, optional
     max_iterations : int or None, optional
         Clipping iterations (default 1, as ccdproc's ``combine``); None
         repeats until nothing more is rejected.
+    clip_spread : {'pooled', 'pixel'}, optional
+        Clip with each pixel's own spread (``'pixel'``, as ccdproc) or with
+        at least the median spread of its neighbourhood (``'pooled'``,
+        default: the spread of a few values is too often too small).
     n_low, n_high : int, optional
         Reject this many lowest and highest values of each pixel first.
     memory_limit : int or `~astropy.units.Quantity`, optional
@@ -159,6 +163,7 @@ def make_master_bias(
     n_sigma_low=5.0,
     n_sigma_high=5.0,
     max_iterations=1,
+    clip_spread="pooled",
     n_low=0,
     n_high=0,
     memory_limit=DEFAULT_MEMORY_LIMIT,
@@ -221,7 +226,9 @@ def make_master_bias(
     >>> bool(abs(float(master.data.mean()) - truth.bias_level) < 1)
     True
     """
-    options = combine_options(method, sigma_clip, n_sigma_low, n_sigma_high, max_iterations, n_low, n_high)
+    options = combine_options(
+        method, sigma_clip, n_sigma_low, n_sigma_high, max_iterations, n_low, n_high, clip_spread
+    )
     parameters = _parameters(options, memory_limit, temperature_tolerance, check_image_type)
     rec = start_step("make_master_bias", parameters=parameters)
     kept, summary = _prepare(
@@ -250,6 +257,7 @@ def make_master_dark(
     n_sigma_low=5.0,
     n_sigma_high=5.0,
     max_iterations=1,
+    clip_spread="pooled",
     n_low=0,
     n_high=0,
     memory_limit=DEFAULT_MEMORY_LIMIT,
@@ -308,7 +316,9 @@ def make_master_dark(
     >>> dark.header["CALSTAT"], dark.bias_subtracted, dark.exposure_time
     ('BM', True, <Quantity 300. s>)
     """
-    options = combine_options(method, sigma_clip, n_sigma_low, n_sigma_high, max_iterations, n_low, n_high)
+    options = combine_options(
+        method, sigma_clip, n_sigma_low, n_sigma_high, max_iterations, n_low, n_high, clip_spread
+    )
     bias = _as_master(bias, MasterBias, "bias")
     rec = start_step(
         "make_master_dark",
@@ -419,6 +429,7 @@ def make_master_flat(
     n_sigma_low=5.0,
     n_sigma_high=5.0,
     max_iterations=1,
+    clip_spread="pooled",
     n_low=0,
     n_high=0,
     normalisation_region=0.5,
@@ -492,7 +503,9 @@ def make_master_flat(
     >>> flat.filter, round(float(np.median(flat.data[15:45, 20:60])), 3)
     ('Ha', 1.0)
     """
-    options = combine_options(method, sigma_clip, n_sigma_low, n_sigma_high, max_iterations, n_low, n_high)
+    options = combine_options(
+        method, sigma_clip, n_sigma_low, n_sigma_high, max_iterations, n_low, n_high, clip_spread
+    )
     if not 0 < normalisation_region <= 1:
         raise ValueError(f"normalisation_region must be in (0, 1], not {normalisation_region!r}")
     bias = _as_master(bias, MasterBias, "bias")
