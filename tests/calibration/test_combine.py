@@ -231,7 +231,7 @@ def test_matches_ccdproc_combine_one_iteration(tmp_path):
     stack[rng.random(stack.shape) < 0.02] = 4000
     frames = [CCDData(s, unit="adu") for s in stack]
     for method in ("median", "average"):
-        ours = combine_frames(frames, method=method, n_sigma_low=3, n_sigma_high=3)
+        ours = combine_frames(frames, method=method, n_sigma_low=3, n_sigma_high=3, clip_spread="pixel")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             theirs = ccdproc.combine(
@@ -244,6 +244,21 @@ def test_matches_ccdproc_combine_one_iteration(tmp_path):
                 sigma_clip_dev_func=mad_std,
             )
         np.testing.assert_allclose(ours.data, theirs.data, rtol=1e-6)
+        pooled = combine_frames(frames, method=method, n_sigma_low=3, n_sigma_high=3)
+        assert pooled.n_rejected.sum() < ours.n_rejected.sum()
+
+
+def test_pooled_spread_rejects_fewer_good_values():
+    # nine Gaussian frames: clipping at 5 "sigma" of each pixel's own MAD rejects good values
+    rng = np.random.default_rng(12)
+    frames = [CCDData(rng.normal(100, 5, (200, 100)).astype(np.float32), unit="adu") for _ in range(9)]
+    own = combine_frames(frames, clip_spread="pixel")
+    pooled = combine_frames(frames)
+    own_rate = own.n_rejected.mean() / 9
+    pooled_rate = pooled.n_rejected.mean() / 9
+    assert own_rate > 5e-4  # good values rejected
+    assert pooled_rate < 1e-4
+    assert own_rate > 10 * pooled_rate
 
 
 def test_memory_limit_sets_the_band_and_is_enforced(tmp_path):
