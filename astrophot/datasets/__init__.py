@@ -34,11 +34,11 @@ from .catalog import (
 
 __all__ = [
     "BAD_FRAME_REASONS",
-    "PSF",
     "CatalogError",
     "DetectorTruth",
     "FrameTruth",
     "Night",
+    "PSF",
     "SimulationError",
     "Truth",
     "demo_fields",

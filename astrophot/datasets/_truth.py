@@ -5,7 +5,12 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-__all__ = ["PSF", "DetectorTruth", "FrameTruth", "Truth"]
+__all__ = [
+    "DetectorTruth",
+    "FrameTruth",
+    "PSF",
+    "Truth",
+]
 
 
 @dataclass(frozen=True)

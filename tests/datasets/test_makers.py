@@ -155,3 +155,20 @@ def test_raw_frame_header_reads_back():
     assert frame.set_temperature is not None
     assert frame.header["OBJCTRA"] == "00 42 44.33"  # M31 demo centre, 10.6847 deg
     assert frame.date_obs.isot.startswith(truth.date_obs.isot[:19])
+
+
+def test_public_names_are_sorted_and_importable():
+    import astrophot.datasets as datasets
+
+    assert datasets.__all__ == sorted(datasets.__all__)
+    for name in datasets.__all__:
+        assert getattr(datasets, name) is not None
+
+
+def test_truth_attribute_errors_are_clear():
+    _, truth = make_bias_stack(2, shape=(20, 30), seed=0)
+    assert truth.gain == 1.5 and len(truth) == 2 and truth[1].index == 1
+    with pytest.raises(AttributeError, match="truth.frames"):
+        getattr(truth, "exposure")  # noqa: B009 - two frames: per-frame facts are not guessed
+    with pytest.raises(ValueError, match="outside"):
+        make_dark_stack(1, shape=(20, 30), hot_pixels=[(40, 1)])
