@@ -22,6 +22,7 @@ from astrophot.datasets import (
     make_raw_frame,
     simulate_night,
 )
+from astrophot.datasets._headers import telescope_info
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +193,8 @@ def test_bias_level_and_read_noise_from_raw_biases(night):
     assert np.mean(a) == pytest.approx(det.bias_level, abs=0.1)
     rn = np.sqrt(np.var(a - b) / 2 - 1 / 12) * det.gain
     assert rn == pytest.approx(det.read_noise, rel=0.05)
-    assert det.read_noise == 12.0 and det.gain == 1.4  # T20 in the telescope table
+    t20 = telescope_info("T20")  # the telescope table's facts, when it has them
+    assert det.read_noise == (t20.read_noise or 10.0) and det.gain == (t20.gain or 1.5)
 
 
 def _calibrated(night, path):
