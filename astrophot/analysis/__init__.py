@@ -23,7 +23,7 @@ from astrophot.analysis.quality import (
     summarize_quality,
 )
 from astrophot.analysis.report import make_thumbnail, write_quality_report
-from astrophot.analysis.stars import StarFlag, find_stars, select_psf_stars
+from astrophot.analysis.stars import StarFlag, ds9_regions, find_stars, select_psf_stars
 
 __all__ = [
     "DEFAULT_RULES",
@@ -31,6 +31,7 @@ __all__ = [
     "QualityRecord",
     "StarFlag",
     "assess_quality",
+    "ds9_regions",
     "estimate_background",
     "find_stars",
     "image_arithmetic",

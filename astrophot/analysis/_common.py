@@ -112,14 +112,14 @@ def bad_pixel_mask(frame, data, *, extra=None, detection=False):
 
 
 def saturated_pixels(frame, data, saturation=None):
-    """Boolean map of saturated pixels (DQ bit, or at/above ``saturation``), or None."""
+    """Boolean map of saturated pixels (DQ bit, or at/above the level), or None."""
     sat = None
     flags = getattr(frame, "flags", None)
     if flags is not None:
         sat = (flags & int(DQFlag.SATURATED)) != 0
         if not sat.any():
             sat = None
-    level = saturation_level(frame, saturation)
+    level = saturation_level(frame, saturation, data=data)
     if level is not None:
         above = data >= level
         if above.any():
@@ -127,8 +127,14 @@ def saturated_pixels(frame, data, saturation=None):
     return sat
 
 
-def saturation_level(frame, saturation=None):
-    """The saturation level in the frame's unit: the argument, else SATURATE/DATAMAX, else None."""
+def saturation_level(frame, saturation=None, *, data=None):
+    """
+    The saturation level in the frame's unit, or None.
+
+    The argument when given, else the header's SATURATE or DATAMAX, else (with
+    ``data``) the image maximum when at least 3 pixels share it exactly: a
+    clipped ceiling such as a DSLR's 13583 or a 16-bit 65535.
+    """
     if saturation is not None:
         if isinstance(saturation, u.Quantity):
             return float(saturation.to_value(frame.unit))
@@ -142,6 +148,30 @@ def saturation_level(frame, saturation=None):
             continue
         if value > 0:
             return value
+    if data is not None and data.size:
+        return _clipped_ceiling(data)
+    return None
+
+
+def _clipped_ceiling(data):
+    """A value near the top of ``data`` shared by far more pixels than any other: a clipped ceiling."""
+    stride = max(1, int(math.sqrt(data.size / 20000)))
+    sample = data[::stride, ::stride]
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        return None
+    top = float(np.nanmax(data))
+    median = float(np.median(sample))
+    if not math.isfinite(top) or top <= median:
+        return None
+    high = data[data >= median + 0.5 * (top - median)]
+    if high.size < 5:
+        return None
+    values, counts = np.unique(high, return_counts=True)
+    j = int(np.argmax(counts))
+    others = (counts.sum() - counts[j]) / max(1, counts.size - 1)
+    if counts[j] >= 5 and counts[j] >= 10 * max(others, 1.0):
+        return float(values[j])
     return None
 
 

@@ -372,7 +372,7 @@ def mesh_background(
             if var is not None:
                 stars |= var > 4.0 * noise * noise
         if dilate is None:
-            dilate = max(1, int(math.ceil(8.0 / b)))
+            dilate = max(1, int(round(4.0 / b)))
         if dilate > 0 and stars.any():
             size = 2 * int(dilate) + 1
             stars = ndimage.maximum_filter(stars.view(np.uint8), size=size, mode="constant").astype(bool)
@@ -381,9 +381,10 @@ def mesh_background(
         if var is not None:
             var = np.where(stars, np.nan, var)
         level2, rms2 = statistics(mean, var)
-        # boxes that are all star keep the first estimate rather than a neighbour fill
-        level = level2
-        rms = rms2
+        # boxes left with too few sky bins (a crowded field, a galaxy) keep
+        # their clipped first estimate rather than a neighbour fill
+        level = np.where(np.isfinite(level2), level2, level)
+        rms = np.where(np.isfinite(rms2), rms2, rms)
     level = _fill_mesh(level)
     rms = _fill_mesh(rms)
     if level is None or rms is None:

@@ -214,7 +214,6 @@ def assess_quality(frame, *, stars=None, background=None, saturation=None, **fin
         saturation=saturation,
         fwhm=find_options.get("fwhm"),
     )
-    data, bad_all, _, sat, bkg, rms, model = prepared
     if stars is None:
         stars, _ = _find(
             obj,
@@ -237,6 +236,7 @@ def assess_quality(frame, *, stars=None, background=None, saturation=None, **fin
         log.warning("%s: %s", name, exc)
         psf = None
 
+    data, sat, bkg, rms, model = prepared.data, prepared.sat, prepared.bkg, prepared.rms, prepared.model
     ny, nx = data.shape
     diagonal = math.hypot(nx, ny)
     if model is not None:

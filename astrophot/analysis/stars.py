@@ -5,6 +5,7 @@ import enum
 import logging
 import math
 import warnings
+from dataclasses import dataclass
 
 import astropy.units as u
 import numpy as np
@@ -26,7 +27,7 @@ from astrophot.analysis._psffit import cutouts, fit_moffat, stamp_half_size
 from astrophot.analysis._regions import load_mask
 from astrophot.exceptions import AnalysisError, AstrophotUserWarning, FrameMismatchError
 
-__all__ = ["StarFlag", "find_stars", "select_psf_stars"]
+__all__ = ["StarFlag", "ds9_regions", "find_stars", "select_psf_stars"]
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +81,13 @@ def _extract(sub, rms, bad, *, n_sigma, fwhm, min_area, deblend, name):
     if sep.get_extract_pixstack() < need:
         sep.set_extract_pixstack(int(need))
     try:
+        # masked pixels are zero in ``sub`` and keep their normal noise: with
+        # sep's own mask (infinite noise) an object touching a masked line
+        # gets a meaningless threshold and is not deblended at all
         objects, segmap = sep.extract(
             sub,
             float(n_sigma),
             err=rms,
-            mask=bad,
             minarea=int(min_area),
             filter_kernel=kernel,
             filter_type="matched",
@@ -190,6 +193,33 @@ def _clipped_median(values, n_sigma=3.0, iterations=5):
     return med, spread, keep
 
 
+@dataclass
+class _Prepared:
+    """Pixels, masks and background maps shared by find_stars and assess_quality."""
+
+    data: np.ndarray
+    bad_all: np.ndarray
+    bad_det: np.ndarray
+    sat: np.ndarray
+    bkg: np.ndarray
+    rms: np.ndarray
+    model: object
+    name: str
+
+    def refit_background(self, fwhm):
+        """Redo an internal background with boxes large enough for stars of ``fwhm``."""
+        if self.model is None or self.model.box_size >= 8 * fwhm:
+            return False
+        box = auto_box_size(self.data.shape, fwhm)
+        if box <= self.model.box_size:
+            return False
+        log.debug("%s: background again with %d px boxes for %.1f px stars", self.name, box, fwhm)
+        self.model = mesh_background(self.data, self.bad_all, box_size=box, name=self.name)
+        self.bkg = self.model.background_map()
+        self.rms = self.model.rms_map()
+        return True
+
+
 def _prepare(frame, *, mask, background, saturation, box_size=None, fwhm=None):
     """Data, masks and background maps shared by find_stars and assess_quality."""
     name = frame_name(frame)
@@ -210,7 +240,7 @@ def _prepare(frame, *, mask, background, saturation, box_size=None, fwhm=None):
         rms = model.rms_map()
     else:
         bkg, rms = _background_arrays(background, frame, data.shape, name)
-    return data, bad_all, bad_det, sat, bkg, rms, model
+    return _Prepared(data, bad_all, bad_det, sat, bkg, rms, model, name)
 
 
 def _background_arrays(background, frame, shape, name):
@@ -384,9 +414,10 @@ def find_stars(
 
 def _find(frame, prepared, *, n_sigma, fwhm, max_stars, aperture_radius, min_area, deblend, keep_sharp):
     name = frame_name(frame)
-    data, bad_all, bad_det, sat, bkg, rms, _ = prepared
+    data, bad_all, bad_det, sat = prepared.data, prepared.bad_all, prepared.bad_det, prepared.sat
+    rms = prepared.rms
     ny, nx = data.shape
-    sub = data - bkg
+    sub = data - prepared.bkg
     if bad_det is not None:
         sub[bad_det] = 0.0
     uncertainty = getattr(frame, "uncertainty", None)
@@ -439,6 +470,12 @@ def _find(frame, prepared, *, n_sigma, fwhm, max_stars, aperture_radius, min_are
             # far from the first guess: detect again with a matching filter
             # and measure again with stamps of the right size
             log.debug("%s: re-detecting with a filter for %.2f px", name, psf_fwhm)
+            if prepared.refit_background(psf_fwhm):
+                rms = prepared.rms
+                sub = data - prepared.bkg
+                if bad_det is not None:
+                    sub[bad_det] = 0.0
+                weights = _weights_map(rms, bad_all)
             objects, segmap = _extract(
                 sub,
                 rms,
@@ -480,7 +517,7 @@ def _find(frame, prepared, *, n_sigma, fwhm, max_stars, aperture_radius, min_are
             "beta": float(psf_beta),
             "n_sigma": float(n_sigma),
             "aperture_radius": radius,
-            "background": float(np.median(bkg)),
+            "background": float(np.median(prepared.bkg)),
             "background_rms": float(np.median(rms)),
             "exposure_time": exposure_seconds(frame),
             "shape": [int(ny), int(nx)],
@@ -658,3 +695,43 @@ def _empty_table(unit):
     table["flags"] = np.zeros(0, dtype=np.int32)
     _describe(table)
     return table
+
+
+def ds9_regions(stars, *, radius=None, color="green"):
+    """
+    A ds9 region file (text) with a circle per star.
+
+    Parameters
+    ----------
+    stars : `~astropy.table.QTable`
+        `find_stars` output (``x``, ``y`` 0-based; ``id`` and ``flags`` used
+        when present).
+    radius : float, optional
+        Circle radius in pixels; the table's aperture radius by default.
+    color : str, optional
+        Colour of unflagged stars; flagged ones are red.
+
+    Returns
+    -------
+    str
+        Image-coordinate regions (1-based, as ds9 counts pixels).
+
+    Examples
+    --------
+    >>> from astropy.table import QTable
+    >>> from astrophot.analysis import ds9_regions
+    >>> text = ds9_regions(QTable({"x": [9.0], "y": [19.5]}), radius=3)
+    >>> text.splitlines()[-1]
+    'circle(10.000,20.500,3.00) # color=green text={1}'
+    """
+    if radius is None:
+        radius = float(stars.meta.get("aperture_radius", 5.0)) if hasattr(stars, "meta") else 5.0
+    lines = ["# Region file format: DS9 version 4.1", "# written by astrophot find_stars", "image"]
+    x = np.asarray(getattr(stars["x"], "value", stars["x"]), dtype=float)
+    y = np.asarray(getattr(stars["y"], "value", stars["y"]), dtype=float)
+    ids = np.asarray(stars["id"]) if "id" in stars.colnames else np.arange(1, len(x) + 1)
+    flags = np.asarray(stars["flags"]) if "flags" in stars.colnames else np.zeros(len(x), dtype=int)
+    for xi, yi, ident, flag in zip(x, y, ids, flags):
+        colour = color if int(flag) == 0 else "red"
+        lines.append(f"circle({xi + 1:.3f},{yi + 1:.3f},{radius:.2f}) # color={colour} text={{{int(ident)}}}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,358 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Image-analysis subcommands: ``find-stars``, ``background``, ``imarith`` and ``quality``.
+
+(``ap_find_stars``, ``ap_measure_background``, ``ap_imarith`` and
+``ap_quality_summary`` are their seed names.)
+"""
+
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+_FITS_SUFFIXES = (".fit", ".fits", ".fts", ".fit.gz", ".fits.gz", ".fits.fz", ".fz", ".fits.bz2", ".fit.bz2")
+
+
+def register(subparsers):
+    """Add the analysis subcommands to ``subparsers``."""
+    _register_find_stars(subparsers)
+    _register_background(subparsers)
+    _register_imarith(subparsers)
+    _register_quality(subparsers)
+
+
+# ----------------------------------------------------------------------
+# helpers
+def _check_output(path, overwrite, *, inputs=()):
+    from astrophot.exceptions import FrameWriteError
+
+    path = Path(path)
+    for source in inputs:
+        if Path(source).resolve() == path.resolve():
+            raise FrameWriteError(f"{path}: refusing to write over an input file")
+    if path.exists() and not overwrite:
+        raise FrameWriteError(f"{path}: exists (use --overwrite to replace it)")
+    return path
+
+
+def _atomic_write_text(text, path):
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_table(table, path, fmt):
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    os.close(fd)
+    try:
+        if fmt == "fits":
+            table.write(tmp, format="fits", overwrite=True)
+        else:
+            table.write(tmp, format="ascii.ecsv", overwrite=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _stem(path):
+    name = Path(path).name
+    for suffix in sorted(_FITS_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(path).stem
+
+
+def _add_overwrite(parser):
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+# ----------------------------------------------------------------------
+# find-stars
+def _register_find_stars(subparsers):
+    parser = subparsers.add_parser(
+        "find-stars",
+        help="find stars, measure them and the PSF (ECSV star list, ds9 regions)",
+        description=(
+            "Find the stars of a calibrated frame: positions, aperture fluxes, instrumental magnitudes, "
+            "Moffat FWHM and shapes, flags. Writes an ECSV (or FITS) table and, on request, a ds9 region "
+            "file; logs the PSF summary."
+        ),
+    )
+    parser.add_argument("input", metavar="FRAME", help="input FITS frame")
+    parser.add_argument(
+        "output", metavar="STARS", nargs="?", help="output star list (default: FRAME's name + .stars.ecsv)"
+    )
+    parser.add_argument(
+        "--format", choices=["ecsv", "fits"], default=None, help="table format (from the name)"
+    )
+    parser.add_argument(
+        "-d", "--ds9", "--regions", dest="regions", metavar="REG", help="also write ds9 regions"
+    )
+    parser.add_argument("--n-sigma", type=float, default=5.0, help="detection threshold (default: 5)")
+    parser.add_argument("--fwhm", type=float, help="PSF FWHM in pixels (default: measured)")
+    parser.add_argument("-m", "--max-stars", type=int, help="keep only the brightest N stars")
+    parser.add_argument("--aperture", type=float, help="aperture radius in pixels (default: 1.5 FWHM)")
+    parser.add_argument("--saturation", type=float, help="saturation level in the frame's unit")
+    parser.add_argument("--mask", help="pixels to ignore: a FITS mask or a ds9 region file")
+    _add_overwrite(parser)
+    parser.set_defaults(func=_run_find_stars)
+
+
+def _run_find_stars(args):
+    from astrophot.analysis import ds9_regions, find_stars, measure_psf
+    from astrophot.exceptions import AnalysisError
+    from astrophot.io import read_frame
+
+    frame = read_frame(args.input)
+    output = args.output or str(Path(args.input).with_name(_stem(args.input) + ".stars.ecsv"))
+    fmt = args.format or ("fits" if output.lower().endswith((".fits", ".fit")) else "ecsv")
+    out_path = _check_output(output, args.overwrite, inputs=[args.input])
+    reg_path = _check_output(args.regions, args.overwrite, inputs=[args.input]) if args.regions else None
+    stars = find_stars(
+        frame,
+        n_sigma=args.n_sigma,
+        fwhm=args.fwhm,
+        mask=args.mask,
+        max_stars=args.max_stars,
+        aperture_radius=args.aperture,
+        saturation=args.saturation,
+    )
+    try:
+        psf = measure_psf(frame, stars)
+        stars.meta["psf"] = psf.to_dict()
+        arcsec = f" = {psf.fwhm_arcsec:.2f} arcsec" if psf.fwhm_arcsec is not None else ""
+        log.info(
+            "%s: %d stars; FWHM %.2f px%s, ellipticity %.3f (from %d stars)",
+            args.input,
+            len(stars),
+            psf.fwhm,
+            arcsec,
+            psf.ellipticity,
+            psf.n_stars,
+        )
+    except AnalysisError as exc:
+        log.warning("%s: %d stars; no PSF (%s)", args.input, len(stars), exc)
+    stars.meta["source_file"] = str(args.input)
+    _write_table(stars, out_path, fmt)
+    log.info("star list written to %s", out_path)
+    if reg_path is not None:
+        _atomic_write_text(ds9_regions(stars), reg_path)
+        log.info("ds9 regions written to %s", reg_path)
+    return 0
+
+
+# ----------------------------------------------------------------------
+# background
+def _register_background(subparsers):
+    parser = subparsers.add_parser(
+        "background",
+        help="estimate the sky background (and its RMS); optionally subtract it",
+        description=(
+            "Estimate the smooth sky background of a frame with the stars masked, write it as a frame, "
+            "and optionally its RMS and the background-subtracted frame."
+        ),
+    )
+    parser.add_argument("input", metavar="FRAME", help="input FITS frame")
+    parser.add_argument("output", metavar="BACKGROUND", help="output background frame (FITS)")
+    parser.add_argument("--rms", metavar="RMS", help="also write the background RMS frame")
+    parser.add_argument("--subtracted", metavar="SUB", help="also write FRAME minus the background")
+    parser.add_argument("--box-size", type=int, help="mesh box size in pixels (default: automatic)")
+    parser.add_argument(
+        "--filter-size", type=int, default=3, help="median filter of the mesh (odd, default 3)"
+    )
+    parser.add_argument("--n-sigma", type=float, default=3.0, help="clipping threshold (default: 3)")
+    parser.add_argument("--estimator", choices=["median", "mode"], default="median", help="box statistic")
+    parser.add_argument("--mask", help="pixels to ignore: a FITS mask or a ds9 region file")
+    parser.add_argument(
+        "--protect", help="extended emission to keep (not sky): a FITS mask or a ds9 region file"
+    )
+    _add_overwrite(parser)
+    parser.set_defaults(func=_run_background)
+
+
+def _run_background(args):
+    from astrophot.analysis import estimate_background, subtract_background
+    from astrophot.io import read_frame, write_frame
+
+    inputs = [args.input]
+    targets = [_check_output(args.output, args.overwrite, inputs=inputs)]
+    if args.rms:
+        targets.append(_check_output(args.rms, args.overwrite, inputs=inputs))
+    if args.subtracted:
+        targets.append(_check_output(args.subtracted, args.overwrite, inputs=inputs))
+    frame = read_frame(args.input)
+    background, rms = estimate_background(
+        frame,
+        box_size=args.box_size,
+        filter_size=args.filter_size,
+        n_sigma=args.n_sigma,
+        estimator=args.estimator,
+        mask=args.mask,
+        protect=args.protect,
+    )
+    log.info(
+        "%s: background %.6g, RMS %.6g %s (box %d px)",
+        args.input,
+        background.header["BKGMED"],
+        background.header["BKGRMS"],
+        frame.unit,
+        background.header["BKGBOX"],
+    )
+    write_frame(background, args.output, overwrite=args.overwrite)
+    if args.rms:
+        write_frame(rms, args.rms, overwrite=args.overwrite)
+    if args.subtracted:
+        write_frame(subtract_background(frame, background), args.subtracted, overwrite=args.overwrite)
+    return 0
+
+
+# ----------------------------------------------------------------------
+# imarith
+_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*(?P<unit>[^\d\s].*)?$")
+
+
+def _register_imarith(subparsers):
+    parser = subparsers.add_parser(
+        "imarith",
+        help="add, subtract, multiply or divide a frame by a frame or a number",
+        description=(
+            "FRAME OP OPERAND OUTPUT: OP is + - * / (or ADD SUB MUL DIV); OPERAND is a number, a number "
+            "with a unit ('100 electron') or a FITS frame of the same shape. Uncertainties, masks, flags "
+            "and provenance are carried; the result has FRAME's type."
+        ),
+    )
+    parser.add_argument("input", metavar="FRAME", help="left operand (FITS frame)")
+    parser.add_argument("operator", metavar="OP", help="+ - * / or ADD SUB MUL DIV")
+    parser.add_argument("operand", metavar="OPERAND", help="a number, 'number unit', or a FITS frame")
+    parser.add_argument("output", metavar="OUTPUT", help="output FITS frame")
+    _add_overwrite(parser)
+    parser.set_defaults(func=_run_imarith)
+
+
+def _parse_operand(text):
+    import astropy.units as u
+
+    match = _NUMBER.match(text)
+    if not match or Path(text).exists():
+        return None
+    number = float(text[: match.start("unit")] if match.group("unit") else text)
+    unit_text = match.group("unit")
+    if unit_text:
+        try:
+            return number * u.Unit(unit_text.strip())
+        except ValueError:
+            raise ValueError(f"cannot read the unit {unit_text.strip()!r} of the operand {text!r}") from None
+    return number
+
+
+def _run_imarith(args):
+    from astrophot.analysis import image_arithmetic
+    from astrophot.io import read_frame, write_frame
+
+    inputs = [args.input]
+    right = _parse_operand(args.operand)
+    if right is None:
+        inputs.append(args.operand)
+    _check_output(args.output, args.overwrite, inputs=inputs)
+    left = read_frame(args.input)
+    if right is None:
+        right = read_frame(args.operand)
+    result = image_arithmetic(left, args.operator, right)
+    write_frame(result, args.output, overwrite=args.overwrite)
+    log.info("%s written (%s)", args.output, result.unit)
+    return 0
+
+
+# ----------------------------------------------------------------------
+# quality
+def _register_quality(subparsers):
+    parser = subparsers.add_parser(
+        "quality",
+        help="grade a set of frames: CSV, plots and an HTML report with accepted/rejected frames",
+        description=(
+            "Measure the quality of each frame (FWHM, ellipticity, stars, background, transparency, "
+            "limiting magnitude), reject outliers relative to the night per filter (and fixed limits "
+            "when given), and write quality.csv, PNG plots and quality.html into OUTDIR."
+        ),
+    )
+    parser.add_argument("inputs", metavar="FRAME_OR_DIR", nargs="+", help="frames, or directories of frames")
+    parser.add_argument("-o", "--outdir", required=True, help="report directory (created)")
+    parser.add_argument("--pattern", default="*", help="file-name pattern inside directories (default: *)")
+    parser.add_argument("--recursive", action="store_true", help="search directories recursively")
+    parser.add_argument("--n-sigma", type=float, default=5.0, help="star detection threshold (default: 5)")
+    parser.add_argument("--max-fwhm", type=float, help="reject frames with a larger FWHM (pixels)")
+    parser.add_argument("--max-fwhm-arcsec", type=float, help="reject frames with a larger FWHM (arcsec)")
+    parser.add_argument("--max-ellipticity", type=float, help="reject more elongated frames")
+    parser.add_argument("--min-stars", type=int, help="reject frames with fewer stars")
+    parser.add_argument("--max-background", type=float, help="reject brighter skies (frame unit)")
+    parser.add_argument("--max-airmass", type=float, help="reject frames at a higher airmass")
+    parser.add_argument("--no-robust", action="store_true", help="only the fixed limits, no outlier tests")
+    _add_overwrite(parser)
+    parser.set_defaults(func=_run_quality)
+
+
+def _collect(inputs, pattern, recursive):
+    from astrophot.exceptions import FrameReadError
+
+    files = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = path.rglob(pattern) if recursive else path.glob(pattern)
+            files.extend(sorted(p for p in found if p.is_file() and p.name.lower().endswith(_FITS_SUFFIXES)))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise FrameReadError(f"{path}: no such file or directory")
+    if not files:
+        raise FrameReadError(f"no FITS frames found in {', '.join(map(str, inputs))}")
+    return files
+
+
+def _run_quality(args):
+    from astrophot.analysis import assess_quality, select_frames, write_quality_report
+    from astrophot.io import read_frame
+
+    files = _collect(args.inputs, args.pattern, args.recursive)
+    rules = {"robust": not args.no_robust}
+    for key in (
+        "max_fwhm",
+        "max_fwhm_arcsec",
+        "max_ellipticity",
+        "min_stars",
+        "max_background",
+        "max_airmass",
+    ):
+        value = getattr(args, key)
+        if value is not None:
+            rules[key] = value
+    records = []
+    for path in files:
+        frame = read_frame(path)
+        records.append(assess_quality(frame, n_sigma=args.n_sigma))
+        log.info("%s: FWHM %.2f px, %d stars", path, records[-1].fwhm, records[-1].n_stars)
+    table = select_frames(records, rules=rules)
+    paths = write_quality_report(table, args.outdir, frames=files, overwrite=args.overwrite)
+    for row in table:
+        status = "ok      " if row["accepted"] else "REJECTED"
+        line = f"{status} {row['file']}  fwhm={row['fwhm']:.2f}  stars={row['n_stars']}"
+        line += f"  weight={row['weight']:.2f}"
+        if not row["accepted"]:
+            line += f"  ({row['reason']})"
+        print(line)
+    print(f"report: {paths['html']}")
+    return 0
