@@ -15,12 +15,16 @@ calibration library that picks the masters for a light frame.
 
 from astrophot.calibration._badpix import find_bad_columns, find_bad_pixels
 from astrophot.calibration._combine import combine_frames
+from astrophot.calibration._library import CalibrationEntry, CalibrationLibrary, CalibrationSelection
 from astrophot.calibration._masters import make_master_bias, make_master_dark, make_master_flat
 from astrophot.calibration._readnoise import ReadNoise, measure_read_noise
 from astrophot.calibration._regions import BadPixelRegions
 
 __all__ = [
     "BadPixelRegions",
+    "CalibrationEntry",
+    "CalibrationLibrary",
+    "CalibrationSelection",
     "ReadNoise",
     "combine_frames",
     "find_bad_columns",
