@@ -1,0 +1,603 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Apply master calibration frames to a raw light frame."""
+
+import logging
+import warnings
+
+import astropy.units as u
+import numpy as np
+from astropy.io import fits
+from astropy.nddata import StdDevUncertainty
+
+from astrophot.exceptions import (
+    AstrophotUserWarning,
+    CalibrationError,
+    FrameMismatchError,
+    MissingKeywordError,
+)
+from astrophot.frames import (
+    BadPixelMap,
+    CalibratedFrame,
+    DQFlag,
+    MasterBias,
+    MasterDark,
+    MasterFlat,
+    RawFrame,
+)
+from astrophot.provenance import start_step
+from astrophot.reduction._common import (
+    as_frame,
+    check_compatible,
+    header_float,
+    parse_section,
+    quantity_value,
+    telescope_fact,
+)
+
+__all__ = ["calibrate_frame"]
+
+log = logging.getLogger(__name__)
+
+#: Header keywords read for the read noise (electrons), first preferred.
+READ_NOISE_KEYS = ("RDNOISE", "READNOIS", "RON", "READNOISE")
+#: Header keywords read for the saturation level (raw ADU), first preferred.
+SATURATION_KEYS = ("SATURATE", "SATLEVEL", "DATAMAX")
+
+_BLOCK_PIXELS = 1 << 17  # pixels per block of the kernel (fits the CPU caches)
+
+
+def _unit_of(unit):
+    unit = u.Unit(unit)
+    if unit == u.electron:
+        return u.electron
+    if unit == u.adu:
+        return u.adu
+    raise ValueError(f"unit must be 'electron' or 'adu', not {unit}")
+
+
+def _resolve_gain(raw, gain):
+    if gain is not None:
+        value = quantity_value(gain, u.electron / u.adu, what="gain")
+        if not value > 0:
+            raise ValueError(f"gain must be positive, got {gain}")
+        return value, "argument"
+    if raw.gain is not None:
+        key = "GAIN" if header_float(raw.header, "GAIN")[0] == "GAIN" else "EGAIN"
+        return float(raw.gain.to_value(u.electron / u.adu)), f"header {key}"
+    value = telescope_fact(raw, "gain")
+    if value is not None:
+        return float(u.Quantity(value, u.electron / u.adu).value), f"telescope table ({raw.telescope})"
+    return None, None
+
+
+def _resolve_read_noise(raw, bias, read_noise, gain):
+    if read_noise is not None:
+        if isinstance(read_noise, u.Quantity) and read_noise.unit == u.adu:
+            return float(read_noise.value) * gain, "argument"
+        value = quantity_value(read_noise, u.electron, what="read_noise")
+        if value < 0:
+            raise ValueError(f"read_noise must not be negative, got {read_noise}")
+        return value, "argument"
+    for frame, where in ((raw, "header"), (bias, "bias header")):
+        if frame is None:
+            continue
+        key, value = header_float(frame.header, *READ_NOISE_KEYS)
+        if key is not None and value >= 0:
+            return value, f"{where} {key}"
+    value = telescope_fact(raw, "read_noise")
+    if value is not None:
+        return float(u.Quantity(value, u.electron).value), f"telescope table ({raw.telescope})"
+    return None, None
+
+
+def _resolve_saturation(raw, saturation):
+    if saturation is not None:
+        return quantity_value(saturation, u.adu, what="saturation"), "argument"
+    key, value = header_float(raw.header, *SATURATION_KEYS)
+    if key is not None and value > 0:
+        return value, f"header {key}"
+    value = telescope_fact(raw, "saturation")
+    if value is not None:
+        return float(u.Quantity(value, u.adu).value), f"telescope table ({raw.telescope})"
+    if raw.data.dtype == np.uint16:
+        return 65535.0, "16-bit data"
+    return None, None
+
+
+def _as_float32(array):
+    return array if array.dtype == np.float32 else np.asarray(array, dtype=np.float32)
+
+
+def _uncertainty_array(frame):
+    if frame is None or frame.uncertainty is None:
+        return None
+    uncert = frame.uncertainty
+    if not isinstance(uncert, StdDevUncertainty):
+        uncert = uncert.represent_as(StdDevUncertainty)
+    array = np.asarray(uncert.array)
+    if array.shape != frame.data.shape:
+        return None
+    return _as_float32(array)
+
+
+class _Master:
+    """A master's data, uncertainty and flags, trimmed like the light."""
+
+    def __init__(self, frame, role, light, *, full_shape, trim, overscan):
+        self.frame = frame
+        self.role = role
+        data = np.asarray(frame.data)
+        uncert = _uncertainty_array(frame)
+        flags = frame.flags
+        self.overscan_level = 0.0
+        shape = tuple(data.shape)
+        if trim is not None and shape == tuple(full_shape) and shape != _trimmed_shape(trim, full_shape):
+            if overscan and role in ("bias", "dark") and frame.header.get("BIASSEC"):
+                section = parse_section(frame.header["BIASSEC"], shape, keyword="BIASSEC", source=frame.name)
+                self.overscan_level = float(np.median(data[section]))
+            data = data[trim]
+            uncert = None if uncert is None else uncert[trim]
+            flags = None if flags is None else flags[trim]
+            check_compatible(
+                light, _ShapeOnly(frame, data.shape), role, shape=_trimmed_shape(trim, full_shape)
+            )
+        else:
+            check_compatible(light, frame, role, shape=_trimmed_shape(trim, full_shape))
+        if role == "bad-pixel map":
+            self.data = np.asarray(data, dtype=np.uint32)
+        else:
+            self.data = _as_float32(data)
+        self.uncertainty = uncert
+        self.flags = flags
+
+
+class _ShapeOnly:
+    """A stand-in frame with another shape, for the compatibility check."""
+
+    def __init__(self, frame, shape):
+        self._frame = frame
+        self.data = np.empty(shape, dtype=np.uint8)
+
+    def __getattr__(self, name):
+        return getattr(self._frame, name)
+
+
+def _trimmed_shape(trim, full_shape):
+    if trim is None:
+        return tuple(full_shape)
+    return tuple(len(range(*s.indices(n))) for s, n in zip(trim, full_shape))
+
+
+def _check_unit(frame, role, expected):
+    if frame.unit is not None and frame.unit not in expected:
+        raise FrameMismatchError(
+            f"the {role} {frame.name} is in {frame.unit}; expected {' or '.join(str(e) for e in expected)}"
+        )
+
+
+def _median_response(flat, good):
+    sample = flat[::4, ::4]
+    ok = np.isfinite(sample) & (sample > 0)
+    if good is not None:
+        ok &= good[::4, ::4]
+    values = sample[ok]
+    if values.size < 16:
+        ok = np.isfinite(flat) & (flat > 0)
+        values = flat[ok]
+    if values.size == 0:
+        return None
+    return float(np.median(values))
+
+
+def calibrate_frame(
+    raw,
+    *,
+    bias=None,
+    dark=None,
+    flat=None,
+    bad_pixels=None,
+    gain=None,
+    read_noise=None,
+    unit="electron",
+    saturation=None,
+    overscan=True,
+    dark_includes_bias=None,
+    flat_threshold=0.1,
+    max_dark_ratio=2.0,
+    temperature_tolerance=1.0 * u.K,
+):
+    """
+    Calibrate a raw light frame: bias, dark, flat, gain, uncertainty and flags.
+
+    Parameters
+    ----------
+    raw : `~astrophot.RawFrame` or path-like
+        The light frame, in ADU as read (a path is read with `~astrophot.read_frame`).
+    bias : `~astrophot.MasterBias` or path-like, optional
+        Master bias (ADU).
+    dark : `~astrophot.MasterDark` or path-like, optional
+        Master dark (ADU), scaled by the ratio of exposure times.
+    flat : `~astrophot.MasterFlat` or path-like, optional
+        Master flat; normalised here by its median over good pixels.
+    bad_pixels : `~astrophot.BadPixelMap` or path-like, optional
+        Its `~astrophot.DQFlag` bits are copied into the output flags.
+    gain : float or `~astropy.units.Quantity`, optional
+        Electrons per ADU. Default: ``GAIN``/``EGAIN`` from the header, else the
+        iTelescope telescope table.
+    read_noise : float or `~astropy.units.Quantity`, optional
+        Read noise in electrons (or a Quantity in adu). Default: ``RDNOISE``
+        (or ``READNOIS``, ``RON``) from the light's header, then the bias's,
+        then the telescope table.
+    unit : {'electron', 'adu'}, optional
+        Unit of the result (``BUNIT`` follows).
+    saturation : float or `~astropy.units.Quantity`, optional
+        Raw level (ADU) at and above which pixels are flagged ``SATURATED``.
+        Default: ``SATURATE``/``SATLEVEL``/``DATAMAX`` from the header, the
+        camera table, or 65535 for unsigned 16-bit data.
+    overscan : bool, optional
+        Subtract the median of the ``BIASSEC`` region and trim to ``TRIMSEC``
+        (or ``DATASEC``) when the header declares them.
+    dark_includes_bias : bool, optional
+        Whether the dark still holds the bias. Default: from the dark's
+        ``CALSTAT`` (``'M'``: yes, ``'BM'``: no); when it has none, no.
+    flat_threshold : float, optional
+        Pixels where the normalised flat is at or below this (or not finite)
+        are flagged ``LOW_RESPONSE`` and not divided by the flat.
+    max_dark_ratio : float, optional
+        Warn when the dark is scaled up by more than this factor.
+    temperature_tolerance : `~astropy.units.Quantity`, optional
+        Warn when the set temperatures of the dark and the light differ by more.
+
+    Returns
+    -------
+    `~astrophot.CalibratedFrame`
+        float32 data in ``unit``, a `~astropy.nddata.StdDevUncertainty`,
+        `~astrophot.DQFlag` bits in ``flags`` and the mask derived from them.
+
+    Raises
+    ------
+    astrophot.exceptions.FrameMismatchError
+        A master's shape, binning or subframe origin differs from the light's
+        (the message names both files), or a master is in the wrong unit.
+    astrophot.exceptions.MissingKeywordError
+        An exposure time needed to scale the dark is missing, or no gain is
+        known while electrons are requested.
+    astrophot.exceptions.CalibrationError
+        The dark still holds the bias but no bias was given, or the flat has
+        no positive pixel.
+    astrophot.exceptions.FrameTypeError
+        An input is not of the expected frame type.
+
+    Warns
+    -----
+    astrophot.exceptions.AstrophotUserWarning
+        The dark is extrapolated more than ``max_dark_ratio`` times its own
+        exposure, its set temperature differs from the light's, the flat's
+        filter differs from the light's, or no read noise is known.
+
+    See Also
+    --------
+    astrophot.make_master_bias, astrophot.make_master_dark, astrophot.make_master_flat :
+        the masters.
+    fix_bad_pixels, reject_cosmic_rays, add_metadata : the next stages.
+
+    Notes
+    -----
+    The steps, all in float32 (unsigned 16-bit input is converted before any
+    subtraction):
+
+    1. overscan: subtract the median of ``BIASSEC`` and trim to ``TRIMSEC``
+       (1-based FITS sections). Masters of the untrimmed shape are trimmed the
+       same way (and lose their own ``BIASSEC`` median);
+    2. ``light - c_b * bias - r * dark`` with ``r = t_light / t_dark`` and
+       ``c_b = 1 - r`` when the dark still holds the bias (it is removed from
+       the dark first), else ``c_b = 1``;
+    3. division by ``flat / median(flat)`` (median over good pixels). Where the
+       normalised flat is at or below ``flat_threshold`` the value is left
+       undivided and flagged ``LOW_RESPONSE`` (masked);
+    4. multiplication by the gain when the result is in electrons.
+
+    The variance is ``max(signal, 0) / gain + read_noise**2 + c_b**2 sigma_bias**2
+    + r**2 sigma_dark**2`` (ADU), divided by the flat squared, plus
+    ``(value * sigma_flat / flat)**2``.
+
+    Flags: the bad-pixel map's bits and any flags the masters carry,
+    ``SATURATED`` where the raw value is at or above the saturation level,
+    ``LOW_RESPONSE`` from the flat and ``NONFINITE`` where the result is not
+    finite. The header gets ``BUNIT``, ``CALSTAT`` (``B``, ``D``, ``F`` as
+    MaxIm DL writes them), ``GAIN`` (1 for electrons; the raw gain is kept
+    in ``CALGAIN``) and ``RDNOISE`` in the output unit. The masters are
+    referenced (with checksums) in the provenance, not in the header.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrophot import MasterBias, RawFrame, calibrate_frame
+    >>> raw = RawFrame(np.full((4, 4), 1100, dtype=np.uint16), meta={"EXPTIME": 10.0, "GAIN": 2.0})
+    >>> bias = MasterBias(np.full((4, 4), 100.0, dtype=np.float32))
+    >>> cal = calibrate_frame(raw, bias=bias, read_noise=10.0)
+    >>> float(cal.data[0, 0]), cal.unit
+    (2000.0, Unit("electron"))
+    >>> round(float(cal.uncertainty.array[0, 0]), 3)  # sqrt(2000 + 10**2)
+    45.826
+    """
+    raw = as_frame(raw, RawFrame, "light frame")
+    bias = as_frame(bias, MasterBias, "bias")
+    dark = as_frame(dark, MasterDark, "dark")
+    flat = as_frame(flat, MasterFlat, "flat")
+    bad_pixels = as_frame(bad_pixels, BadPixelMap, "bad-pixel map")
+    out_unit = _unit_of(unit)
+    parameters = {
+        "gain": gain,
+        "read_noise": read_noise,
+        "unit": out_unit.to_string(),
+        "saturation": saturation,
+        "overscan": overscan,
+        "dark_includes_bias": dark_includes_bias,
+        "flat_threshold": flat_threshold,
+        "max_dark_ratio": max_dark_ratio,
+        "temperature_tolerance": temperature_tolerance,
+    }
+    rec = start_step(
+        "calibrate_frame",
+        parameters=parameters,
+        inputs={"raw": raw, "bias": bias, "dark": dark, "flat": flat, "bad_pixels": bad_pixels},
+    )
+    for frame, role in ((bias, "bias"), (dark, "dark")):
+        if frame is not None:
+            _check_unit(frame, role, (u.adu, u.dimensionless_unscaled))
+
+    # --- overscan and trim ------------------------------------------------
+    full_shape = tuple(raw.data.shape)
+    raw_data = np.asarray(raw.data)
+    overscan_level = 0.0
+    trim = None
+    if overscan:
+        if raw.header.get("BIASSEC"):
+            section = parse_section(raw.header["BIASSEC"], full_shape, keyword="BIASSEC", source=raw.name)
+            overscan_level = float(np.median(raw_data[section]))
+        for key in ("TRIMSEC", "DATASEC"):
+            if raw.header.get(key):
+                trim = parse_section(raw.header[key], full_shape, keyword=key, source=raw.name)
+                break
+    shape = _trimmed_shape(trim, full_shape)
+    if trim is not None:
+        raw_data = raw_data[trim]
+
+    masters = {}
+    for frame, role in ((bias, "bias"), (dark, "dark"), (flat, "flat"), (bad_pixels, "bad-pixel map")):
+        if frame is not None:
+            masters[role] = _Master(frame, role, raw, full_shape=full_shape, trim=trim, overscan=overscan)
+
+    # --- gain, read noise, saturation ----------------------------------------
+    gain_value, gain_source = _resolve_gain(raw, gain)
+    if gain_value is None:
+        if out_unit == u.electron:
+            raise MissingKeywordError(
+                "GAIN",
+                ("EGAIN",),
+                source=raw.name,
+                purpose="conversion to electrons; pass gain=, or unit='adu'",
+            )
+        warnings.warn(
+            f"{raw.name}: no gain (GAIN/EGAIN, argument or telescope table); the Poisson "
+            "part of the uncertainty assumes 1 electron/adu",
+            AstrophotUserWarning,
+            stacklevel=2,
+        )
+        gain_value, gain_source = 1.0, "assumed"
+    rn_e, rn_source = _resolve_read_noise(raw, bias, read_noise, gain_value)
+    if rn_e is None:
+        warnings.warn(
+            f"{raw.name}: no read noise (argument, RDNOISE/READNOIS in the light or bias header, "
+            "or telescope table); the uncertainty omits it",
+            AstrophotUserWarning,
+            stacklevel=2,
+        )
+        rn_e, rn_source = 0.0, "none"
+    sat_level, sat_source = _resolve_saturation(raw, saturation)
+
+    # --- dark scaling --------------------------------------------------------
+    ratio = 0.0
+    bias_coefficient = 1.0
+    includes_bias = False
+    if dark is not None:
+        t_light = raw.require("exposure_time", purpose="scaling the dark").to_value(u.s)
+        t_dark = dark.require("exposure_time", purpose="scaling the dark").to_value(u.s)
+        if t_dark <= 0:
+            raise CalibrationError(f"the dark {dark.name} has exposure time {t_dark} s; cannot scale it")
+        ratio = t_light / t_dark
+        if ratio > max_dark_ratio:
+            warnings.warn(
+                f"{raw.name}: the dark {dark.name} ({t_dark:g} s) is extrapolated {ratio:.2f}x "
+                f"to the light's {t_light:g} s (more than {max_dark_ratio:g}x)",
+                AstrophotUserWarning,
+                stacklevel=2,
+            )
+        t_raw, t_drk = raw.set_temperature, dark.set_temperature
+        if t_raw is not None and t_drk is not None:
+            difference = abs(t_raw.to_value(u.deg_C) - t_drk.to_value(u.deg_C))
+            if difference > u.Quantity(temperature_tolerance, u.K).value:
+                warnings.warn(
+                    f"{raw.name}: set temperature {t_raw.value:g} C differs from the dark "
+                    f"{dark.name}'s {t_drk.value:g} C by {difference:g} K",
+                    AstrophotUserWarning,
+                    stacklevel=2,
+                )
+        includes_bias = dark_includes_bias
+        if includes_bias is None:
+            known = dark.bias_subtracted
+            if known is None:
+                log.info("%s: the dark has no CALSTAT; taking it as bias-subtracted", dark.name)
+            includes_bias = known is False
+        if includes_bias:
+            if bias is None:
+                raise CalibrationError(
+                    f"the dark {dark.name} still contains the bias (CALSTAT {dark.header.get('CALSTAT')!r}); "
+                    "pass the matching bias too"
+                )
+            bias_coefficient = 1.0 - ratio
+    if (
+        flat is not None
+        and raw.filter
+        and flat.filter
+        and raw.filter.strip().lower() != flat.filter.strip().lower()
+    ):
+        warnings.warn(
+            f"{raw.name}: filter {raw.filter!r} differs from the flat {flat.name}'s {flat.filter!r}",
+            AstrophotUserWarning,
+            stacklevel=2,
+        )
+
+    # --- flat normalisation --------------------------------------------------
+    flat_median = None
+    flat_limit = None
+    if flat is not None:
+        good = None
+        if "bad-pixel map" in masters:
+            good = masters["bad-pixel map"].data == 0
+        flat_median = _median_response(masters["flat"].data, good)
+        if flat_median is None:
+            raise CalibrationError(f"the flat {flat.name} has no positive, finite pixel")
+        flat_limit = float(flat_threshold) * flat_median
+
+    # --- the kernel, block by block ------------------------------------------
+    b = masters.get("bias")
+    d = masters.get("dark")
+    f = masters.get("flat")
+    offset = overscan_level
+    if b is not None:
+        offset -= bias_coefficient * b.overscan_level
+    if d is not None:
+        offset -= ratio * d.overscan_level
+    out_gain = gain_value if out_unit == u.electron else 1.0
+    rn_adu2 = (rn_e / gain_value) ** 2
+    ny, nx = shape
+    data = np.empty(shape, dtype=np.float32)
+    var = np.empty(shape, dtype=np.float32)
+    flags = np.zeros(shape, dtype=np.uint32)
+    if "bad-pixel map" in masters:
+        np.bitwise_or(flags, masters["bad-pixel map"].data, out=flags, casting="unsafe")
+    for master in (b, d, f):
+        if master is not None and master.flags is not None:
+            np.bitwise_or(flags, master.flags, out=flags, casting="unsafe")
+    step = max(1, _BLOCK_PIXELS // max(nx, 1))
+    tmp_full = np.empty((min(step, ny), nx), dtype=np.float32)
+    tmp2_full = np.empty_like(tmp_full)
+    mask_full = np.empty((min(step, ny), nx), dtype=bool)
+    sat_bit = np.uint32(DQFlag.SATURATED)
+    low_bit = np.uint32(DQFlag.LOW_RESPONSE)
+    nonfinite_bit = np.uint32(DQFlag.NONFINITE)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for start in range(0, ny, step):
+            rows = slice(start, min(start + step, ny))
+            n = rows.stop - rows.start
+            tmp, tmp2, mask = tmp_full[:n], tmp2_full[:n], mask_full[:n]
+            dat, vr, flg = data[rows], var[rows], flags[rows]
+            rawb = raw_data[rows]
+            np.copyto(dat, rawb, casting="unsafe")
+            if sat_level is not None:
+                np.greater_equal(rawb, sat_level, out=mask)
+                np.bitwise_or(flg, sat_bit, out=flg, where=mask)
+            if offset:
+                dat -= np.float32(offset)
+            if b is not None:
+                if bias_coefficient == 1.0:
+                    dat -= b.data[rows]
+                else:
+                    np.multiply(b.data[rows], np.float32(bias_coefficient), out=tmp)
+                    dat -= tmp
+            if d is not None:
+                np.multiply(d.data[rows], np.float32(ratio), out=tmp)
+                dat -= tmp
+            # variance in ADU**2 before the flat
+            np.maximum(dat, 0, out=vr)
+            vr *= np.float32(1.0 / gain_value)
+            if rn_adu2:
+                vr += np.float32(rn_adu2)
+            if b is not None and b.uncertainty is not None and bias_coefficient != 0.0:
+                np.square(b.uncertainty[rows], out=tmp)
+                if bias_coefficient != 1.0:
+                    tmp *= np.float32(bias_coefficient**2)
+                vr += tmp
+            if d is not None and d.uncertainty is not None:
+                np.square(d.uncertainty[rows], out=tmp)
+                tmp *= np.float32(ratio**2)
+                vr += tmp
+            if f is not None:
+                fb = f.data[rows]
+                np.greater(fb, np.float32(flat_limit), out=mask)  # False for NaN
+                # tmp = gain * median / flat where the flat is good, gain elsewhere
+                tmp.fill(np.float32(out_gain))
+                np.divide(np.float32(out_gain * flat_median), fb, out=tmp, where=mask)
+                np.logical_not(mask, out=mask)
+                np.bitwise_or(flg, low_bit, out=flg, where=mask)
+                dat *= tmp
+                vr *= tmp
+                vr *= tmp
+                if f.uncertainty is not None:
+                    # (value * sigma_flat / flat)**2 with value already scaled
+                    np.multiply(f.uncertainty[rows], tmp, out=tmp2)
+                    tmp2 *= np.float32(1.0 / (out_gain * flat_median))
+                    tmp2 *= dat
+                    tmp2[mask] = 0
+                    np.square(tmp2, out=tmp2)
+                    vr += tmp2
+            elif out_gain != 1.0:
+                dat *= np.float32(out_gain)
+                vr *= np.float32(out_gain * out_gain)
+            np.sqrt(vr, out=vr)
+            np.add(dat, vr, out=tmp)
+            np.isfinite(tmp, out=mask)
+            np.logical_not(mask, out=mask)
+            np.bitwise_or(flg, nonfinite_bit, out=flg, where=mask)
+
+    # --- the product ---------------------------------------------------------
+    header = fits.Header(raw.header).copy()
+    for key in ("BZERO", "BSCALE", "BLANK", "PEDESTAL", "EGAIN", "CHECKSUM", "DATASUM"):
+        header.remove(key, ignore_missing=True, remove_all=True)
+    if trim is not None:
+        for key in ("BIASSEC", "TRIMSEC", "DATASEC"):
+            header.remove(key, ignore_missing=True, remove_all=True)
+    header["BUNIT"] = (out_unit.to_string(), "physical unit of the data")
+    steps = (
+        ("B" if bias is not None else "")
+        + ("D" if dark is not None else "")
+        + ("F" if flat is not None else "")
+    )
+    if steps:
+        header["CALSTAT"] = (steps, "calibrations applied: B bias, D dark, F flat")
+    header["GAIN"] = (out_gain if out_unit == u.adu else 1.0, "[e-/data unit] gain of the calibrated data")
+    header["CALGAIN"] = (gain_value, f"[e-/adu] gain used by calibrate_frame ({gain_source})")
+    header["RDNOISE"] = (rn_e / (1.0 if out_unit == u.electron else gain_value), f"[{out_unit}] read noise")
+    wcs = raw.wcs
+    if wcs is not None and trim is not None:
+        wcs = wcs[trim]
+    out = CalibratedFrame(
+        data,
+        unit=out_unit,
+        meta=header,
+        uncertainty=StdDevUncertainty(var, copy=False),
+        flags=flags,
+        wcs=wcs,
+    )
+    n_sat = int(np.count_nonzero(flags & sat_bit)) if sat_level is not None else 0
+    outcome = {
+        "gain": gain_value,
+        "gain_source": gain_source,
+        "read_noise": rn_e,
+        "read_noise_source": rn_source,
+        "saturation": sat_level,
+        "saturation_source": sat_source,
+        "overscan_level": overscan_level if overscan_level else None,
+        "trim": None if trim is None else [[s.start, s.stop] for s in trim],
+        "dark_ratio": ratio if dark is not None else None,
+        "dark_includes_bias": bool(includes_bias) if dark is not None else None,
+        "flat_median": flat_median,
+        "n_saturated": n_sat,
+        "n_low_response": int(np.count_nonzero(flags & low_bit)) if flat is not None else 0,
+        "n_nonfinite": int(np.count_nonzero(flags & nonfinite_bit)),
+        "n_masked": int(np.count_nonzero(out.mask)),
+    }
+    log.debug("%s: calibrated (%s)", raw.name, outcome)
+    return rec.finish(out, primary=raw, outcome=outcome)

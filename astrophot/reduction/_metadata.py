@@ -1,0 +1,495 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Observing metadata: target, site, times and sky geometry, computed offline."""
+
+import logging
+import re
+import threading
+import warnings
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import AltAz, Angle, EarthLocation, SkyCoord, get_body, get_sun
+from astropy.io import fits
+from astropy.time import Time
+from astropy.utils import iers
+
+from astrophot.exceptions import AstrophotError, AstrophotUserWarning
+from astrophot.frames import FrameBase
+from astrophot.provenance import start_step
+
+__all__ = ["NameResolveError", "add_metadata", "load_keywords", "resolve_name"]
+
+log = logging.getLogger(__name__)
+
+#: Coordinates resolved in this session, by normalised name (no disk cache here:
+#: stages do no I/O; the command line keeps a file cache).
+_RESOLVED = {}
+
+
+class NameResolveError(AstrophotError, RuntimeError):
+    """A target name could not be turned into coordinates (offline, unknown name, time-out)."""
+
+
+def _normalise_name(name):
+    return re.sub(r"[\s_]+", " ", str(name)).strip().casefold()
+
+
+def resolve_name(name, *, timeout=5.0, names=None):
+    """
+    Coordinates of a named object from a local table or the CDS Sesame resolver.
+
+    Parameters
+    ----------
+    name : str
+        Object name (``'M17'``, ``'NGC 6888'``).
+    timeout : float, optional
+        Seconds to wait for the network, in total (connection, DNS and reply).
+    names : mapping, optional
+        Local cache: name to `~astropy.coordinates.SkyCoord` or ``[ra_deg, dec_deg]``.
+        Looked up first (case and spacing do not matter).
+
+    Returns
+    -------
+    `~astropy.coordinates.SkyCoord`
+        ICRS coordinates.
+
+    Raises
+    ------
+    NameResolveError
+        The name is unknown, the network is unreachable, or no answer came
+        within ``timeout`` seconds.
+
+    Notes
+    -----
+    The network lookup is `astropy.coordinates.SkyCoord.from_name` (CDS
+    Sesame, which asks Simbad, NED and VizieR), run in a daemon thread that is
+    abandoned after ``timeout`` seconds, so a silent network cannot hang the
+    caller. Successful lookups are kept in memory for the session.
+
+    Examples
+    --------
+    >>> float(resolve_name("M17", names={"m17": [275.196, -16.172]}).ra.deg)
+    275.196
+    """
+    key = _normalise_name(name)
+    for table in (names or {}, _RESOLVED):
+        for other, value in table.items():
+            if _normalise_name(other) == key:
+                return _as_skycoord(value, what=f"cached coordinates of {name!r}")
+    result = {}
+
+    def lookup():
+        from astropy.utils.data import conf as data_conf
+
+        try:
+            with data_conf.set_temp("remote_timeout", float(timeout)):
+                result["coord"] = SkyCoord.from_name(name, cache=False)
+        except Exception as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=lookup, name=f"astrophot-resolve-{key}", daemon=True)
+    thread.start()
+    thread.join(float(timeout))
+    if thread.is_alive():
+        raise NameResolveError(
+            f"could not resolve {name!r}: no answer from the name resolver within {timeout:g} s "
+            "(offline?); pass coordinates= or put RA/DEC in the header"
+        )
+    if "error" in result:
+        exc = result["error"]
+        raise NameResolveError(
+            f"could not resolve {name!r} ({type(exc).__name__}: {exc}); "
+            "pass coordinates= or put RA/DEC in the header"
+        ) from exc
+    coord = result["coord"].icrs
+    _RESOLVED[key] = coord
+    return coord
+
+
+def _as_skycoord(value, *, what):
+    if isinstance(value, SkyCoord):
+        return value.icrs
+    try:
+        if isinstance(value, str):
+            text = value.strip()
+            parts = text.replace(",", " ").split()
+            if len(parts) == 2 and all(re.fullmatch(r"[+-]?\d+(\.\d*)?", p) for p in parts):
+                return SkyCoord(float(parts[0]) * u.deg, float(parts[1]) * u.deg, frame="icrs")
+            return SkyCoord(text, unit=(u.hourangle, u.deg), frame="icrs")
+        ra, dec = value
+        if isinstance(ra, str) and not re.fullmatch(r"\s*[+-]?\d+(\.\d*)?\s*", ra):
+            return SkyCoord(Angle(ra, unit=u.hourangle), Angle(dec, unit=u.deg), frame="icrs")
+        return SkyCoord(Angle(float(ra), unit=u.deg), Angle(float(dec), unit=u.deg), frame="icrs")
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{what}: cannot read {value!r} as coordinates ({exc})") from None
+
+
+def load_keywords(keywords):
+    """
+    Keyword values from a mapping or a YAML file (the seed's ``yamlkeyval`` mode).
+
+    Parameters
+    ----------
+    keywords : mapping, str or path-like
+        ``{'TELESCOP': 'T05', 'DATE-OBS': '2023-05-20T03:10:00'}`` or a YAML file
+        of such scalar ``key: value`` pairs.
+
+    Returns
+    -------
+    dict
+        Upper-case keyword to value; lists and mappings are left out with a
+        warning.
+
+    Raises
+    ------
+    ValueError
+        The file is not a YAML mapping.
+    """
+    if keywords is None:
+        return {}
+    if isinstance(keywords, (str, Path)) or hasattr(keywords, "__fspath__"):
+        import yaml
+
+        path = Path(keywords)
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read keyword file ({exc})") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML ({exc})") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ValueError(
+                f"{path}: a keyword file must be a mapping of KEY: value, got {type(loaded).__name__}"
+            )
+        source = str(path)
+    else:
+        loaded = dict(keywords)
+        source = "keywords argument"
+    values = {}
+    for key, value in loaded.items():
+        if isinstance(value, (list, tuple, dict, set)):
+            warnings.warn(
+                f"{source}: {key!r} is not a single value; left out", AstrophotUserWarning, stacklevel=3
+            )
+            continue
+        if hasattr(value, "isoformat"):  # YAML dates
+            value = value.isoformat()
+        values[str(key).strip().upper()] = value
+    return values
+
+
+def _set(header, key, value, comment):
+    card_key = key if len(key) <= 8 and re.fullmatch(r"[A-Z0-9_-]+", key) else f"HIERARCH {key}"
+    header[card_key] = (value, comment)
+
+
+def _blank(header, key):
+    value = header.get(key)
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _origin_filename(frame):
+    if frame.source_path:
+        return frame.source_path
+    for step in reversed(frame.provenance.steps):
+        for ref in step.inputs:
+            if ref.frame_type == "RawFrame" and ref.path:
+                return ref.path
+    return None
+
+
+def _parse_name(path):
+    if not path:
+        return None
+    try:
+        from astrophot.instruments.itelescope import parse_filename
+
+        return parse_filename(path)
+    except Exception:
+        return None
+
+
+def _resolve_location(location, telescope_id, header, source):
+    from astrophot.instruments.itelescope import Site, get_site, get_telescope, site_from_header
+
+    if location is not None:
+        if isinstance(location, EarthLocation):
+            return location, "argument", None
+        if isinstance(location, Site):
+            return location.earth_location, "argument", location.name
+        site = get_site(str(location))
+        return site.earth_location, "argument", site.name
+    try:
+        site = site_from_header(header, source=source)
+        return site.earth_location, "header", None
+    except Exception:
+        pass
+    if telescope_id:
+        try:
+            telescope = get_telescope(telescope_id)
+        except Exception:
+            telescope = None
+        if telescope is not None and telescope.site is not None:
+            return telescope.site.earth_location, f"telescope table ({telescope.id})", telescope.site.name
+    return None, None, None
+
+
+def _sky_geometry(coord, location, start, mid):
+    """Alt-az, airmass, hour angle, Moon and Sun at mid-exposure (offline)."""
+    from astroplan import moon_illumination
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with (
+            iers.conf.set_temp("auto_download", False),
+            iers.conf.set_temp("auto_max_age", None),
+            iers.conf.set_temp("iers_degraded_accuracy", "warn"),
+        ):
+            times = Time([start.utc.isot, mid.utc.isot], scale="utc")
+            frame = AltAz(obstime=times, location=location)
+            altaz = coord.transform_to(frame)
+            lst = mid.sidereal_time("apparent", longitude=location.lon)
+            hour_angle = (lst - coord.ra).wrap_at(12 * u.hourangle)
+            moon = get_body("moon", mid, location=location)
+            moon_altaz = moon.transform_to(AltAz(obstime=mid, location=location))
+            sun_altaz = get_sun(mid).transform_to(AltAz(obstime=mid, location=location))
+            illumination = float(moon_illumination(mid))
+            moon_separation = float(moon.separation(coord.transform_to(moon)).deg)
+    for warning in caught:
+        log.debug("sky geometry: %s", warning.message)
+    alt = altaz.alt
+    airmass = 1.0 / np.cos(np.pi / 2 - alt.rad)
+    return {
+        "alt": float(alt[1].deg),
+        "az": float(altaz.az[1].deg),
+        "airmass": float(airmass[1]) if alt[1].deg > 0 else None,
+        "airmass_start": float(airmass[0]) if alt[0].deg > 0 else None,
+        "hour_angle": float(hour_angle.hour),
+        "moon_alt": float(moon_altaz.alt.deg),
+        "moon_illumination": illumination,
+        "moon_separation": moon_separation,
+        "sun_alt": float(sun_altaz.alt.deg),
+    }
+
+
+def add_metadata(
+    frame,
+    *,
+    target=None,
+    telescope=None,
+    coordinates=None,
+    location=None,
+    keywords=None,
+    resolve=False,
+    timeout=5.0,
+    names=None,
+):
+    """
+    Add the observing metadata later stages and users need, offline.
+
+    Parameters
+    ----------
+    frame : `~astrophot.frames.FrameBase`
+        Usually a `~astrophot.CalibratedFrame` (any frame type is kept).
+    target : str, optional
+        Target name for ``OBJECT``. Default: ``OBJECT``/``OBSTARGET`` from the
+        header, else the iTelescope file name.
+    telescope : str, optional
+        Telescope (``'T33'``) for ``TELESCOP`` and its site. Default: the
+        header, else the file name.
+    coordinates : `~astropy.coordinates.SkyCoord`, str or (ra, dec), optional
+        Target coordinates (ICRS). Default: ``RA-OBJ``/``DEC-OBJ``,
+        ``OBJCTRA``/``OBJCTDEC`` or ``RA``/``DEC`` from the header, else the
+        name resolver when ``resolve`` is true.
+    location : `~astropy.coordinates.EarthLocation`, `~astrophot.instruments.itelescope.Site` or str, optional
+        Observing site. Default: ``SITELAT``/``SITELONG`` (or ``LAT-OBS``/
+        ``LONG-OBS``) from the header, else the telescope's site in the
+        iTelescope table.
+    keywords : mapping or path-like, optional
+        Keyword values (or a YAML file of them) written first, for frames
+        whose headers lack them (iTelescope "Premium" sets).
+    resolve : bool, optional
+        Ask the CDS Sesame name resolver (network) for the target's
+        coordinates when none are known. Off by default.
+    timeout : float, optional
+        Seconds to wait for the name resolver in total.
+    names : mapping, optional
+        Local name cache (name to coordinates), looked up before the network.
+
+    Returns
+    -------
+    frame : same type as ``frame``
+        A copy with ``OBJECT``, ``OBSERVER``, ``TELESCOP``, ``RA-OBJ``/``DEC-OBJ``
+        [deg, ICRS], ``LAT-OBS``/``LONG-OBS`` [deg]/``ALT-OBS`` [m], ``DATE-AVG``/
+        ``MJD-AVG`` (mid-exposure, UTC) and, at mid-exposure, ``AIRMASS``
+        (sec z), ``OBJCTALT``/``OBJCTAZ`` [deg], ``OBJCTHA`` [h], ``MOONPHAS``
+        (illuminated fraction), ``MOONSEP``/``MOONALT``/``SUNALT`` [deg].
+
+    Raises
+    ------
+    NameResolveError
+        ``resolve`` is true, no coordinates are known and the resolver
+        fails (offline, unknown name) or does not answer within ``timeout``.
+    ValueError
+        ``coordinates`` or a keyword file cannot be read.
+
+    Warns
+    -----
+    astrophot.exceptions.AstrophotUserWarning
+        No coordinates, site or DATE-OBS: the sky-geometry keywords that
+        need them are left out.
+
+    See Also
+    --------
+    calibrate_frame, reject_cosmic_rays : earlier stages.
+    astrophot.find_stars : the next stage.
+    resolve_name : the name resolver.
+
+    Notes
+    -----
+    Everything is computed offline: astropy's bundled IERS tables are used
+    (no download; for dates past their range the UT1-UTC and polar motion
+    are extrapolated or zero, which moves altitudes by well under an
+    arcminute); the site comes from the header or the shipped iTelescope
+    table, never from `astropy.coordinates.EarthLocation.of_site`.
+    ``AIRMASS`` is sec z of the unrefracted altitude at mid-exposure; iTelescope
+    (MaxIm DL/ACP) writes it for the exposure start.
+    Existing ``OBJECT``, ``TELESCOP`` and ``OBSERVER`` values are kept unless
+    an argument overrides them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrophot import CalibratedFrame, add_metadata
+    >>> frame = CalibratedFrame(np.zeros((4, 4)), meta={
+    ...     "DATE-OBS": "2018-07-04T14:03:03", "EXPTIME": 300.0,
+    ...     "SITELAT": "-31 16 24", "SITELONG": "149 03 52", "ALT-OBS": 1165.0})
+    >>> out = add_metadata(frame, target="M17", coordinates="18h20m48.12s -16d10m58.8s")
+    >>> out.header["OBJECT"], round(out.header["AIRMASS"], 3)
+    ('M17', 1.043)
+    """
+    if not isinstance(frame, FrameBase):
+        raise TypeError(f"add_metadata needs an astrophot frame, not {type(frame).__name__}")
+    extra = load_keywords(keywords)
+    rec = start_step(
+        "add_metadata",
+        parameters={
+            "target": target,
+            "telescope": telescope,
+            "coordinates": coordinates,
+            "location": location if isinstance(location, (str, type(None))) else repr(location),
+            "keywords": extra,
+            "resolve": resolve,
+            "timeout": timeout,
+        },
+        inputs={"frame": frame},
+        software=("astroplan",),
+    )
+    header = fits.Header(frame.meta)
+    for key, value in extra.items():
+        _set(header, key, value, "from user keywords")
+    probe = FrameBase(frame.data, meta=header, unit=frame.unit, copy=False)
+    source = frame.name
+    record = _parse_name(_origin_filename(frame))
+    outcome = {}
+
+    # telescope and observer
+    telescope_id = telescope or probe.telescope or getattr(record, "telescope", None)
+    if telescope is not None or (_blank(header, "TELESCOP") and telescope_id):
+        name = telescope_id
+        try:
+            from astrophot.instruments.itelescope import get_telescope
+
+            name = f"iTelescope {get_telescope(telescope_id).id}"
+        except Exception:
+            pass
+        _set(header, "TELESCOP", name, "telescope")
+    user = getattr(record, "user", None)
+    if user and _blank(header, "OBSERVER"):
+        _set(header, "OBSERVER", user, "observer (iTelescope user, from the file name)")
+
+    # target
+    target_name = target or probe.target or getattr(record, "target", None)
+    if target_name and (target is not None or _blank(header, "OBJECT")):
+        _set(header, "OBJECT", str(target_name), "target name")
+    coord, coord_source = None, None
+    if coordinates is not None:
+        coord, coord_source = _as_skycoord(coordinates, what="coordinates"), "argument"
+    elif probe.coordinates is not None:
+        coord, coord_source = probe.coordinates, "header"
+    elif resolve:
+        if not target_name:
+            raise AstrophotError(f"{source}: no target name to resolve; pass target= or coordinates=")
+        coord, coord_source = resolve_name(target_name, timeout=timeout, names=names), "name resolver"
+    elif target_name and names:
+        try:
+            coord, coord_source = resolve_name(target_name, timeout=0, names=names), "names table"
+        except NameResolveError:
+            coord = None
+    if coord is not None:
+        _set(header, "RA-OBJ", round(float(coord.ra.deg), 7), "[deg] target right ascension (ICRS)")
+        _set(header, "DEC-OBJ", round(float(coord.dec.deg), 7), "[deg] target declination (ICRS)")
+    outcome["coordinates_source"] = coord_source
+
+    # site
+    earth, site_source, site_name = _resolve_location(location, telescope_id, header, source)
+    if earth is not None:
+        lon, lat, height = earth.to_geodetic("WGS84")
+        _set(header, "LAT-OBS", round(float(lat.deg), 7), "[deg +N WGS84] geodetic latitude")
+        _set(header, "LONG-OBS", round(float(lon.deg), 7), "[deg +E WGS84] geodetic longitude")
+        _set(header, "ALT-OBS", round(float(height.to_value(u.m)), 1), "[m] altitude above sea level")
+        if site_name and _blank(header, "OBSERVAT"):
+            _set(header, "OBSERVAT", site_name, "observatory")
+    outcome["site_source"] = site_source
+
+    # times
+    start = probe.date_obs
+    missing = []
+    mid = None
+    if start is None:
+        missing.append("DATE-OBS")
+    else:
+        exposure = probe.exposure_time
+        half = (exposure / 2) if exposure is not None else 0 * u.s
+        if exposure is None:
+            missing.append("EXPTIME (mid-exposure taken as the start)")
+        mid = start + half
+        _set(header, "DATE-AVG", mid.utc.isot, "[UTC] mid-exposure")
+        _set(header, "MJD-OBS", round(float(start.utc.mjd), 8), "[d] MJD of exposure start (UTC)")
+        _set(header, "MJD-AVG", round(float(mid.utc.mjd), 8), "[d] MJD of mid-exposure (UTC)")
+    if coord is None:
+        missing.append("target coordinates (pass coordinates= or resolve=True)")
+    if earth is None:
+        missing.append("site (SITELAT/SITELONG, a known telescope, or location=)")
+
+    if mid is not None and coord is not None and earth is not None:
+        previous = header.get("AIRMASS")
+        geometry = _sky_geometry(coord, earth, start, mid)
+        if geometry["airmass"] is not None:
+            _set(header, "AIRMASS", round(geometry["airmass"], 5), "sec(z) at mid-exposure")
+        else:
+            header.remove("AIRMASS", ignore_missing=True)
+            log.warning("%s: the target is below the horizon at mid-exposure; no AIRMASS", source)
+        _set(header, "OBJCTALT", round(geometry["alt"], 4), "[deg] target altitude at mid-exposure")
+        _set(header, "OBJCTAZ", round(geometry["az"], 4), "[deg] target azimuth (N=0, E=90) at mid-exposure")
+        _set(header, "OBJCTHA", round(geometry["hour_angle"], 5), "[h] target hour angle at mid-exposure")
+        _set(header, "MOONPHAS", round(geometry["moon_illumination"], 4), "Moon illuminated fraction")
+        _set(header, "MOONSEP", round(geometry["moon_separation"], 3), "[deg] Moon-target separation")
+        _set(header, "MOONALT", round(geometry["moon_alt"], 3), "[deg] Moon altitude at mid-exposure")
+        _set(header, "SUNALT", round(geometry["sun_alt"], 3), "[deg] Sun altitude at mid-exposure")
+        outcome.update(geometry)
+        outcome["previous_airmass"] = previous
+    elif missing:
+        warnings.warn(
+            f"{source}: no airmass or sky geometry: missing " + ", ".join(missing),
+            AstrophotUserWarning,
+            stacklevel=2,
+        )
+    outcome["missing"] = missing
+
+    out = frame.__class__(frame, copy=True)
+    out.meta = header
+    return rec.finish(out, primary=frame, outcome=outcome)
