@@ -69,7 +69,8 @@ def bench_render_stars():
 
     params = QTable({"x_0": x, "y_0": y, "flux": flux})
     model = MoffatPSF(alpha=PSF.alpha_from_fwhm(2.5, 3.0), beta=3.0)
-    half = int(np.ceil(3.5 * psf.fwhm_major))
+    alpha = PSF.alpha_from_fwhm(psf.fwhm, psf.beta)
+    half = int(np.ceil(max(alpha * np.sqrt(0.01 ** (1 / (1 - psf.beta)) - 1), 3.0 * psf.fwhm)))  # as ours
 
     def peer():
         make_model_image(SHAPE, model, params, model_shape=(2 * half + 1, 2 * half + 1))

@@ -316,7 +316,9 @@ def render_stars(shape, x, y, flux, psf, *, max_work=3_000_000):
     b = PSF.alpha_from_fwhm(psf.fwhm_minor, psf.beta)
     theta = np.radians(psf.theta)
     cos_t, sin_t = np.cos(theta), np.sin(theta)
-    half = int(max(4, np.ceil(3.5 * psf.fwhm_major)))
+    # stamp radius holding all but 1 % of the flux (Moffat: (1 + (r/alpha)^2)^(1 - beta)), within 4..8 FWHM
+    reach = a * np.sqrt(0.01 ** (1.0 / (1.0 - psf.beta)) - 1.0)
+    half = int(np.ceil(min(max(reach, 4.0, 3.0 * psf.fwhm_major), 8.0 * psf.fwhm_major)))
     oversample = 5 if psf.fwhm_minor < 1.5 else (3 if psf.fwhm_minor < 5 else 1)
     sub = (np.arange(oversample) + 0.5) / oversample - 0.5
     offs = np.arange(-half, half + 1)

@@ -198,16 +198,34 @@ def test_bias_level_and_read_noise_from_raw_biases(night):
     assert det.read_noise == (t20.read_noise or 10.0) and det.gain == (t20.gain or 1.5)
 
 
-def _calibrated(night, path):
-    det = night.detector
-    truth = night.truth_for(path)
-    raw = read_frame(path).data.astype(float)
-    electrons = (raw - det.bias) * det.gain - det.dark_current * truth.exposure
+def _perfect_calibration(data, det, truth):
+    """Raw ADU to sky-subtracted, flat-fielded electrons with the truth's own calibration."""
+    electrons = (np.asarray(data, dtype=float) - det.bias) * det.gain - _dark(det, truth)
+    return electrons / det.flats[truth.filter] - _sky(det, truth)
+
+
+def _dark(det, truth):
+    dark = det.dark_current * truth.exposure
+    for key, factor in truth.dark_line_factors.items():
+        index = int(key[1:])
+        extra = det.bad_line_current * truth.exposure * factor
+        if key[0] == "c":
+            dark[:, index] += extra
+        else:
+            dark[index, :] += extra
+    return dark
+
+
+def _sky(det, truth):
     ny, nx = det.shape
     yy, xx = np.mgrid[0:ny, 0:nx]
     slope_x, slope_y = truth.sky_slope
-    sky = truth.sky_level + slope_x * (xx - (nx - 1) / 2) + slope_y * (yy - (ny - 1) / 2)
-    return electrons / det.flats[truth.filter] - sky, truth
+    return truth.sky_level + slope_x * (xx - (nx - 1) / 2) + slope_y * (yy - (ny - 1) / 2)
+
+
+def _calibrated(night, path):
+    truth = night.truth_for(path)
+    return _perfect_calibration(read_frame(path).data, night.detector, truth), truth
 
 
 def _fit_moffat(image, stars, fwhm_guess, *, half=8, beta=3.0):
@@ -252,9 +270,7 @@ def test_fwhm_from_the_images_matches_truth(night):
 
 def test_fwhm_of_a_high_snr_frame():
     frame, truth = make_raw_frame(shape=(240, 240), fwhm=4.0, seed=2, cosmic_ray_rate=0)
-    det = truth.detector
-    image = ((frame.data - det.bias) * det.gain - det.dark_current * truth.exposure) / det.flats["Red"]
-    image = image - np.median(image)
+    image = _perfect_calibration(frame.data, truth.detector, truth.frames[0])
     stars = truth.stars[(truth.stars["flux"] > 5000) & ~truth.stars["saturated"]]
     fitted = _fit_moffat(image, stars, 4.0, half=7)
     assert len(fitted) >= 10
@@ -273,19 +289,7 @@ def _positions(fitted, stars):
 def _stars_only(night, truth):
     """The noiseless image less dark current, bad-line charge and sky, divided by the flat."""
     det = night.detector
-    ny, nx = det.shape
-    dark = det.dark_current * truth.exposure
-    for key, factor in truth.dark_line_factors.items():
-        index = int(key[1:])
-        extra = det.bad_line_current * truth.exposure * factor
-        if key[0] == "c":
-            dark[:, index] += extra
-        else:
-            dark[index, :] += extra
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    slope_x, slope_y = truth.sky_slope
-    sky = truth.sky_level + slope_x * (xx - (nx - 1) / 2) + slope_y * (yy - (ny - 1) / 2)
-    return (truth.noiseless - dark) / det.flats[truth.filter] - sky
+    return (truth.noiseless - _dark(det, truth)) / det.flats[truth.filter] - _sky(det, truth)
 
 
 def test_trailed_and_clouded_frames(night):

@@ -1,0 +1,57 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""The star renderer: flux conserved, centred where asked, the FWHM it was given."""
+
+import numpy as np
+import pytest
+from astropy.modeling import models
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from astrophot.datasets import PSF
+from astrophot.datasets._model import render_stars
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    x=st.floats(50, 70),
+    y=st.floats(50, 70),
+    fwhm=st.floats(1.2, 6.0),
+    beta=st.floats(2.0, 6.0),
+    ellipticity=st.floats(0.0, 0.6),
+    theta=st.floats(0.0, 180.0),
+)
+def test_flux_is_conserved_and_the_star_is_where_asked(x, y, fwhm, beta, ellipticity, theta):
+    psf = PSF(fwhm, beta, ellipticity, theta)
+    image = render_stars((121, 121), [x], [y], [1000.0], psf)
+    assert image.sum() == pytest.approx(1000.0, rel=1e-9)
+    yy, xx = np.mgrid[0:121, 0:121]
+    assert (image * xx).sum() / 1000.0 == pytest.approx(x, abs=0.02)
+    assert (image * yy).sum() / 1000.0 == pytest.approx(y, abs=0.02)
+
+
+@pytest.mark.parametrize(("fwhm", "beta", "ellipticity"), [(1.2, 3.0, 0.0), (2.5, 3.0, 0.0), (4.0, 2.5, 0.3)])
+def test_pixels_match_astropy_moffat_integrated_over_each_pixel(fwhm, beta, ellipticity):
+    psf = PSF(fwhm, beta, ellipticity, 30.0)
+    x0, y0 = 30.3, 29.8
+    image = render_stars((61, 61), [x0], [y0], [1.0], psf)
+    # an independent model: astropy's elliptical Moffat (the circular one, stretched), 21x21 samples per pixel
+    sub = (np.arange(21) + 0.5) / 21 - 0.5
+    yy, xx = np.mgrid[20:41, 20:41]
+    shape = (21, 21, 21, 21)
+    sx = np.broadcast_to(xx[:, :, None, None] + sub[None, None, None, :], shape).ravel() - x0
+    sy = np.broadcast_to(yy[:, :, None, None] + sub[None, None, :, None], shape).ravel() - y0
+    t = np.radians(30.0)
+    u = sx * np.cos(t) + sy * np.sin(t)
+    v = -sx * np.sin(t) + sy * np.cos(t)
+    q = np.sqrt(1 - ellipticity)
+    moffat = models.Moffat2D(1.0, 0.0, 0.0, PSF.alpha_from_fwhm(fwhm, beta), beta)
+    values = moffat(u * q, v / q).reshape(21, 21, 21, 21).mean(axis=(2, 3))
+    values *= image[20:41, 20:41].sum() / values.sum()
+    assert np.abs(image[20:41, 20:41] - values).max() < 0.01 * values.max()
+
+
+def test_stars_off_the_edge_lose_their_outer_part_only():
+    # the first star is centred on the frame's edge (pixel 0 spans -0.5 to 0.5): half of it is in,
+    # all of the second, none of the third
+    image = render_stars((30, 30), [-0.5, 15.0, -50.0], [15.0, 15.0, 15.0], [100.0, 100.0, 100.0], PSF(2.0))
+    assert image.sum() == pytest.approx(150.0, rel=0.01)
