@@ -513,6 +513,8 @@ def _build_demo_extract(path=DEMO_CATALOG_PATH, *, index_file=None):
         "built from Tycho-2 (ESA; Hog et al. 2000, A&A 355, L27)",
         "fields": {name: list(_DEMO_FIELDS[name]) for name, _ in parts},
         "radius_deg": DEMO_RADIUS.to_value(u.deg),
+        "license": "BSD-2-Clause, Copyright (c) 2000 Hog E., Fabricius C., Makarov V.V., Urban S., "
+        "Corbin T., Wycoff G., Bastian U., Schwekendiek P., Wicenec A. (full text: README.md beside it)",
     }
     table["ra"].unit = u.deg
     table["dec"].unit = u.deg
