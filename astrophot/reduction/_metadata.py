@@ -222,18 +222,31 @@ def _resolve_location(location, telescope_id, header, source):
             return location.earth_location, "argument", location.name
         site = get_site(str(location))
         return site.earth_location, "argument", site.name
-    try:
-        site = site_from_header(header, source=source)
-        return site.earth_location, "header", None
-    except Exception:
-        pass
+    table_site = None
     if telescope_id:
         try:
-            telescope = get_telescope(telescope_id)
+            table_site = get_telescope(telescope_id).site
         except Exception:
-            telescope = None
-        if telescope is not None and telescope.site is not None:
-            return telescope.site.earth_location, f"telescope table ({telescope.id})", telescope.site.name
+            table_site = None
+    try:
+        site = site_from_header(header, source=source)
+    except Exception:
+        site = None
+    if site is not None:
+        if site.elevation is None:
+            # the header gives no height: take the table's when the table's site is the same place
+            height = 0 * u.m
+            if table_site is not None and table_site.elevation is not None:
+                close = abs(site.latitude.deg - table_site.latitude.deg) < 0.1 and (
+                    abs((site.longitude - table_site.longitude).wrap_at(180 * u.deg).deg) < 0.1
+                )
+                if close:
+                    height = table_site.elevation
+            location = EarthLocation.from_geodetic(lon=site.longitude, lat=site.latitude, height=height)
+            return location, "header" + (" (height from the telescope table)" if height.value else ""), None
+        return site.earth_location, "header", None
+    if table_site is not None:
+        return table_site.earth_location, f"telescope table ({telescope_id})", table_site.name
     return None, None, None
 
 

@@ -1,0 +1,304 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Reduction subcommands: ``calibrate``, ``add-metadata``, ``fix-badpix``, ``cosmic-rays``.
+
+Each reads its inputs with `~astrophot.read_frame`, calls the transform and
+writes a new file with `~astrophot.write_frame` (FITS plus ASDF sidecar). Raw
+files are never changed.
+"""
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from astrophot.exceptions import AstrophotError
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+
+def _default_output(raw_path, prefix="cal"):
+    raw_path = Path(raw_path)
+    try:
+        from astrophot.instruments.itelescope import output_name
+
+        name = output_name(raw_path.name, prefix)
+    except Exception:  # not an iTelescope name
+        stem = raw_path.name
+        for suffix in (".fz", ".gz", ".bz2", ".fits", ".fit", ".fts"):
+            if stem.lower().endswith(suffix):
+                stem = stem[: -len(suffix)]
+        name = f"{prefix}-{stem}.fits"
+    return raw_path.with_name(str(name))
+
+
+def _output_for(raw_path, output, n_inputs):
+    if output is None:
+        return _default_output(raw_path)
+    output = Path(output)
+    if output.is_dir():
+        return output / _default_output(raw_path).name
+    if n_inputs > 1:
+        raise AstrophotError(f"--output {output} must be a directory when calibrating {n_inputs} frames")
+    return output
+
+
+def _cmd_calibrate(args):
+    from astrophot import calibrate_frame, fix_bad_pixels, read_frame, reject_cosmic_rays, write_frame
+
+    if args.library and any((args.bias, args.dark, args.flat, args.bad_pixels)):
+        log.info("explicit masters override the library's choice for their kind")
+    fixed = {
+        "bias": read_frame(args.bias, frame_type="MasterBias") if args.bias else None,
+        "dark": read_frame(args.dark, frame_type="MasterDark") if args.dark else None,
+        "flat": read_frame(args.flat, frame_type="MasterFlat") if args.flat else None,
+        "bad_pixels": read_frame(args.bad_pixels, frame_type="BadPixelMap") if args.bad_pixels else None,
+    }
+    library = None
+    if args.library:
+        from astrophot.calibration import CalibrationLibrary
+
+        library = CalibrationLibrary(args.library)
+    cache = {}
+    dark_includes_bias = {"yes": True, "no": False, "auto": None}[args.dark_includes_bias]
+    for raw_path in args.raw:
+        raw = read_frame(raw_path, frame_type="RawFrame")
+        masters = dict(fixed)
+        if library is not None:
+            require = tuple(k for k in ("bias", "dark", "flat") if masters[k] is None and k in args.require)
+            selection = library.select(raw, require=require)
+            log.info("%s", selection)
+            for kind, path in selection.paths().items():
+                if masters[kind] is None and path is not None:
+                    if path not in cache:
+                        cache[path] = read_frame(path)
+                    masters[kind] = cache[path]
+        frame = calibrate_frame(
+            raw,
+            **masters,
+            gain=args.gain,
+            read_noise=args.read_noise,
+            unit=args.unit,
+            saturation=args.saturation,
+            overscan=not args.no_overscan,
+            dark_includes_bias=dark_includes_bias,
+        )
+        if args.fix_badpix:
+            frame = fix_bad_pixels(frame)
+        if args.cosmic_rays:
+            frame = reject_cosmic_rays(frame)
+        out = _output_for(raw_path, args.output, len(args.raw))
+        write_frame(frame, out, overwrite=args.overwrite)
+        step = frame.provenance.steps[-1] if not (args.fix_badpix or args.cosmic_rays) else None
+        log.info("%s -> %s%s", raw_path, out, f" ({step.outcome['n_masked']} pixels masked)" if step else "")
+    return 0
+
+
+def _load_names(path):
+    if path is None or not Path(path).exists():
+        return {}
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise AstrophotError(f"{path}: unreadable name cache ({exc})") from None
+
+
+def _save_names(path, names):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(names, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+def _default_name_cache():
+    from astropy.config import get_cache_dir
+
+    return Path(get_cache_dir()) / "astrophot" / "resolved_names.json"
+
+
+def _cmd_add_metadata(args):
+    from astrophot import add_metadata, read_frame, write_frame
+
+    if args.mode == "yamlkeyval" and not args.keywords:
+        raise AstrophotError("--mode yamlkeyval needs --keywords (or --yamlfile) FILE.yml")
+    if args.output is None and not args.in_place:
+        raise AstrophotError("give OUTPUT, or --in-place to update an astrophot product (never a raw file)")
+    cache_path = None if args.no_name_cache else Path(args.name_cache or _default_name_cache())
+    names = _load_names(cache_path)
+    frame = read_frame(args.input)
+    coordinates = args.coordinates
+    out = add_metadata(
+        frame,
+        target=args.target,
+        telescope=args.telescope,
+        coordinates=coordinates,
+        location=args.site,
+        keywords=args.keywords,
+        resolve=args.resolve,
+        timeout=args.timeout,
+        names=names,
+    )
+    step = out.provenance.steps[-1]
+    if step.outcome.get("coordinates_source") == "name resolver" and cache_path is not None:
+        target = str(out.header.get("OBJECT"))
+        names[target] = [float(out.header["RA-OBJ"]), float(out.header["DEC-OBJ"])]
+        _save_names(cache_path, names)
+    output = Path(args.output) if args.output else Path(args.input)
+    write_frame(out, output, overwrite=args.overwrite or args.in_place)
+    airmass = out.header.get("AIRMASS")
+    log.info("%s -> %s (AIRMASS %s)", args.input, output, airmass)
+    return 0
+
+
+def _cmd_fix_badpix(args):
+    from astrophot import fix_bad_pixels, read_frame, write_frame
+
+    if len(args.files) == 2:
+        in_path, bpm_path, out_path = args.files[0], None, args.files[1]
+    elif len(args.files) == 3:
+        in_path, bpm_path, out_path = args.files
+    else:
+        raise AstrophotError("usage: fix-badpix INPUT [BADPIX] OUTPUT")
+    frame = read_frame(in_path, frame_type="CalibratedFrame")
+    bad_pixels = read_frame(bpm_path, frame_type="BadPixelMap") if bpm_path else None
+    box = args.box if args.deltapix is None else 2 * args.deltapix + 1
+    out = fix_bad_pixels(frame, bad_pixels=bad_pixels, box=box, min_good=args.min_good)
+    write_frame(out, out_path, overwrite=args.overwrite)
+    outcome = out.provenance.steps[-1].outcome
+    log.info(
+        "%s -> %s: %d of %d flagged pixels repaired",
+        in_path,
+        out_path,
+        outcome["n_repaired"],
+        outcome["n_flagged"],
+    )
+    return 0
+
+
+def _cmd_cosmic_rays(args):
+    from astrophot import read_frame, reject_cosmic_rays, write_frame
+
+    frame = read_frame(args.input, frame_type="CalibratedFrame")
+    out = reject_cosmic_rays(
+        frame,
+        fast=not args.full,
+        sigclip=args.sigclip,
+        objlim=args.objlim,
+        fwhm=args.fwhm,
+        read_noise=args.read_noise,
+    )
+    write_frame(out, args.output, overwrite=args.overwrite)
+    outcome = out.provenance.steps[-1].outcome
+    log.info("%s -> %s: %d cosmic-ray pixels", args.input, args.output, outcome["n_pixels"])
+    return 0
+
+
+def register(subparsers):
+    """Add the reduction subcommands."""
+    p = subparsers.add_parser(
+        "calibrate",
+        help="bias/dark/flat calibration with uncertainty and data-quality flags",
+        description=(
+            "Calibrate raw light frames. Masters are given explicitly or chosen from a calibration "
+            "library (--library); each RAW gets a new cal-*.fits (and .asdf) file."
+        ),
+    )
+    p.add_argument("raw", nargs="+", help="raw light frame(s)")
+    p.add_argument(
+        "-o", "--output", help="output file (one input) or directory; default: cal-<name> beside the raw"
+    )
+    p.add_argument("--bias", help="master bias")
+    p.add_argument("--dark", help="master dark")
+    p.add_argument("--flat", "--master-flat", dest="flat", help="master flat")
+    p.add_argument("--bad-pixels", "--master-badpix", dest="bad_pixels", help="bad-pixel map")
+    p.add_argument("--library", metavar="ROOT", help="pick the masters from this calibration library")
+    p.add_argument(
+        "--require",
+        nargs="*",
+        default=["bias", "dark", "flat"],
+        choices=["bias", "dark", "flat"],
+        help="kinds the library must provide (default: all three)",
+    )
+    p.add_argument("--gain", type=float, help="electrons per ADU (default: header, then telescope table)")
+    p.add_argument("--read-noise", type=float, help="read noise in electrons")
+    p.add_argument("--unit", choices=["electron", "adu"], default="electron", help="unit of the result")
+    p.add_argument("--saturation", type=float, help="raw saturation level in ADU")
+    p.add_argument("--no-overscan", action="store_true", help="ignore BIASSEC/TRIMSEC")
+    p.add_argument(
+        "--dark-includes-bias",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="whether the dark still holds the bias (default: from its CALSTAT)",
+    )
+    p.add_argument("--fix-badpix", action="store_true", help="also repair flagged pixels")
+    p.add_argument(
+        "--cosmic-rays",
+        "--fixcosmic",
+        dest="cosmic_rays",
+        action="store_true",
+        help="also reject cosmic rays",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing astrophot products")
+    p.set_defaults(func=_cmd_calibrate)
+
+    p = subparsers.add_parser(
+        "add-metadata",
+        help="target, site, time, airmass, Moon and Sun keywords (offline)",
+        description=(
+            "Add observing metadata to a frame and write it to OUTPUT. Name resolution (--resolve) "
+            "is the only network use; its answers are cached in a small JSON file."
+        ),
+    )
+    p.add_argument("input", help="frame to annotate")
+    p.add_argument("output", nargs="?", help="file to write (or --in-place for an astrophot product)")
+    p.add_argument("--in-place", action="store_true", help="replace INPUT (astrophot products only)")
+    p.add_argument("--target", help="target name (default: header or file name)")
+    p.add_argument("--telescope", help="telescope, e.g. T33 (default: header or file name)")
+    p.add_argument("--coordinates", help="target coordinates, e.g. '18:20:48.1 -16:10:59' or '275.2 -16.18'")
+    p.add_argument("--site", help="site name or MPC code (default: header or telescope table)")
+    p.add_argument("--keywords", "--yamlfile", dest="keywords", help="YAML file of KEY: value to write first")
+    p.add_argument(
+        "--mode", choices=["iTelescope", "yamlkeyval"], default="iTelescope", help=argparse.SUPPRESS
+    )
+    p.add_argument(
+        "--resolve", action="store_true", help="ask the CDS name resolver when no coordinates are known"
+    )
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the name resolver")
+    p.add_argument("--name-cache", help="JSON file of resolved names (default: in astropy's cache directory)")
+    p.add_argument("--no-name-cache", action="store_true", help="neither read nor write the name cache")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing astrophot product")
+    p.set_defaults(func=_cmd_add_metadata)
+
+    p = subparsers.add_parser(
+        "fix-badpix",
+        help="replace flagged pixels by their good neighbours",
+        description="Repair flagged pixels of a calibrated frame: fix-badpix INPUT [BADPIX] OUTPUT.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="INPUT [BADPIX] OUTPUT")
+    p.add_argument("--box", type=int, default=5, help="width of the box of neighbours (odd)")
+    p.add_argument("--deltapix", type=int, help="half-width of the box (the seed's option; box = 2*d + 1)")
+    p.add_argument("--min-good", type=int, default=4, help="fewest good neighbours for a repair")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing astrophot product")
+    p.set_defaults(func=_cmd_fix_badpix)
+
+    p = subparsers.add_parser(
+        "cosmic-rays",
+        help="find, flag and replace cosmic rays (L.A.Cosmic)",
+        description="Reject cosmic rays of a calibrated frame with astroscrappy, tuned from the frame.",
+    )
+    p.add_argument("input", help="calibrated frame")
+    p.add_argument("output", help="file to write")
+    p.add_argument(
+        "--full", action="store_true", help="four whole-frame iterations instead of the fast default"
+    )
+    p.add_argument("--sigclip", type=float, default=4.5, help="detection limit (sigma)")
+    p.add_argument("--objlim", type=float, help="contrast limit against stars (default: from the FWHM)")
+    p.add_argument("--fwhm", type=float, help="stellar FWHM in pixels (default: measured)")
+    p.add_argument(
+        "--read-noise", type=float, help="read noise in the frame's unit (default: header RDNOISE)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing astrophot product")
+    p.set_defaults(func=_cmd_cosmic_rays)
