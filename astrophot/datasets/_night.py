@@ -40,7 +40,7 @@ class SimulationError(AstrophotError, ValueError):
     """Options that cannot make a night (unknown scale, too many bad frames ...)."""
 
 
-@dataclass
+@dataclass(repr=False)
 class Night:
     """
     A simulated night on disk and the truth behind it.
@@ -100,6 +100,16 @@ class Night:
     frames: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
     truth_path: Path = None
+
+    def __repr__(self):
+        ny, nx = self.shape
+        n_flats = sum(len(v) for v in self.flats.values())
+        return (
+            f"<Night {self.telescope} {self.target} {self.date} in {self.root}: {len(self.lights)} lights "
+            f'{nx}x{ny} bin{self.binning} at {self.scale:.3f}"/px in {", ".join(self.filters)}; '
+            f"{len(self.biases)} bias, {len(self.darks)} darks, {n_flats} flats; "
+            f"masters: {'yes' if self.masters else 'no'}>"
+        )
 
     def truth_for(self, path):
         """The `FrameTruth` of a file (path or name) of this night."""

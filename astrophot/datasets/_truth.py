@@ -71,7 +71,7 @@ class PSF:
         }
 
 
-@dataclass
+@dataclass(repr=False)
 class DetectorTruth:
     """
     The camera behind a simulation: what a perfect calibration would recover.
@@ -146,6 +146,15 @@ class DetectorTruth:
     pixel_size: float = 9.0
     seed: int = 0
 
+    def __repr__(self):
+        ny, nx = self.shape
+        return (
+            f"<DetectorTruth {nx}x{ny} bin{self.binning}: gain {self.gain:g} e-/ADU, read noise "
+            f"{self.read_noise:g} e-, bias {self.bias_level:g} ADU, dark {self.dark_current_level:g} e-/s, "
+            f"{len(self.hot_pixels)} hot pixels, bad columns {list(self.bad_columns)}, bad rows "
+            f"{list(self.bad_rows)}, flats {sorted(self.flats)}, seed {self.seed}>"
+        )
+
     @property
     def read_noise_adu(self):
         """Read noise in ADU."""
@@ -209,7 +218,7 @@ class DetectorTruth:
         }
 
 
-@dataclass
+@dataclass(repr=False)
 class FrameTruth:
     """
     What is known about one simulated frame.
@@ -307,6 +316,21 @@ class FrameTruth:
     noiseless: np.ndarray = None
     bad_reason: str = None
 
+    def __repr__(self):
+        parts = [f"{self.kind} #{self.index}", f"{self.exposure:g} s"]
+        if self.filter:
+            parts.append(self.filter)
+        if self.filename:
+            parts.append(self.filename)
+        if self.psf is not None:
+            parts.append(f"FWHM {self.psf.fwhm:.2f} px")
+        if self.stars is not None:
+            parts.append(f"{len(self.stars)} stars")
+        parts.append(f"{self.n_cosmic_rays} cosmic rays")
+        if self.bad_reason:
+            parts.append(f"bad: {self.bad_reason}")
+        return f"<FrameTruth {', '.join(parts)}>"
+
     def scalars(self):
         """The scalar facts as plain Python values (for YAML)."""
         out = {
@@ -345,7 +369,7 @@ class FrameTruth:
         return out
 
 
-@dataclass
+@dataclass(repr=False)
 class Truth:
     """
     The truth of one simulation call: the camera and every frame.
@@ -383,6 +407,9 @@ class Truth:
             f"Truth has no attribute {name!r} (per-frame facts are in truth.frames[i] when a call makes "
             "several frames)"
         )
+
+    def __repr__(self):
+        return f"<Truth of {len(self.frames)} frame(s): {self.detector!r}>"
 
     def __getitem__(self, index):
         return self.frames[index]
