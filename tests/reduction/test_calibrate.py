@@ -1,0 +1,319 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""calibrate_frame against simulated truth and hand-made frames of known values."""
+
+import astropy.units as u
+import numpy as np
+import pytest
+from astropy.nddata import StdDevUncertainty
+
+from astrophot import (
+    BadPixelMap,
+    CalibratedFrame,
+    DQFlag,
+    MasterBias,
+    MasterDark,
+    MasterFlat,
+    RawFrame,
+    calibrate_frame,
+    read_frame,
+    write_frame,
+)
+from astrophot.exceptions import (
+    AstrophotUserWarning,
+    CalibrationError,
+    FrameMismatchError,
+    FrameTypeError,
+    MissingKeywordError,
+)
+
+# ----------------------------------------------------------------------------
+# simulated night frames against their truth
+
+
+def _good(sim, frame):
+    return ~frame.mask & ~sim.truth.cosmic_rays & ~sim.truth.detector.bad_line_mask
+
+
+def test_pulls_against_truth(sim, calibrated):
+    """(calibrated - true electrons) / uncertainty is a unit normal over unmasked pixels."""
+    good = _good(sim, calibrated)
+    assert good.sum() > 0.9 * good.size
+    pull = (calibrated.data - sim.true_electrons) / calibrated.uncertainty.array
+    assert 0.9 <= np.std(pull[good]) <= 1.15
+    assert abs(np.mean(pull[good])) < 0.1
+
+
+def test_flat_field_error_below_half_percent(sim):
+    """The normalised master flat matches the true flat to better than 0.5 % (rms and median)."""
+    flat = sim.flat.data / np.median(sim.flat.data)
+    true = sim.true_flat / np.median(sim.true_flat)
+    good = ~sim.bad_pixels.mask
+    error = flat[good] / true[good] - 1
+    assert np.sqrt(np.mean(error**2)) < 0.005
+    assert abs(np.median(error)) < 0.005
+
+
+def test_calibrated_frame_type_unit_and_header(sim, calibrated):
+    assert isinstance(calibrated, CalibratedFrame)
+    assert calibrated.unit == u.electron
+    assert calibrated.data.dtype == np.float32
+    assert calibrated.uncertainty.array.dtype == np.float32
+    assert calibrated.flags.dtype == np.uint32
+    assert calibrated.header["BUNIT"] == "electron"
+    assert calibrated.header["CALSTAT"] == "BDF"
+    assert calibrated.header["GAIN"] == 1.0
+    assert calibrated.header["CALGAIN"] == pytest.approx(sim.gain)
+    assert calibrated.header["RDNOISE"] == pytest.approx(sim.read_noise)
+    # masters are referenced in the provenance, not pasted into the header
+    assert not any("Master" in str(v) for v in calibrated.header.values())
+
+
+def test_bad_pixel_map_flags_copied(sim, calibrated):
+    bits = sim.bad_pixels.data
+    assert np.array_equal(calibrated.flags & bits, bits)
+    assert np.array_equal(calibrated.mask, sim.bad_pixels.mask | (calibrated.flags != 0))
+
+
+def test_calstat_m_and_bm_darks_agree(sim, calibrated):
+    """A dark with the bias still in ('M') gives the same frame as a bias-subtracted one ('BM')."""
+    assert sim.dark_m.bias_subtracted is False and sim.dark_bm.bias_subtracted is True
+    other = calibrate_frame(
+        sim.raw,
+        bias=sim.bias,
+        dark=sim.dark_m,
+        flat=sim.flat,
+        bad_pixels=sim.bad_pixels,
+        gain=sim.gain,
+        read_noise=sim.read_noise,
+    )
+    assert other.provenance.steps[-1].outcome["dark_includes_bias"] is True
+    good = ~calibrated.mask
+    difference = (other.data - calibrated.data) / calibrated.uncertainty.array
+    assert np.max(np.abs(difference[good])) < 0.01
+    # forgetting that the 'M' dark holds the bias subtracts it twice: far outside the noise
+    wrong = calibrate_frame(
+        sim.raw,
+        bias=sim.bias,
+        dark=sim.dark_m,
+        flat=sim.flat,
+        gain=sim.gain,
+        read_noise=sim.read_noise,
+        dark_includes_bias=False,
+    )
+    assert np.median((wrong.data - calibrated.data)[good] / calibrated.uncertainty.array[good]) < -10
+
+
+def test_provenance_references_masters(sim, calibrated):
+    step = calibrated.provenance.steps[-1]
+    assert step.function == "astrophot.calibrate_frame"
+    roles = {ref.role: ref for ref in step.inputs}
+    assert set(roles) == {"raw", "bias", "dark", "flat", "bad_pixels"}
+    assert roles["dark"].sha256 == sim.dark_bm.checksum()
+    assert roles["raw"].sha256 == sim.raw.checksum()
+    # the raw frame's history continues
+    assert calibrated.provenance.steps[: len(sim.raw.provenance.steps)] == sim.raw.provenance.steps
+
+
+def test_inputs_not_modified(sim):
+    before = {name: getattr(sim, name).data.copy() for name in ("raw", "bias", "dark_bm", "flat")}
+    header = sim.raw.header.copy()
+    calibrate_frame(sim.raw, bias=sim.bias, dark=sim.dark_bm, flat=sim.flat, gain=1.5, read_noise=10)
+    for name, data in before.items():
+        assert np.array_equal(getattr(sim, name).data, data)
+    assert sim.raw.header == header
+
+
+# ----------------------------------------------------------------------------
+# hand-made frames with known values
+
+
+def _raw(value=1100, shape=(6, 8), **header):
+    meta = {"EXPTIME": 200.0, "GAIN": 2.0, "RDNOISE": 10.0, **header}
+    return RawFrame(np.full(shape, value, dtype=np.uint16), meta=meta)
+
+
+def test_uncertainty_formula():
+    """Value and uncertainty follow the documented formula, pixel by pixel."""
+    shape = (6, 8)
+    raw = _raw(shape=shape)
+    bias = MasterBias(np.full(shape, 100.0), uncertainty=StdDevUncertainty(np.full(shape, 2.0)))
+    dark = MasterDark(
+        np.full(shape, 30.0),
+        uncertainty=StdDevUncertainty(np.full(shape, 1.0)),
+        meta={"EXPTIME": 100.0, "CALSTAT": "BM"},
+    )
+    flat_values = np.full(shape, 2.0)
+    flat_values[1, 2] = 1.0
+    flat = MasterFlat(flat_values, uncertainty=StdDevUncertainty(np.full(shape, 0.02)))
+    cal = calibrate_frame(raw, bias=bias, dark=dark, flat=flat)
+    gain, rn, ratio = 2.0, 10.0, 2.0
+    adu = 1100 - 100 - ratio * 30  # 940
+    var_adu = adu / gain + (rn / gain) ** 2 + 2.0**2 + ratio**2 * 1.0**2
+    for (r, c), normalised in (((0, 0), 1.0), ((1, 2), 0.5)):
+        value = adu * gain / normalised
+        sigma_flat = 0.02 / 2.0  # the flat's uncertainty, normalised like the flat
+        expected = np.sqrt(var_adu * gain**2 / normalised**2 + (value * sigma_flat / normalised) ** 2)
+        assert cal.data[r, c] == pytest.approx(value, rel=1e-6)
+        assert cal.uncertainty.array[r, c] == pytest.approx(expected, rel=1e-5)
+
+
+def test_unsigned_data_do_not_wrap():
+    """Raw uint16 values below the bias give negative numbers, not 65000s."""
+    raw = _raw(value=90)
+    cal = calibrate_frame(raw, bias=MasterBias(np.full((6, 8), 100.0, dtype=np.float32)))
+    assert np.all(cal.data == pytest.approx(-20.0))
+
+
+def test_adu_output():
+    raw = _raw()
+    cal = calibrate_frame(raw, bias=MasterBias(np.full((6, 8), 100.0)), unit="adu")
+    assert cal.unit == u.adu and cal.header["BUNIT"] == "adu"
+    assert np.all(cal.data == pytest.approx(1000.0))
+    assert cal.uncertainty.array[0, 0] == pytest.approx(np.sqrt(1000 / 2 + 25))
+
+
+def test_overscan_and_trim():
+    """BIASSEC median is subtracted and TRIMSEC (1-based, inclusive) kept; masters are trimmed alike."""
+    data = np.full((10, 14), 1500, dtype=np.uint16)
+    data[:, 10:] = 500  # overscan columns 11-14
+    data[2:8, 1:9] += 7
+    raw = RawFrame(
+        data,
+        meta={"EXPTIME": 10.0, "GAIN": 1.0, "RDNOISE": 5.0}
+        | {"BIASSEC": "[11:14,1:10]", "TRIMSEC": "[2:9,3:8]"},
+    )
+    bias = MasterBias(np.full((10, 14), 3.0))
+    cal = calibrate_frame(raw, bias=bias)
+    assert cal.data.shape == (6, 8)
+    assert np.all(cal.data == pytest.approx(1500 + 7 - 500 - 3))
+    assert "TRIMSEC" not in cal.header and "BIASSEC" not in cal.header
+    # a master already trimmed is used as it is
+    cal2 = calibrate_frame(raw, bias=MasterBias(np.full((6, 8), 3.0)))
+    assert np.array_equal(cal.data, cal2.data)
+    # without overscan handling the frame keeps its shape
+    assert calibrate_frame(raw, overscan=False).data.shape == (10, 14)
+
+
+def test_low_flat_flagged_not_divided():
+    shape = (6, 8)
+    flat = np.full(shape, 1.0)
+    flat[0, 0] = 0.0
+    flat[0, 1] = -0.5
+    flat[0, 2] = np.nan
+    flat[0, 3] = 0.05
+    cal = calibrate_frame(_raw(), bias=MasterBias(np.full(shape, 100.0)), flat=MasterFlat(flat))
+    low = (cal.flags & DQFlag.LOW_RESPONSE) != 0
+    assert np.array_equal(np.flatnonzero(low), [0, 1, 2, 3])
+    assert np.all(np.isfinite(cal.data))
+    assert np.all(cal.data[0, :4] == pytest.approx(2000.0))  # undivided, in electrons
+    assert cal.mask[0, :4].all() and not cal.mask[1:].any()
+
+
+def test_saturation_sources():
+    data = np.full((4, 4), 1000, dtype=np.uint16)
+    data[1, 1] = 65535
+    data[2, 2] = 40000
+    raw = RawFrame(data, meta={"EXPTIME": 1.0, "GAIN": 1.0, "RDNOISE": 1.0})
+    sat = lambda frame: np.flatnonzero(frame.flags & DQFlag.SATURATED)  # noqa: E731
+    assert list(sat(calibrate_frame(raw))) == [5]  # 16-bit ceiling
+    assert list(sat(calibrate_frame(raw, saturation=30000))) == [5, 10]
+    raw.header["SATURATE"] = 39000
+    cal = calibrate_frame(raw)
+    assert list(sat(cal)) == [5, 10]
+    assert cal.provenance.steps[-1].outcome["saturation_source"] == "header SATURATE"
+
+
+def test_nonfinite_flagged():
+    bias = np.full((6, 8), 100.0)
+    bias[3, 3] = np.nan
+    cal = calibrate_frame(_raw(), bias=MasterBias(bias))
+    assert np.flatnonzero(cal.flags & DQFlag.NONFINITE).tolist() == [3 * 8 + 3]
+    assert cal.mask[3, 3]
+
+
+def test_gain_and_read_noise_from_telescope_table():
+    raw = RawFrame(np.full((4, 4), 1100, dtype=np.uint16), meta={"EXPTIME": 1.0, "TELESCOP": "iTelescope 20"})
+    from astrophot.instruments.itelescope import get_telescope
+
+    t20 = get_telescope("T20")
+    cal = calibrate_frame(raw, bias=MasterBias(np.full((4, 4), 100.0)))
+    outcome = cal.provenance.steps[-1].outcome
+    assert outcome["gain"] == pytest.approx(t20.gain.value)
+    assert outcome["read_noise"] == pytest.approx(t20.read_noise.value)
+    assert "telescope table" in outcome["gain_source"]
+    assert cal.data[0, 0] == pytest.approx(1000 * t20.gain.value)
+
+
+def test_missing_gain_for_electrons():
+    raw = RawFrame(np.full((4, 4), 10, dtype=np.uint16), meta={"EXPTIME": 1.0}, source_path="light.fits")
+    with pytest.raises(MissingKeywordError, match="light.fits.*GAIN or EGAIN"):
+        calibrate_frame(raw)
+    with pytest.warns(AstrophotUserWarning, match="no gain"):
+        with pytest.warns(AstrophotUserWarning, match="no read noise"):
+            cal = calibrate_frame(raw, unit="adu")
+    assert cal.unit == u.adu
+
+
+def test_dark_needs_exposure_times():
+    dark = MasterDark(np.zeros((6, 8)), meta={"CALSTAT": "BM"}, source_path="dark.fits")
+    with pytest.raises(MissingKeywordError, match="dark.fits.*EXPOSURE or EXPTIME"):
+        calibrate_frame(_raw(), dark=dark)
+
+
+def test_biased_dark_needs_bias():
+    dark = MasterDark(np.zeros((6, 8)), meta={"CALSTAT": "M", "EXPTIME": 300.0}, source_path="dark.fits")
+    with pytest.raises(CalibrationError, match="dark.fits still contains the bias"):
+        calibrate_frame(_raw(), dark=dark)
+
+
+def test_dark_extrapolation_and_temperature_warnings():
+    dark = MasterDark(np.zeros((6, 8)), meta={"CALSTAT": "BM", "EXPTIME": 60.0, "SET-TEMP": -20.0})
+    raw = _raw(**{"SET-TEMP": -15.0})
+    with pytest.warns(AstrophotUserWarning) as record:
+        calibrate_frame(raw, dark=dark)
+    messages = [str(w.message) for w in record]
+    assert any("extrapolated 3.33x" in m for m in messages)
+    assert any("set temperature -15 C differs from the dark" in m and "by 5 K" in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    ("master_kwargs", "problem"),
+    [
+        ({"data": np.zeros((6, 9))}, r"shape 9x6 \(NAXIS1xNAXIS2\) != 8x6"),
+        ({"meta": {"XBINNING": 2, "YBINNING": 2}}, "binning 2x2 != 1x1"),
+        ({"meta": {"XORGSUBF": 100, "YORGSUBF": 0}}, r"subframe origin .* \(100, 0\) != \(0, 0\)"),
+    ],
+)
+def test_mismatches_name_both_files(master_kwargs, problem):
+    raw = _raw()
+    raw.source_path = "light.fits"
+    data = master_kwargs.get("data", np.zeros((6, 8)))
+    bias = MasterBias(data, meta=master_kwargs.get("meta", {}), source_path="bias.fits")
+    message = rf"bias bias\.fits does not match the light frame light\.fits: {problem}"
+    with pytest.raises(FrameMismatchError, match=message):
+        calibrate_frame(raw, bias=bias)
+
+
+def test_wrong_frame_types():
+    with pytest.raises(FrameTypeError, match="bias must be a MasterBias"):
+        calibrate_frame(_raw(), bias=MasterDark(np.zeros((6, 8))))
+    with pytest.raises(FrameTypeError, match="light frame must be a RawFrame"):
+        calibrate_frame(CalibratedFrame(np.zeros((6, 8))))
+
+
+def test_masters_from_paths(tmp_path):
+    raw_path = write_frame(_raw(), tmp_path / "light.fits")
+    bias_path = write_frame(MasterBias(np.full((6, 8), 100.0)), tmp_path / "bias.fits")
+    flags = np.zeros((6, 8), dtype=np.uint32)
+    flags[2, 3] = DQFlag.HOT
+    bpm_path = write_frame(BadPixelMap(flags), tmp_path / "bpm.fits")
+    cal = calibrate_frame(raw_path, bias=bias_path, bad_pixels=bpm_path)
+    assert np.all(cal.data == pytest.approx(2000.0))
+    assert cal.flags[2, 3] == DQFlag.HOT and cal.mask.sum() == 1
+    paths = {ref.role: ref.path for ref in cal.provenance.steps[-1].inputs}
+    assert paths["bias"] == str(bias_path) and paths["raw"] == str(raw_path)
+    # the product round-trips
+    out = write_frame(cal, tmp_path / "cal.fits")
+    back = read_frame(out)
+    assert isinstance(back, CalibratedFrame)
+    assert np.array_equal(back.data, cal.data) and np.array_equal(back.flags, cal.flags)
