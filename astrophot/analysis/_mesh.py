@@ -366,8 +366,8 @@ def mesh_background(
         model = wy_bins @ level1.astype(np.float32) @ wx_bins.T
         noise = wy_bins @ rms1.astype(np.float32) @ wx_bins.T
         noise = np.maximum(noise, np.float32(np.nanmin(rms1)) * 0.5)
-        per_bin = noise / np.sqrt(count if np.ndim(count) else np.full(bins_shape, count, np.float32))
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_bin = noise / np.sqrt(count if np.ndim(count) else np.full(bins_shape, count, np.float32))
             stars = (mean - model) > star_threshold * per_bin
             if var is not None:
                 stars |= var > 4.0 * noise * noise

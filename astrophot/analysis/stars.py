@@ -23,7 +23,13 @@ from astrophot.analysis._common import (
     saturated_pixels,
 )
 from astrophot.analysis._mesh import auto_box_size, mesh_background
-from astrophot.analysis._psffit import cutouts, fit_moffat, stamp_half_size
+from astrophot.analysis._psffit import (
+    _model_and_jacobian,
+    alpha_from_fwhm,
+    cutouts,
+    fit_moffat,
+    stamp_half_size,
+)
 from astrophot.analysis._regions import load_mask
 from astrophot.exceptions import AnalysisError, AstrophotUserWarning, FrameMismatchError
 
@@ -630,8 +636,30 @@ def _measure(
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = peak / np.abs(flux)
         reference = np.nanmedian(ratio[fit.ok & (flags == 0)]) if np.any(fit.ok & (flags == 0)) else np.nan
+        unsaturated = (flags & int(StarFlag.SATURATED)) == 0
         if np.isfinite(reference):
-            sharp |= ~fit.ok & (ratio > 2.5 * reference) & ((flags & int(StarFlag.SATURATED)) == 0)
+            sharp |= ~fit.ok & (ratio > 2.5 * reference) & unsaturated
+        # a failed fit whose central pixels stand far above the PSF scaled to the stamp
+        failed = np.flatnonzero(~fit.ok & unsaturated & ~sharp)
+        if failed.size:
+            excess, significance = _template_excess(
+                values[failed],
+                wts[failed],
+                xpix[failed],
+                ypix[failed],
+                x[failed],
+                y[failed],
+                psf_fwhm,
+                psf_beta,
+                half,
+            )
+            sharp[failed[(excess > 1.5) & (significance > 5)]] = True
+            # or whose bright pixels form a line or a dot narrower than the stars'
+            reference_rows = np.flatnonzero(fit.ok & (flags == 0))
+            if reference_rows.size >= 5:
+                ref_width = np.nanmedian(_core_width(values[reference_rows], wts[reference_rows], half))
+                width = _core_width(values[failed], wts[failed], half)
+                sharp[failed[width < 0.6 * ref_width]] = True
         keep &= ~sharp
     idx = np.flatnonzero(keep)
     if max_stars is not None:
@@ -658,6 +686,70 @@ def _measure(
     table["flags"] = flags[idx]
     _describe(table)
     return table
+
+
+def _core_width(values, weights, half):
+    """Minor-axis RMS width of the pixels above 20 % of the central peak of each stamp."""
+    n = values.shape[0]
+    size = 2 * half + 1
+    v = values.reshape(n, size, size)
+    peak = v[:, half - 1 : half + 2, half - 1 : half + 2].reshape(n, -1).max(axis=1)
+    w = np.where((v > 0.2 * peak[:, None, None]) & (weights.reshape(n, size, size) > 0), v, 0.0)
+    offsets = np.arange(size) - half
+    yy, xx = np.meshgrid(offsets, offsets, indexing="ij")
+    total = w.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx = (w * xx).sum(axis=(1, 2)) / total
+        my = (w * yy).sum(axis=(1, 2)) / total
+        cxx = (w * xx * xx).sum(axis=(1, 2)) / total - mx**2
+        cyy = (w * yy * yy).sum(axis=(1, 2)) / total - my**2
+        cxy = (w * xx * yy).sum(axis=(1, 2)) / total - mx * my
+        half_trace = 0.5 * (cxx + cyy)
+        minor = half_trace - np.sqrt(np.maximum(0.25 * (cxx - cyy) ** 2 + cxy**2, 0))
+    return np.sqrt(np.maximum(minor, 0))
+
+
+def _template_excess(values, weights, xpix, ypix, x, y, fwhm, beta, half):
+    """
+    Peak of the data over the peak of the round PSF fitted (amplitude and level only) to each stamp.
+
+    Returns the ratio and its significance (in noise units of the peak pixel).
+    """
+    n = len(x)
+    alpha = alpha_from_fwhm(fwhm, beta)
+    params = np.zeros((n, 8))
+    params[:, 0] = 1.0
+    params[:, 1] = x - np.rint(x)
+    params[:, 2] = y - np.rint(y)
+    params[:, 3] = params[:, 5] = 1.0 / alpha**2
+    params[:, 7] = beta
+    xrel = (xpix - np.rint(x)[:, None]).astype(np.float32)
+    yrel = (ypix - np.rint(y)[:, None]).astype(np.float32)
+    template, _ = _model_and_jacobian(params, xrel, yrel, False, False)
+    template = template.astype(float)
+    sw = weights.sum(axis=1)
+    sf = (weights * template).sum(axis=1)
+    sff = (weights * template * template).sum(axis=1)
+    sv = (weights * values).sum(axis=1)
+    sfv = (weights * template * values).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        det = sw * sff - sf * sf
+        amp = (sw * sfv - sf * sv) / det
+        level = (sv * sff - sf * sfv) / det
+    model = amp[:, None] * template + level[:, None]
+    size = 2 * half + 1
+
+    def core(arr):
+        return arr.reshape(n, size, size)[:, half - 1 : half + 2, half - 1 : half + 2].reshape(n, -1)
+
+    data_peak = core(values).max(axis=1)
+    model_peak = core(model).max(axis=1)
+    noise = 1.0 / np.sqrt(np.maximum(core(weights).max(axis=1), 1e-30))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = data_peak / model_peak
+        significance = (data_peak - model_peak) / noise
+    ratio = np.where(np.isfinite(ratio) & (model_peak > 0), ratio, np.inf)
+    return ratio, np.nan_to_num(significance, nan=0.0)
 
 
 def _describe(table):

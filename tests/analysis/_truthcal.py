@@ -43,3 +43,29 @@ def calibrate_from_truth(raw, truth, *, index=0, flag_defects=True, frame_truth=
         flags=flags,
         meta=raw.meta.copy(),
     )
+
+
+def expected_snr(stars, truth, radius):
+    """Signal-to-noise ratio of each true star in a circular aperture of ``radius`` pixels."""
+    sky = truth.sky_level
+    area = np.pi * radius**2
+    return np.asarray(stars["flux"]) / np.sqrt(
+        np.asarray(stars["flux"]) + area * (sky + truth.detector.read_noise**2)
+    )
+
+
+def isolated(stars, radius, *, contrast=0.1):
+    """True for each star with no other star brighter than ``contrast`` times it within ``radius``."""
+    from scipy.spatial import cKDTree
+
+    x = np.asarray(stars["x"], dtype=float)
+    y = np.asarray(stars["y"], dtype=float)
+    flux = np.asarray(stars["flux"], dtype=float)
+    tree = cKDTree(np.column_stack([x, y]))
+    out = np.ones(len(x), dtype=bool)
+    for i, neighbours in enumerate(tree.query_ball_point(np.column_stack([x, y]), radius)):
+        for j in neighbours:
+            if j != i and flux[j] > contrast * flux[i]:
+                out[i] = False
+                break
+    return out
