@@ -387,7 +387,7 @@ def _covering_demo_field(coord, radius_deg):
     return None
 
 
-def load_demo_catalog(center, radius, *, mag_limit=None):
+def load_demo_catalog(center, radius, *, mag_limit=None, partial=False):
     """
     Tycho-2 stars from the extract shipped with astrophot.
 
@@ -400,6 +400,10 @@ def load_demo_catalog(center, radius, *, mag_limit=None):
         Search radius (degrees if a number).
     mag_limit : float, optional
         Keep stars brighter than this V_T magnitude.
+    partial : bool
+        Accept a circle reaching beyond the extract when its centre lies in a
+        demo field: the stars of the extract within the circle are returned
+        (the outer part of the circle is then empty).
 
     Returns
     -------
@@ -409,7 +413,8 @@ def load_demo_catalog(center, radius, *, mag_limit=None):
     Raises
     ------
     CatalogError
-        The circle is not inside one of the demo fields.
+        The circle is not inside one of the demo fields (with ``partial``:
+        its centre is not).
 
     See Also
     --------
@@ -431,7 +436,11 @@ def load_demo_catalog(center, radius, *, mag_limit=None):
     """
     coord = resolve_field(center)
     radius_deg = _radius_deg(radius)
-    if _covering_demo_field(coord, radius_deg) is None:
+    covered = _covering_demo_field(coord, radius_deg) is not None
+    if not covered and partial and _covering_demo_field(coord, 0.0) is not None:
+        log.debug("the demo extract covers only part of the %.2f deg circle around %s", radius_deg, coord)
+        covered = True
+    if not covered:
         raise CatalogError(
             f"the shipped Tycho-2 extract does not cover a {radius_deg:.2f} deg circle around "
             f"{coord.to_string('decimal')}: it covers {DEMO_RADIUS} around each of "

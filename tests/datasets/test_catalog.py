@@ -89,6 +89,10 @@ def test_names_and_errors():
         load_demo_catalog("Andromeda Galaxy", 0.3)
     with pytest.raises(CatalogError, match="does not cover"):
         load_demo_catalog("M31", 3.0)
+    # partial: the extract's stars within the circle, when its centre is in a demo field
+    assert len(load_demo_catalog("M31", 3.0, partial=True)) == len(load_demo_catalog("M31", 2.5))
+    with pytest.raises(CatalogError, match="does not cover"):
+        load_demo_catalog((150.0, 2.0), 1.0, partial=True)
     with pytest.raises(CatalogError, match="positive"):
         load_demo_catalog("M31", 0)
     with pytest.raises(CatalogError, match="no such index file"):
