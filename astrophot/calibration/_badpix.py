@@ -16,7 +16,7 @@ from astrophot.exceptions import CalibrationError, FrameMismatchError, FrameType
 from astrophot.frames import BadPixelMap, DQFlag
 from astrophot.provenance import start_step
 
-__all__ = ["find_bad_columns", "find_bad_pixels", "robust_spread"]
+__all__ = ["clipped_std", "find_bad_columns", "find_bad_pixels", "robust_spread"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,29 @@ def robust_spread(values, centre=None):
     if spread > 0:
         return spread
     return float(np.finfo(np.float32).eps * max(1.0, abs(centre)))
+
+
+def clipped_std(values, centre, spread, *, n_sigma=5.0, iterations=3):
+    """
+    Standard deviation of the values within ``n_sigma`` x ``spread`` of ``centre``.
+
+    Iterated, corrected for the clipping of a Gaussian; unlike the median
+    absolute deviation it is not biased by quantised values (the average of
+    N integer frames lives on a 1/N grid). Returns ``spread`` when too few
+    values are left.
+    """
+    from astrophot.calibration._readnoise import _truncation_factor
+
+    values = np.asarray(values, dtype=np.float64).ravel()
+    for _ in range(iterations):
+        kept = values[np.abs(values - centre) <= n_sigma * spread]
+        if kept.size < 10:
+            return spread
+        new = float(np.std(kept, ddof=1)) / _truncation_factor(n_sigma)
+        if not new > 0 or abs(new - spread) <= 1e-6 * spread:
+            return new if new > 0 else spread
+        spread = new
+    return spread
 
 
 def _frame(value, role):
@@ -166,10 +189,12 @@ def find_bad_pixels(
     Parameters
     ----------
     master_dark : `~astrophot.MasterDark` (or a master bias) or path-like
-        Hot and cold pixels are those further than ``n_sigma`` robust
-        standard deviations above or below the level of their column and
-        row (so the column pattern of a dark that still holds the bias does
-        not count).
+        Hot and cold pixels are those further than ``n_sigma`` standard
+        deviations above or below the level of their column and row (so the
+        column pattern of a dark that still holds the bias does not count).
+        The standard deviation is that of the pixels within 5 robust sigma
+        (median absolute deviation) of the median, corrected for the
+        clipping.
     n_sigma : float, optional
         Default 4.
     user_regions : `BadPixelRegions`, path-like or YAML text, optional
@@ -257,13 +282,17 @@ def find_bad_pixels(
     line_rows, _ = _profile_outliers(row_level, line_n_sigma, line_window)
     residual = data - np.nan_to_num(column_level, nan=0.0)[None, :]
     residual -= np.nan_to_num(row_level, nan=0.0)[:, None]
-    values = residual[valid]
+    # pixels of bad lines are flagged as such, not judged one by one
+    judged = valid.copy()
+    judged[:, line_columns] = False
+    judged[line_rows, :] = False
+    values = residual[judged] if judged.any() else residual[valid]
     centre = float(np.median(values))
-    spread = robust_spread(values, centre)
+    spread = clipped_std(values, centre, robust_spread(values, centre))
     flags = np.zeros(data.shape, dtype=np.uint32)
     with np.errstate(invalid="ignore"):
-        flags[valid & (residual > centre + n_sigma * spread)] |= np.uint32(DQFlag.HOT)
-        flags[valid & (residual < centre - n_sigma * spread)] |= np.uint32(DQFlag.COLD)
+        flags[judged & (residual > centre + n_sigma * spread)] |= np.uint32(DQFlag.HOT)
+        flags[judged & (residual < centre - n_sigma * spread)] |= np.uint32(DQFlag.COLD)
     flags[~valid] |= np.uint32(DQFlag.NO_DATA)
     if flat_frame is not None:
         if flat_frame.data.shape != data.shape:
