@@ -1,0 +1,542 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""`solve_astrometry`: plate-solve a frame with the first backend whose answer verifies."""
+
+import logging
+import math
+import re
+import time
+import warnings
+
+import astropy.units as u
+import numpy as np
+from astropy.nddata import CCDData
+from astropy.table import QTable, Table
+
+from astrophot.astrometry._cache import SolutionCache
+from astrophot.astrometry._catalog import catalog_label, reference_stars
+from astrophot.astrometry._engine import solve_with_engine
+from astrophot.astrometry._hints import hint_from_frame
+from astrophot.astrometry._matcher import TooFewReferenceStars, match_triangles
+from astrophot.astrometry._result import BackendUnavailable, Candidate, StarList
+from astrophot.astrometry._solvefield import solve_with_solve_field
+from astrophot.astrometry._stars import detect_stars, normalize_stars, select_stars
+from astrophot.astrometry._wcsfit import refine_wcs, verify_wcs, wcs_summary
+from astrophot.astrometry._web import solve_with_web
+from astrophot.exceptions import AstrometryError, FrameTypeError
+from astrophot.frames import FrameBase, SolvedFrame
+from astrophot.provenance import start_step
+
+__all__ = ["BACKENDS", "solve_astrometry"]
+
+log = logging.getLogger(__name__)
+
+#: Backends in the order ``backend="auto"`` tries them.
+BACKENDS = ("engine", "solve-field", "matcher", "web")
+_ALIASES = {
+    "engine": "engine",
+    "astrometry": "engine",
+    "solve-field": "solve-field",
+    "solve_field": "solve-field",
+    "solvefield": "solve-field",
+    "matcher": "matcher",
+    "python": "matcher",
+    "web": "web",
+    "nova": "web",
+    "astrometry.net": "web",
+}
+_WCS_KEY = re.compile(
+    r"^(WCSAXES|CTYPE\d|CRVAL\d|CRPIX\d|CDELT\d|CROTA\d|CUNIT\d|CD\d_\d|PC\d_\d|PV\d_\d+|PS\d_\d+|"
+    r"LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|EPOCH|A_ORDER|B_ORDER|AP_ORDER|BP_ORDER|"
+    r"A_\d_\d|B_\d_\d|AP_\d_\d|BP_\d_\d|A_DMAX|B_DMAX|IMAGEW|IMAGEH|MJDREF|WCSNAME)$"
+)
+
+
+def _backend_list(backend):
+    if isinstance(backend, str):
+        if backend.lower() == "auto":
+            return list(BACKENDS)
+        names = [backend]
+    else:
+        names = list(backend)
+    result = []
+    for name in names:
+        key = _ALIASES.get(str(name).lower())
+        if key is None:
+            raise ValueError(
+                f"unknown astrometry backend {name!r}: use 'auto' or one of {', '.join(BACKENDS)}"
+            )
+        if key not in result:
+            result.append(key)
+    return result
+
+
+def _star_list(frame, stars, *, n_stars, name):
+    """The usable stars (brightest first) and the solver's selection among them."""
+    table = stars if stars is not None else detect_stars(frame)
+    if not isinstance(table, Table):
+        raise TypeError(
+            f"stars must be an astropy Table/QTable with x, y columns, not {type(table).__name__}"
+        )
+    x, y, flux, good = normalize_stars(table, name=name)
+    if np.count_nonzero(good) < 20 and "flags" in table.colnames:
+        # few stars: saturated ones still give usable centres (bit 1 of find_stars flags)
+        flags = np.asarray(table["flags"])
+        if np.issubdtype(flags.dtype, np.integer):
+            relaxed = np.isfinite(x) & np.isfinite(y) & np.isfinite(flux) & ((flags & 2) == 0)
+            if np.count_nonzero(relaxed) > np.count_nonzero(good):
+                log.info(
+                    "%s: only %d unflagged stars; using saturated ones too", name, np.count_nonzero(good)
+                )
+                good = relaxed
+    shape = frame.data.shape
+    mask = frame.mask if getattr(frame, "mask", None) is not None else None
+    order = np.flatnonzero(good)
+    order = order[np.argsort(-flux[order], kind="stable")]
+    selected = select_stars(
+        x[order], y[order], flux[order], np.ones(len(order), bool), shape, mask=mask, n_max=n_stars
+    )
+    # the stars on bad pixels / bad corners are not used for matching but stay for verification
+    return table, order, StarList(x=x[order], y=y[order], flux=flux[order], selected=selected, shape=shape)
+
+
+class _References:
+    """Reference stars, loaded once per call and reused for nearby fields."""
+
+    def __init__(self, catalog, index_files):
+        self.catalog = catalog
+        self.index_files = index_files
+        self._cached = None  # (center, radius, table, label)
+
+    def around(self, center, radius_deg):
+        if self._cached is not None:
+            c0, r0, table, label = self._cached
+            if c0.separation(center).deg + radius_deg <= r0:
+                return table, label
+        table, label = reference_stars(self.catalog, center, radius_deg, index_files=self.index_files)
+        self._cached = (center, radius_deg, table, label)
+        return table, label
+
+
+def _candidates(name, stars, hint, refs, options, time_left):
+    if name == "engine":
+        return solve_with_engine(stars, hint, index_files=options["index_files"], time_limit=time_left)
+    if name == "solve-field":
+        return solve_with_solve_field(stars, hint, index_files=options["index_files"], time_limit=time_left)
+    if name == "web":
+        return solve_with_web(stars, hint, time_limit=time_left, api_key=options["api_key"])
+    # the Python matcher
+    if not hint.has_position or not hint.has_scale:
+        missing = " and ".join(
+            w for w, ok in (("a position", hint.has_position), ("a pixel scale", hint.has_scale)) if not ok
+        )
+        raise BackendUnavailable(f"the Python matcher needs {missing} hint (give hint=/scale=)")
+    ny, nx = stars.shape
+    low, high = hint.scale_range_arcsec()
+    half_diag = 0.5 * math.hypot(nx, ny) * high / 3600.0
+    radius = float(hint.radius.to_value(u.deg))
+    table, label = refs.around(hint.center, radius + half_diag * 1.05)
+    sel = stars.selected
+    wcs_list = match_triangles(
+        stars.x[sel],
+        stars.y[sel],
+        stars.shape,
+        table["ra"].to_value(u.deg),
+        table["dec"].to_value(u.deg),
+        center=hint.center,
+        radius_deg=radius,
+        scale_low=low,
+        scale_high=high,
+        ref_mag=np.asarray(table["mag"], float),
+        match_radius=options["match_radius"],
+        time_limit=time_left,
+    )
+    if not wcs_list:
+        raise AstrometryError(f"no triangle match between {len(sel)} stars and {len(table)} {label} stars")
+    return [Candidate(wcs=w, reference=None, details={"index": label}) for w in wcs_list]
+
+
+def _refine_and_verify(candidate, stars, refs, options):
+    """Refine a candidate on the reference stars and verify it: (wcs, info, verification, label)."""
+    ny, nx = stars.shape
+    summary = wcs_summary(candidate.wcs, stars.shape)
+    from astropy.coordinates import SkyCoord
+
+    center = SkyCoord(summary["center"][0] * u.deg, summary["center"][1] * u.deg, frame="icrs")
+    radius = 0.5 * math.hypot(nx, ny) * summary["pixel_scale"] / 3600.0 * 1.1
+    try:
+        table, label = refs.around(center, radius)
+    except AstrometryError as exc:
+        if candidate.reference is None:
+            raise AstrometryError(f"cannot verify: {exc}") from exc
+        table, label = candidate.reference, "the backend's index stars"
+        log.info("verifying against %s (%s)", label, exc)
+    if len(table) < options["min_matches"] and candidate.reference is not None:
+        table, label = candidate.reference, "the backend's index stars"
+    ra = table["ra"].to_value(u.deg)
+    dec = table["dec"].to_value(u.deg)
+    mag = np.asarray(table["mag"], float)
+    wcs, info = refine_wcs(
+        candidate.wcs,
+        stars.x,
+        stars.y,
+        ra,
+        dec,
+        stars.shape,
+        match_radius=options["match_radius"],
+        sip_degree=options["sip_degree"],
+        min_matches=options["min_matches"],
+    )
+    verification = verify_wcs(
+        wcs,
+        stars.x,
+        stars.y,
+        ra,
+        dec,
+        stars.shape,
+        match_radius=options["match_radius"],
+        min_matches=options["min_matches"],
+        min_logodds=options["min_logodds"],
+        ref_mag=mag if np.isfinite(mag).any() else None,
+    )
+    return wcs, info, verification, label
+
+
+def _clean_header(header):
+    out = header.copy()
+    for key in [k for k in out.keys() if _WCS_KEY.match(k)]:
+        del out[key]
+    return out
+
+
+def _output_stars(table, wcs):
+    out = QTable(table, copy=True)
+    xcol = "x" if "x" in out.colnames else next(c for c in out.colnames if c.lower() in ("x", "xcentroid"))
+    ycol = "y" if "y" in out.colnames else next(c for c in out.colnames if c.lower() in ("y", "ycentroid"))
+    x = np.asarray(getattr(out[xcol], "value", out[xcol]), float)
+    y = np.asarray(getattr(out[ycol], "value", out[ycol]), float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ra, dec = wcs.all_pix2world(x, y, 0)
+    out["ra"] = np.asarray(ra) * u.deg
+    out["dec"] = np.asarray(dec) * u.deg
+    out["ra"].info.description = "right ascension (ICRS) through the solved WCS"
+    out["dec"].info.description = "declination (ICRS) through the solved WCS"
+    return out
+
+
+def _build(frame, wcs, table, solution, rec):
+    header = _clean_header(frame.meta) if hasattr(frame.meta, "copy") else dict(frame.meta)
+    data = np.array(frame.data, copy=True)
+    kwargs = {
+        "unit": frame.unit,
+        "meta": header,
+        "wcs": wcs,
+        "uncertainty": None
+        if frame.uncertainty is None
+        else frame.uncertainty.__class__(np.array(frame.uncertainty.array, copy=True)),
+        "mask": None if frame.mask is None else np.array(frame.mask, copy=True),
+        "stars": table,
+        "solution": solution,
+    }
+    if isinstance(frame, FrameBase) and frame.flags is not None:
+        kwargs["flags"] = frame.flags.copy()
+    out = SolvedFrame(data, **kwargs)
+    outcome = {
+        k: solution[k]
+        for k in ("backend", "n_matched", "rms_arcsec", "pixel_scale", "cached")
+        if k in solution
+    }
+    outcome["tried"] = solution.get("tried", [])
+    return rec.finish(out, primary=frame if isinstance(frame, FrameBase) else None, outcome=outcome)
+
+
+def solve_astrometry(
+    frame,
+    *,
+    stars=None,
+    backend="auto",
+    hint=None,
+    radius=None,
+    scale=None,
+    scale_tolerance=0.2,
+    blind=False,
+    time_limit=60.0,
+    index_files=None,
+    catalog=None,
+    cache=None,
+    n_stars=200,
+    match_radius=3.0,
+    min_matches=6,
+    min_logodds=20.0,
+    sip_degree="auto",
+    api_key=None,
+):
+    """
+    Plate-solve a frame: find its celestial WCS and verify it against a catalogue.
+
+    Backends are tried in turn until one proposes a solution that, refined
+    on the reference stars, maps enough catalogue stars onto detected stars
+    with a small residual. A solution that does not verify is never
+    returned.
+
+    Parameters
+    ----------
+    frame : `~astrophot.CalibratedFrame` or `~astropy.nddata.CCDData`
+        The frame (any astrophot frame; a raw frame solves too).
+    stars : `~astropy.table.Table`, optional
+        Its stars: 0-based ``x``, ``y`` and ``flux`` (or ``mag``) columns,
+        optionally ``flags`` (non-zero: not used). Default:
+        `~astrophot.analysis.find_stars` on the frame.
+    backend : str or sequence of str, optional
+        ``'auto'`` tries ``'engine'`` (the PyPI ``astrometry`` package, an
+        optional extra), ``'solve-field'`` (astrometry.net's program),
+        ``'matcher'`` (astrophot's own triangle matcher; needs a position
+        and scale hint) and ``'web'`` (nova.astrometry.net; needs an API
+        key and network), in this order. A name or a list limits the choice.
+    hint : `~astropy.coordinates.SkyCoord`, tuple, dict or str, optional
+        Approximate field centre, overriding the header's RA/DEC
+        (``RA-OBJ``/``DEC-OBJ``, ``OBJCTRA``/``OBJCTDEC``, ``RA``/``DEC``).
+        ``(ra, dec)`` or ``(ra, dec, radius)`` in degrees also work.
+    radius : float or `~astropy.units.Quantity`, optional
+        How far the field may be from the hint (deg). Default one field
+        diagonal (three around mount coordinates, at least 0.25 deg; 10 deg
+        without a scale).
+    scale : float, `~astropy.units.Quantity` or (low, high), optional
+        Pixel scale in arcsec/pix, overriding the header (``FOCALLEN`` and
+        ``XPIXSZ``, ``PIXSCALE``, iTelescope's plate scale, an existing WCS,
+        or the iTelescope telescope table).
+    scale_tolerance : float, optional
+        Relative half-width of the searched scale range around ``scale``.
+    blind : bool, optional
+        Ignore the header's position and scale; search the whole sky.
+    time_limit : float, optional
+        Seconds for the whole search; each backend gets what is left.
+    index_files : str, path or sequence, optional
+        astrometry.net index files or directories. Default: the directories
+        in ``ASTROMETRY_INDEX_DIRS``, ``/etc/astrometry.cfg`` and the usual
+        install places (``/usr/share/astrometry``).
+    catalog : str, path or `~astropy.table.Table`, optional
+        Reference stars for the matcher and for verification: ``'auto'``
+        (Tycho-2 from the index files, else the demo extract), ``'tycho2'``,
+        ``'demo'``, ``'gaia'`` (network), a catalogue file, or a table with
+        ``ra``, ``dec`` and a magnitude.
+    cache : path-like or bool, optional
+        A directory of verified solutions keyed by the pixel checksum;
+        ``True`` for the user cache directory. Off by default.
+    n_stars : int, optional
+        Stars fed to the solvers (brightest, spread over the field).
+    match_radius : float, optional
+        Pixels within which a catalogue star matches a detection.
+    min_matches : int, optional
+        Catalogue stars that must match for a solution to verify.
+    min_logodds : float, optional
+        Natural-log odds against a chance alignment that a solution must reach.
+    sip_degree : int, None or "auto", optional
+        Distortion of the final fit: "auto" adds SIP (order 2, then 3) when
+        30 (100) or more stars match and it lowers the residual by 10%.
+    api_key : str, optional
+        astrometry.net API key for the web backend (default: astroquery's
+        configuration). Never logged or recorded.
+
+    Returns
+    -------
+    `~astrophot.SolvedFrame`
+        The frame with its WCS; ``stars`` is the star table with ``ra`` and
+        ``dec`` added; ``solution`` records the backend, index or catalogue,
+        matched stars, RMS residual (arcsec), pixel scale, rotation, parity,
+        centre, time taken, and what was tried before.
+
+    Raises
+    ------
+    astrophot.exceptions.AstrometryError
+        When no backend produced a verified solution; the message lists
+        every backend tried and why each failed.
+    astrophot.exceptions.FrameTypeError
+        When ``frame`` is not a 2-D frame.
+    ValueError
+        For contradictory or malformed hints.
+
+    See Also
+    --------
+    astrophot.analysis.find_stars : the star list.
+    astrophot.resample_frame : the next stage.
+    astrophot.astrometry.find_index_files
+
+    Notes
+    -----
+    Every backend's answer is refined the same way: catalogue stars are
+    matched to detections and a TAN (or TAN-SIP) WCS is fitted with
+    `~astropy.wcs.utils.fit_wcs_from_points`, iterating as the match radius
+    shrinks; then it is verified: the number of matches must be far above
+    what chance gives at this star density (Poisson log-odds), with a
+    residual RMS under half the match radius.
+
+    The in-process engine runs in a forked child process so that the time
+    limit can stop it; ``solve-field`` gets ``--cpulimit``; the web service
+    is polled with a growing interval and never resubmitted.
+
+    Examples
+    --------
+    >>> from astrophot.datasets import make_raw_frame
+    >>> from astrophot.astrometry import solve_astrometry
+    >>> raw, truth = make_raw_frame(target="M31", shape=(400, 400), scale=9.0, seed=2)
+    >>> solved = solve_astrometry(raw, backend="matcher", scale=9.0, catalog="demo")
+    >>> solved.solution["backend"], solved.solution["verified"]
+    ('matcher', True)
+    >>> abs(solved.solution["pixel_scale"] - 9.0) < 0.01
+    True
+    """
+    t0 = time.perf_counter()
+    if not isinstance(frame, CCDData):
+        raise FrameTypeError(f"solve_astrometry needs a frame (CCDData), not {type(frame).__name__}")
+    name = frame.name if isinstance(frame, FrameBase) else "<in-memory CCDData>"
+    if frame.data.ndim != 2:
+        raise FrameTypeError(f"{name}: cannot solve a {frame.data.ndim}-D image")
+    names = _backend_list(backend)
+    if time_limit is None or not time_limit > 0:
+        raise ValueError(f"time_limit must be a positive number of seconds, not {time_limit!r}")
+    rec = start_step(
+        "solve_astrometry",
+        parameters={
+            "backend": backend if isinstance(backend, str) else list(backend),
+            "hint": hint,
+            "radius": radius,
+            "scale": scale,
+            "scale_tolerance": scale_tolerance,
+            "blind": blind,
+            "time_limit": time_limit,
+            "index_files": None if index_files is None else [str(p) for p in np.atleast_1d(index_files)],
+            "catalog": catalog_label(catalog),
+            "cache": None if cache is None or cache is False else str(cache),
+            "n_stars": n_stars,
+            "match_radius": match_radius,
+            "min_matches": min_matches,
+            "min_logodds": min_logodds,
+            "sip_degree": sip_degree,
+            "stars": None if stars is None else f"table of {len(stars)} stars",
+        },
+        inputs={"frame": frame},
+        software=("astroquery",),
+    )
+    checksum = frame.checksum() if isinstance(frame, FrameBase) else None
+    store = SolutionCache(cache) if cache not in (None, False) else None
+    if store is not None:
+        if checksum is None:
+            from astrophot.frames._base import data_checksum
+
+            checksum = data_checksum(frame.data)
+        hit = store.get(checksum, frame.data.shape)
+        if hit is not None:
+            wcs, solution = hit
+            table = stars if stars is not None else detect_stars(frame)
+            solution = dict(solution, cached=True, time=round(time.perf_counter() - t0, 4))
+            log.info("%s: solution from the cache (%s)", name, store.directory)
+            return _build(frame, wcs, _output_stars(table, wcs), solution, rec)
+
+    sky_hint = hint_from_frame(
+        frame, hint=hint, radius=radius, scale=scale, scale_tolerance=scale_tolerance, blind=blind
+    )
+    table, _, star_list = _star_list(frame, stars, n_stars=n_stars, name=name)
+    if star_list.n_selected < 5:
+        raise AstrometryError(
+            f"{name}: only {star_list.n_selected} usable stars detected (need at least 5 to solve); "
+            "tried nothing"
+        )
+    options = {
+        "index_files": index_files,
+        "api_key": api_key,
+        "match_radius": float(match_radius),
+        "min_matches": int(min_matches),
+        "min_logodds": float(min_logodds),
+        "sip_degree": sip_degree,
+    }
+    refs = _References(catalog, index_files)
+    deadline = t0 + float(time_limit)
+    tried = []
+    for backend_name in names:
+        left = deadline - time.perf_counter()
+        if left <= 0.05:
+            tried.append({"backend": backend_name, "status": "skipped", "reason": "time limit reached"})
+            continue
+        t_backend = time.perf_counter()
+        try:
+            candidates = _candidates(backend_name, star_list, sky_hint, refs, options, left)
+        except BackendUnavailable as exc:
+            tried.append({"backend": backend_name, "status": "unavailable", "reason": str(exc)})
+            log.info("%s: %s unavailable: %s", name, backend_name, exc)
+            continue
+        except TooFewReferenceStars as exc:
+            tried.append({"backend": backend_name, "status": "failed", "reason": str(exc)})
+            continue
+        except AstrometryError as exc:
+            tried.append(
+                {
+                    "backend": backend_name,
+                    "status": "failed",
+                    "reason": str(exc),
+                    "seconds": round(time.perf_counter() - t_backend, 3),
+                }
+            )
+            log.info("%s: %s failed: %s", name, backend_name, exc)
+            continue
+        rejections = []
+        for candidate in candidates:
+            try:
+                wcs, info, check, label = _refine_and_verify(candidate, star_list, refs, options)
+            except AstrometryError as exc:
+                rejections.append(str(exc))
+                continue
+            if not check.accepted:
+                rejections.append(check.reason)
+                continue
+            summary = wcs_summary(wcs, star_list.shape)
+            solution = {
+                "backend": backend_name,
+                "index": candidate.details.get("index") or label,
+                "catalog": label,
+                "verified": True,
+                "n_matched": check.n_matched,
+                "n_reference": check.n_reference,
+                "n_detected": check.n_detected,
+                "n_stars_used": star_list.n_selected,
+                "logodds": round(check.logodds, 2),
+                "rms_pixels": round(check.rms_pixels, 4),
+                "rms_arcsec": round(check.rms_arcsec, 4),
+                "sip_degree": info.get("sip_degree", 0),
+                "pixel_scale": summary["pixel_scale"],
+                "rotation": summary["rotation"],
+                "parity": summary["parity"],
+                "center": summary["center"],
+                "field_width": summary["field_width"],
+                "field_height": summary["field_height"],
+                "shape": list(star_list.shape),
+                "hint": sky_hint.as_record(),
+                "details": {k: v for k, v in candidate.details.items() if k != "index"},
+                "tried": tried,
+                "cached": False,
+                "time": round(time.perf_counter() - t0, 4),
+            }
+            if checksum is not None:
+                solution["checksum"] = checksum
+            log.info(
+                "%s: solved by %s: centre %.5f %+.5f, %.4f\"/px, rotation %.2f deg, %d stars matched, "
+                "rms %.3f\"",
+                name, backend_name, summary["center"][0], summary["center"][1], summary["pixel_scale"],
+                summary["rotation"], check.n_matched, check.rms_arcsec,
+            )  # fmt: skip
+            if store is not None:
+                store.put(checksum, wcs, solution)
+            return _build(frame, wcs, _output_stars(table, wcs), solution, rec)
+        tried.append(
+            {
+                "backend": backend_name,
+                "status": "rejected",
+                "reason": "; ".join(rejections) or "no candidate",
+                "seconds": round(time.perf_counter() - t_backend, 3),
+            }
+        )
+    elapsed = time.perf_counter() - t0
+    lines = [f"{t['backend']} ({t['status']}: {t['reason']})" for t in tried]
+    raise AstrometryError(
+        f"{name}: no verified astrometric solution in {elapsed:.1f} s; tried: " + "; ".join(lines)
+    )

@@ -1,0 +1,206 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+astrometry.net's ``solve-field`` program (Debian/Ubuntu package ``astrometry.net``).
+
+It is run on astrophot's star list written as an ``.xyls`` FITS table
+(1-based positions, brightest first), never on the image, so it does not
+re-detect stars. Everything goes to a private temporary directory that is
+removed afterwards; the WCS and the index stars in the field (``.rdls``)
+are read back.
+"""
+
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.io import fits
+from astropy.table import QTable, Table
+from astropy.wcs import WCS
+
+from astrophot.astrometry._index import INSTALL_HINT, find_index_files, select_index_files
+from astrophot.astrometry._result import BackendUnavailable, Candidate
+from astrophot.exceptions import AstrometryError
+
+__all__ = ["solve_field_program", "solve_with_solve_field"]
+
+log = logging.getLogger(__name__)
+
+_PROGRAM_HINT = "install astrometry.net (Debian/Ubuntu: apt install astrometry.net; conda: astrometry)"
+
+
+def solve_field_program():
+    """Path of ``solve-field``, or None when it is not installed."""
+    return shutil.which("solve-field")
+
+
+def _write_xyls(path, x, y, flux):
+    table = Table()
+    table["X"] = np.asarray(x, dtype=np.float64) + 1.0  # FITS convention: 1-based
+    table["Y"] = np.asarray(y, dtype=np.float64) + 1.0
+    table["FLUX"] = np.asarray(flux, dtype=np.float64)
+    table.write(path, format="fits", overwrite=True)
+
+
+def _tail(text, n=6):
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-n:])
+
+
+def solve_with_solve_field(stars, hint, *, index_files=None, time_limit=30.0, sip_order=None):
+    """
+    Solve a star list with ``solve-field``.
+
+    Parameters
+    ----------
+    stars : `~astrophot.astrometry._result.StarList`
+    hint : `~astrophot.astrometry._hints.SolveHint`
+    index_files : optional
+        Index files or directories (see `find_index_files`); a generated
+        configuration lists the ones whose quads fit the field.
+    time_limit : float, optional
+        CPU seconds for the engine (``--cpulimit``); the process is killed
+        15 s after that.
+    sip_order : int, optional
+        ``--tweak-order`` (default: 2 with 30 or more stars, 1 with fewer,
+        none below 10).
+
+    Returns
+    -------
+    list of Candidate
+
+    Raises
+    ------
+    BackendUnavailable
+        ``solve-field`` or suitable index files are missing.
+    astrophot.exceptions.AstrometryError
+        No solution within the limit.
+    """
+    program = solve_field_program()
+    if program is None:
+        raise BackendUnavailable(f"solve-field is not installed; {_PROGRAM_HINT}")
+    indexes = find_index_files(index_files)
+    if not indexes:
+        raise BackendUnavailable(f"no astrometry.net index files found; {INSTALL_HINT}")
+    ny, nx = stars.shape
+    scale_range = hint.scale_range_arcsec()
+    if scale_range is not None:
+        short_side = min(nx, ny) * scale_range[0] / 60.0
+        diagonal = float(np.hypot(nx, ny)) * scale_range[1] / 60.0
+        usable = select_index_files(indexes, short_side=short_side, diagonal=diagonal)
+        if not usable:
+            raise AstrometryError(
+                f"no index file has quads for a {short_side:.1f}-{diagonal:.1f} arcmin field; {INSTALL_HINT}"
+            )
+    else:
+        usable = indexes
+    sel = stars.selected
+    n = len(sel)
+    if sip_order is None:
+        sip_order = 2 if n >= 30 else (1 if n >= 10 else 0)
+    cpu = max(1, int(round(time_limit)))
+    with tempfile.TemporaryDirectory(prefix="astrophot-solve-") as tmp:
+        tmp = Path(tmp)
+        xyls = tmp / "field.xyls"
+        _write_xyls(xyls, stars.x[sel], stars.y[sel], stars.flux[sel])
+        config = tmp / "astrometry.cfg"
+        lines = [f"cpulimit {cpu}"] + [f"index {i.path}" for i in usable]
+        config.write_text("\n".join(lines) + "\n")
+        outputs = {name: tmp / f"field.{name}" for name in ("wcs", "rdls", "corr", "solved")}
+        command = [
+            program, str(xyls),
+            "--config", str(config),
+            "--dir", str(tmp),
+            "--temp-dir", str(tmp),
+            "--no-plots",
+            "--overwrite",
+            "--no-remove-lines",
+            "--uniformize", "0",
+            "--width", str(nx),
+            "--height", str(ny),
+            "--x-column", "X",
+            "--y-column", "Y",
+            "--sort-column", "FLUX",
+            "--cpulimit", str(cpu),
+            "--crpix-center",
+            "--new-fits", "none",
+            "--index-xyls", "none",
+            "--match", "none",
+            "--wcs", str(outputs["wcs"]),
+            "--rdls", str(outputs["rdls"]),
+            "--corr", str(outputs["corr"]),
+            "--solved", str(outputs["solved"]),
+        ]  # fmt: skip
+        if sip_order:
+            command += ["--tweak-order", str(int(sip_order))]
+        else:
+            command += ["--no-tweak"]
+        if scale_range is not None:
+            command += [
+                "--scale-units",
+                "arcsecperpix",
+                "--scale-low",
+                f"{scale_range[0]:.6g}",
+                "--scale-high",
+                f"{scale_range[1]:.6g}",
+            ]
+        if hint.has_position:
+            command += [
+                "--ra",
+                f"{hint.center.ra.deg:.6f}",
+                "--dec",
+                f"{hint.center.dec.deg:.6f}",
+                "--radius",
+                f"{hint.radius.to_value(u.deg):.4f}",
+            ]
+        log.debug("running %s", " ".join(command))
+        t0 = time.perf_counter()
+        try:
+            run = subprocess.run(
+                command, capture_output=True, text=True, timeout=time_limit + 15.0, cwd=tmp, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise AstrometryError(f"solve-field did not finish within {time_limit + 15:.0f} s") from None
+        except OSError as exc:
+            raise BackendUnavailable(f"cannot run {program} ({exc}); {_PROGRAM_HINT}") from exc
+        elapsed = time.perf_counter() - t0
+        output = run.stdout + "\n" + run.stderr
+        if not outputs["solved"].exists() or not outputs["wcs"].exists():
+            reason = "no solution"
+            if "cpulimit" in output.lower() or elapsed >= time_limit:
+                reason = f"no solution within the CPU limit ({cpu} s)"
+            if run.returncode != 0:
+                reason = f"exit code {run.returncode}: {_tail(output, 3)}"
+            raise AstrometryError(
+                f"solve-field: {reason} ({len(usable)} index file(s), {n} stars, {elapsed:.1f} s)"
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            header = fits.getheader(outputs["wcs"])
+            wcs = WCS(header)
+        reference = None
+        if outputs["rdls"].exists():
+            try:
+                rd = Table.read(outputs["rdls"], hdu=1)
+                reference = QTable(
+                    {
+                        "ra": np.asarray(rd["RA"], float) * u.deg,
+                        "dec": np.asarray(rd["DEC"], float) * u.deg,
+                        "mag": np.full(len(rd), np.nan),
+                    }
+                )
+            except (OSError, KeyError, ValueError) as exc:
+                log.debug("solve-field: unreadable rdls (%s)", exc)
+    found = re.search(r"solved with index (\S+?)\.?\s*$", output, flags=re.MULTILINE)
+    details = {
+        "index": found.group(1) if found else None,
+        "index_files_searched": len(usable),
+        "solve_field_seconds": round(elapsed, 3),
+    }
+    return [Candidate(wcs=wcs, reference=reference, details=details)]
