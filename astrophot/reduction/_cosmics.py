@@ -25,8 +25,6 @@ _REACH = 9
 #: Fall back to a whole-frame second iteration when the local one would cover
 #: more than this fraction of the frame.
 _MAX_LOCAL_FRACTION = 0.4
-_SIGMA_TO_FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
-_YY, _XX = np.mgrid[-5:6, -5:6].astype(np.float64)
 
 
 def _robust_sky(data, usable):
@@ -68,10 +66,10 @@ def estimate_fwhm(data, *, mask=None, n_stars=40, n_sigma=20.0, region=1024):
     Peaks are local maxima of a 5x5 box above the threshold, away from the
     edges and from masked pixels. Sharp peaks whose faintest direct
     neighbour is below 20% of the peak (cosmic rays, hot pixels) are
-    rejected. The FWHM of each star comes from the second moments of the
-    positive (sky-subtracted) pixels of an 11x11 box, less the 1/12 pixel**2
-    that pixelisation adds; the box truncates FWHMs above about 5 pixels
-    (they come out a little low).
+    rejected. The FWHM of each star is the diameter of the circle whose area
+    is that of the connected pixels above half the peak, less one pixel in
+    quadrature for the pixelisation; it does not depend on the profile
+    (Gaussian or Moffat) and is good to about 10% from 1.5 to 6 pixels.
 
     Examples
     --------
@@ -79,8 +77,8 @@ def estimate_fwhm(data, *, mask=None, n_stars=40, n_sigma=20.0, region=1024):
     >>> y, x = np.mgrid[:64, :64]
     >>> sigma = 3.0 / 2.3548
     >>> image = 10 + 1000 * np.exp(-((x - 32.3) ** 2 + (y - 31.8) ** 2) / (2 * sigma**2))
-    >>> round(estimate_fwhm(image, n_sigma=5), 1)  # point-sampled, so a little below 3
-    2.9
+    >>> round(estimate_fwhm(image, n_sigma=5), 1)
+    3.0
     """
     data = np.asarray(data, dtype=np.float32)
     ny, nx = data.shape
@@ -109,18 +107,75 @@ def estimate_fwhm(data, *, mask=None, n_stars=40, n_sigma=20.0, region=1024):
         if min(neighbours) < 0.2 * peak:
             continue  # too sharp for a star: a cosmic ray or a hot pixel
         box = work[r - half : r + half + 1, c - half : c + half + 1]
-        weights = np.where(box > 0, box, 0).astype(np.float64)
-        total = weights.sum()
-        cy = (weights * _YY).sum() / total
-        cx = (weights * _XX).sum() / total
-        variance = (weights * ((_YY - cy) ** 2 + (_XX - cx) ** 2)).sum() / total / 2 - 1 / 12
-        if variance > 0:
-            estimates.append(_SIGMA_TO_FWHM * np.sqrt(variance))
+        labels, _ = ndimage.label(box > 0.5 * peak)
+        area = np.count_nonzero(labels == labels[half, half])
+        # the half-maximum area of a pixelated profile is about one pixel**2 too large
+        width2 = 4.0 * area / np.pi
+        estimates.append(float(np.sqrt(max(width2 - 1.0, 0.25 * width2))))
         if len(estimates) >= n_stars:
             break
     if not estimates:
         return None
     return float(np.median(estimates))
+
+
+def _fill_masked(data, mask):
+    """The data with masked pixels filled in from their unmasked neighbours.
+
+    Linear interpolation along the row where the nearest unmasked pixels on
+    both sides are within 4 pixels, else along the column, else the median
+    of the unmasked 5x5 box. Left in, a bad column's values would hide the
+    cosmic rays next to it; filled with a box median, a star on a bad column
+    would get a dent that looks like a cosmic ray beside it.
+    """
+    if not mask.any():
+        return data
+    from astrophot.reduction._badpix import _box_median, _row_interpolation
+
+    work = np.array(data, dtype=np.float32, copy=True)
+    usable = ~mask
+    rows, cols = np.nonzero(mask)
+    values = _row_interpolation(work, usable, rows, cols, 4)
+    todo = np.isnan(values)
+    if todo.any():
+        values[todo] = _row_interpolation(work.T, usable.T, cols[todo], rows[todo], 4)
+    todo = np.isnan(values)
+    if todo.any():
+        values[todo], _ = _box_median(work, usable, rows[todo], cols[todo], 2, 1)
+    todo = np.isnan(values)
+    if todo.any():
+        values[todo] = float(np.median(work[usable])) if usable.any() else 0.0
+    work[rows, cols] = values
+    return work
+
+
+def _grow_tracks(data, clean, crmask, inmask, gain, read_noise_e, n_sigma, iterations=3):
+    """
+    Add the neighbours of detections that stand ``n_sigma`` above their local median.
+
+    L.A.Cosmic's separable median filters let a track that runs exactly along
+    a row or a column (or is cut by a masked line) keep some of its pixels;
+    each pass adds the 8-connected neighbours of the detections whose value
+    exceeds the median of their usable 5x5 box by ``n_sigma`` times the
+    Poisson plus read noise of that median.
+    """
+    from astrophot.reduction._badpix import _box_median
+
+    structure = np.ones((3, 3), dtype=bool)
+    for _ in range(iterations):
+        candidates = ndimage.binary_dilation(crmask, structure=structure) & ~crmask & ~inmask
+        rows, cols = np.nonzero(candidates)
+        if rows.size == 0:
+            break
+        usable = ~crmask & ~inmask
+        median, _ = _box_median(data, usable, rows, cols, 2, 4)
+        noise = np.sqrt(np.maximum(median * gain, 0) + read_noise_e**2) / gain
+        new = np.isfinite(median) & (data[rows, cols] - median > n_sigma * noise)
+        if not new.any():
+            break
+        crmask[rows[new], cols[new]] = True
+        clean[rows[new], cols[new]] = median[new]
+    return crmask, clean
 
 
 def _read_noise(frame, data_unit_gain, read_noise):
@@ -218,6 +273,7 @@ def reject_cosmic_rays(
     fwhm=None,
     read_noise=None,
     niter=4,
+    grow=False,
 ):
     """
     Find cosmic rays with L.A.Cosmic (astroscrappy), flag and replace them.
@@ -236,9 +292,10 @@ def reject_cosmic_rays(
         Fraction of ``sigclip`` for the neighbours of a detection.
     objlim : float, optional
         Contrast limit between the Laplacian and the fine-structure image.
-        Default: 5, raised for undersampled images as ``5 * (2.5 / fwhm)**4``
-        when the FWHM is below 2.5 pixels, so that star cores are spared
-        (at FWHM 1.5 px, objlim 39 still finds cosmic rays of single pixels).
+        Default: 7 (astroscrappy's 5 flags the cores of faint blended stars
+        in crowded fields), raised for undersampled images as
+        ``7 * (2.5 / fwhm)**4`` when the FWHM is below 2.5 pixels, so that
+        star cores are spared (cosmic rays are far sharper than that).
     fwhm : float, optional
         Stellar FWHM in pixels. Default: measured with `estimate_fwhm`.
     read_noise : float or `~astropy.units.Quantity`, optional
@@ -246,6 +303,9 @@ def reject_cosmic_rays(
         `calibrate_frame`), else estimated from the frame's uncertainty.
     niter : int, optional
         Whole-frame iterations when ``fast=False``.
+    grow : bool, optional
+        Add bright neighbours of the detections afterwards (see Notes); off
+        by default because it also eats into stars a cosmic ray touches.
 
     Returns
     -------
@@ -264,7 +324,9 @@ def reject_cosmic_rays(
     -----
     The noise model is astroscrappy's (``gain`` 1 for frames in electrons,
     the header ``GAIN`` otherwise, and the read noise); masked pixels
-    (bad, saturated) are excluded and never flagged.
+    (bad, saturated) are excluded and never flagged, and their values are
+    replaced by the median of their unmasked neighbours for the search, so
+    a bad column does not hide the cosmic rays beside it.
 
     One L.A.Cosmic iteration only changes its input near what it finds, so a
     second whole-frame iteration gives the same answer as the first one
@@ -272,6 +334,11 @@ def reject_cosmic_rays(
     The fast mode runs the second iteration on boxes around the detections
     only, packed into one array; when they cover more than 40% of the frame
     it runs the whole frame instead.
+
+    With ``grow=True``, up to three passes then add the neighbours of detections
+    that stand ``sigclip + 0.5`` sigma above the median of their usable 5x5
+    box: L.A.Cosmic's separable median filters miss parts of tracks that run
+    exactly along a row or column, or that a masked line cuts.
 
     Examples
     --------
@@ -301,6 +368,7 @@ def reject_cosmic_rays(
             "fwhm": fwhm,
             "read_noise": read_noise,
             "niter": niter,
+            "grow": grow,
         },
         inputs={"frame": frame},
         software=("astroscrappy",),
@@ -323,13 +391,11 @@ def reject_cosmic_rays(
         if fwhm is None:
             fwhm, fwhm_source = 2.5, "default (no star found)"
     if objlim is None:
-        objlim = 5.0 if fwhm >= 2.5 else 5.0 * (2.5 / fwhm) ** 4
-    finite = np.isfinite(data)
-    work = (
-        data
-        if finite.all()
-        else np.where(finite, data, np.float32(np.median(data[finite]) if finite.any() else 0))
-    )
+        objlim = 7.0 if fwhm >= 2.5 else 7.0 * (2.5 / fwhm) ** 4
+    work = _fill_masked(data, inmask)
+    # the filled pixels stand in for the masked ones: astroscrappy only skips non-finite ones
+    # (its masked pixels break tracks and hide the cosmic rays next to them)
+    scrappy_mask = ~np.isfinite(data)
     kwargs = dict(
         sigclip=float(sigclip),
         sigfrac=float(sigfrac),
@@ -343,15 +409,25 @@ def reject_cosmic_rays(
         psffwhm=float(fwhm),
     )
     searched = data.size
+    # mirror the edges: astroscrappy's filters treat the border poorly (stars there get
+    # flagged, cosmic rays missed); a reflected border looks like more sky and stars
+    pad = _REACH + 1
+    work = np.pad(work, pad, mode="reflect")
+    scrappy_mask = np.pad(scrappy_mask, pad, mode="reflect")
     if fast:
-        crmask, clean = astroscrappy.detect_cosmics(work, inmask=inmask, niter=1, **kwargs)
+        crmask, clean = astroscrappy.detect_cosmics(work, inmask=scrappy_mask, niter=1, **kwargs)
         crmask = crmask.astype(bool)
-        crmask, clean, searched2 = _local_iteration(clean.astype(np.float32), inmask, crmask, kwargs)
+        crmask, clean, searched2 = _local_iteration(clean.astype(np.float32), scrappy_mask, crmask, kwargs)
         searched += searched2
     else:
-        crmask, clean = astroscrappy.detect_cosmics(work, inmask=inmask, niter=int(niter), **kwargs)
+        crmask, clean = astroscrappy.detect_cosmics(work, inmask=scrappy_mask, niter=int(niter), **kwargs)
         crmask = crmask.astype(bool)
+    crmask = crmask[pad:-pad, pad:-pad]
+    clean = clean[pad:-pad, pad:-pad]
     crmask &= ~inmask
+    clean = np.array(clean, dtype=np.float32, copy=True)
+    if grow:
+        crmask, clean = _grow_tracks(data, clean, crmask, inmask, gain, rn_e, float(sigclip) + 0.5)
 
     out_data = np.array(data, copy=True)
     out_data[crmask] = clean[crmask]
