@@ -95,9 +95,10 @@ class QualityRecord:
         Instrumental magnitude (``-2.5 log10(rate)``, as `find_stars`) of a
         point source detected at 5 sigma in the photometric aperture.
     star_flux : float
-        Median flux rate of the stars ranked 11th to 30th by flux: the same
-        stars in every frame of a field, so its ratio to the night's median
-        measures the transparency.
+        Median flux rate of the stars ranked 11th to 30th by flux, measured
+        in an aperture of 2.5 major-axis FWHM (nearly all their light, in
+        focus or not): the same stars in every frame of a field, so its ratio
+        to the night's median measures the transparency.
     unit : str
         Unit of the levels and fluxes.
     target, telescope : str or None
@@ -143,21 +144,38 @@ def _header_float(header, *keys):
     return None
 
 
-def _star_flux(stars, exposure):
+def _star_flux(stars, exposure, prepared, psf):
+    """
+    Median flux rate of the stars ranked 11th-30th, in a wide aperture.
+
+    The aperture (2.5 times the major-axis FWHM) holds nearly all the light
+    whatever the focus or trailing, so the ratio between frames of a field
+    measures the transparency.
+    """
     if len(stars) == 0:
         return math.nan
-    flux = np.asarray(getattr(stars["flux"], "value", stars["flux"]), dtype=float)
     from astrophot.analysis.stars import StarFlag
 
-    edge = (np.asarray(stars["flags"]) & int(StarFlag.NEAR_EDGE)) != 0
-    flux = np.sort(flux[~edge & np.isfinite(flux)])[::-1]
-    if flux.size == 0:
+    flux = np.asarray(getattr(stars["flux"], "value", stars["flux"]), dtype=float)
+    flags = np.asarray(stars["flags"])
+    usable = np.isfinite(flux) & ((flags & int(StarFlag.NEAR_EDGE)) == 0)
+    order = np.flatnonzero(usable)[np.argsort(-flux[usable], kind="stable")]
+    chosen = order[10:30] if order.size >= 30 else order[: max(1, order.size // 2)]
+    if chosen.size == 0:
         return math.nan
-    if flux.size >= 30:
-        chosen = flux[10:30]
+    x = np.asarray(getattr(stars["x"], "value", stars["x"]), dtype=float)[chosen]
+    y = np.asarray(getattr(stars["y"], "value", stars["y"]), dtype=float)[chosen]
+    if psf is not None and math.isfinite(psf.fwhm):
+        major = psf.fwhm / math.sqrt(max(1.0 - min(psf.ellipticity, 0.9), 0.1))
+        radius = 2.5 * major
+        sub = np.ascontiguousarray(prepared.data - prepared.bkg, dtype=np.float32)
+        import sep
+
+        wide, _, _ = sep.sum_circle(sub, x, y, radius, mask=prepared.bad_all, subpix=1)
+        values = wide
     else:
-        chosen = flux[: max(1, flux.size // 2)]
-    rate = float(np.median(chosen))
+        values = flux[chosen]
+    rate = float(np.median(values))
     return rate / exposure if exposure else rate
 
 
@@ -279,7 +297,7 @@ def assess_quality(frame, *, stars=None, background=None, saturation=None, **fin
         moon_separation=_header_float(header, *MOON_KEYWORDS),
         saturated_fraction=sat_fraction,
         limiting_magnitude=float(limiting),
-        star_flux=float(_star_flux(stars, exposure)),
+        star_flux=float(_star_flux(stars, exposure, prepared, psf)),
         unit=str(obj.unit),
         target=getattr(obj, "target", None),
         telescope=getattr(obj, "telescope", None),

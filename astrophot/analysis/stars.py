@@ -621,6 +621,7 @@ def _measure(
         values, wts, xpix, ypix, x, y, psf_fwhm, beta=psf_beta, max_shift=max(1.5, 0.75 * psf_fwhm)
     )
     use_fit = fit.ok & ((flags & int(StarFlag.SATURATED)) == 0)
+    use_fit &= (fit.x >= -0.5) & (fit.x <= nx - 0.5) & (fit.y >= -0.5) & (fit.y <= ny - 0.5)
     x = np.where(use_fit, fit.x, x)
     y = np.where(use_fit, fit.y, y)
     flags[~fit.ok] |= int(StarFlag.FIT_FAILED)

@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 
 __all__ = ["register"]
@@ -59,13 +60,52 @@ def _write_table(table, path, fmt):
     os.close(fd)
     try:
         if fmt == "fits":
-            table.write(tmp, format="fits", overwrite=True)
+            table = table.copy(copy_data=False)
+            table.meta = _fits_meta(table.meta)
+            with warnings.catch_warnings():
+                # 'electron' is not a FITS-standard unit; astropy keeps it in its own TUNIT convention
+                warnings.filterwarnings("ignore", message=".*native FITS format.*")
+                table.write(tmp, format="fits", overwrite=True)
         else:
             table.write(tmp, format="ascii.ecsv", overwrite=True)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+_FITS_KEYS = {
+    "frame": "IMG_FILE",
+    "source_file": "SRCFILE",
+    "fwhm": "AP_FWHM",
+    "beta": "AP_BETA",
+    "n_sigma": "AP_NSIGM",
+    "aperture_radius": "AP_APRAD",
+    "background": "AP_BGMED",
+    "background_rms": "AP_BGSTD",
+    "exposure_time": "EXPOSURE",
+}
+
+
+def _fits_meta(meta):
+    """The star-list metadata as short FITS keywords (dicts and lists flattened)."""
+    out = {}
+    for key, value in meta.items():
+        card = _FITS_KEYS.get(key)
+        if card is not None and value is not None:
+            out[card] = value
+    psf = meta.get("psf")
+    if isinstance(psf, dict):
+        for key, card in (
+            ("fwhm", "PSFFWHM"),
+            ("fwhm_arcsec", "PSFFWHMA"),
+            ("ellipticity", "PSFELL"),
+            ("theta", "PSFTHETA"),
+            ("n_stars", "PSFNSTAR"),
+        ):
+            if psf.get(key) is not None:
+                out[card] = psf[key]
+    return out
 
 
 def _stem(path):
