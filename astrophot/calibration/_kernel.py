@@ -25,6 +25,7 @@ thread sorts, from the same bytes (each file is read once).
 import functools
 import logging
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -168,9 +169,8 @@ def _apply(rows, pairs, tmp, payload=None, ptmp=None):
 class _Band:
     """Buffers for one band (reused from band to band)."""
 
-    def __init__(self, n, m, work_dtype, canon_dtypes, weights):
+    def __init__(self, n, m, work_dtype, weights):
         self.n = n
-        self.canon = [[np.empty(m, dtype=dt) for dt in canon_dtypes] for _ in range(2)]
         self.work = np.empty((n, m), dtype=work_dtype)
         self.sorted = np.empty((n, m), dtype=work_dtype)
         self.tmp = np.empty(m, dtype=work_dtype)
@@ -404,9 +404,9 @@ def _combine_band(band, s, w, ranges, options):
     return value, std_of_value, count
 
 
-def _rows_per_band(n, nx, ny, work_itemsize, canon_bytes, budget):
-    per_row = nx * (n * (2 * work_itemsize + 4 + 4 + 1) + 2 * canon_bytes + 64)
-    rows = max(1, _BAND_TARGET_BYTES // (4 * n * nx))
+def _rows_per_band(n, nx, ny, work_itemsize, canon_bytes, budget, workers=1):
+    per_row = nx * (2 * n * (2 * work_itemsize + 4 + 4 + 1) + 2 * canon_bytes + 128)
+    rows = max(1, workers * _BAND_TARGET_BYTES // (4 * n * nx))
     if budget is not None:
         if budget < per_row:
             return 0, per_row
@@ -430,6 +430,7 @@ def combine_sources(
     offsets=(),
     memory_limit=None,
     rows_per_band=None,
+    workers=None,
 ):
     """
     Combine sources (see `astrophot.calibration._sources`) band by band.
@@ -491,11 +492,12 @@ def combine_sources(
         work_dtype = np.dtype(np.float32)
         invalid_possible = True
 
+    workers = max(1, int(workers if workers is not None else min(2, os.cpu_count() or 1)))
     resident = sum(s.resident_bytes for s in sources) + sum(a.nbytes for a, _ in offsets)
     output_bytes = ny * nx * (4 + 4 + 2 + 1)
     budget = None if memory_limit is None else int(memory_limit) - resident - output_bytes
     canon_bytes = sum(dt.itemsize for dt in canon_dtypes)
-    auto_rows, per_row = _rows_per_band(n, nx, ny, work_dtype.itemsize, canon_bytes, budget)
+    auto_rows, per_row = _rows_per_band(n, nx, ny, work_dtype.itemsize, canon_bytes, budget, workers)
     if auto_rows == 0:
         need = (resident + output_bytes + per_row) / 2**20
         raise CalibrationError(
@@ -505,7 +507,7 @@ def combine_sources(
         )
     rows = auto_rows if rows_per_band is None else max(1, min(int(rows_per_band), ny))
     m_max = rows * nx
-    band = _Band(n, m_max, work_dtype, canon_dtypes, weights)
+    chunk = -(-m_max // workers)
     options = {
         "method": method,
         "sigma_clip": bool(sigma_clip) and (n_sigma_low is not None or n_sigma_high is not None),
@@ -516,24 +518,46 @@ def combine_sources(
         "n_low": n_low,
         "n_high": n_high,
     }
-
-    data = np.empty(shape, dtype=np.float32)
-    uncertainty = np.empty(shape, dtype=np.float32)
-    n_used = np.empty(shape, dtype=np.uint16)
-    log.debug("combining %d frames of %dx%d in bands of %d rows (work dtype %s)", n, ny, nx, rows, work_dtype)
-
     network = sorting_network(n)
     # Batcher's network starts with the disjoint pairs (0, 1), (2, 3), ...: when
     # no conversion is needed they read the input rows and write the work rows,
     # which saves a copy and leaves the input rows intact for the checksums.
     first = tuple(p for p in network[: n // 2] if p[1] == p[0] + 1 and p[0] % 2 == 0)
     direct = not transform and not invalid_possible and weights is None and len(first) == n // 2
-    rest = network[len(first) :] if direct else network
+    job = {
+        "n": n,
+        "nx": nx,
+        "sources": sources,
+        "options": options,
+        "network": network[len(first) :] if direct else network,
+        "first": first if direct else None,
+        "transform": transform,
+        "offsets": offsets,
+        "scales": scales,
+        "weights": weights,
+        "invalid_possible": invalid_possible,
+    }
+    data = np.empty(shape, dtype=np.float32)
+    uncertainty = np.empty(shape, dtype=np.float32)
+    n_used = np.empty(shape, dtype=np.uint16)
+    outputs = (data.reshape(-1), uncertainty.reshape(-1), n_used.reshape(-1))
+    log.debug(
+        "combining %d frames of %dx%d in bands of %d rows, %d worker(s) (work dtype %s)",
+        n,
+        ny,
+        nx,
+        rows,
+        workers,
+        work_dtype,
+    )
+    canon = [[np.empty(m_max, dtype=dt) for dt in canon_dtypes] for _ in range(2)]
+    buffers = [[_Band(n, chunk, work_dtype, weights) for _ in range(workers)] for _ in range(2)]
     hashed = [i for i, src in enumerate(sources) if src.needs_checksum]
-    pending = [None, None]
+    pending = [[], []]
     n_bands = 0
     with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="astrophot-checksum") as pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="astrophot-checksum") as hasher,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="astrophot-combine") as pool,
         np.errstate(invalid="ignore", divide="ignore"),
     ):
         for src in sources:
@@ -543,62 +567,31 @@ def combine_sources(
                 r1 = min(ny, r0 + rows)
                 m = (r1 - r0) * nx
                 slot = n_bands % 2
-                if pending[slot] is not None:
-                    pending[slot].result()
-                    pending[slot] = None
-                canon = [buf[:m] for buf in band.canon[slot]]
-                work = band.work[:, :m]
-                nvalid = None
+                for future in pending[slot]:
+                    future.result()
+                rows_in = [buf[:m] for buf in canon[slot]]
                 for i, src in enumerate(sources):
-                    src.read_rows(r0, r1, canon[i])
+                    src.read_rows(r0, r1, rows_in[i])
+                futures = []
                 if hashed:
-                    pending[slot] = pool.submit(
-                        _hash_band, [sources[i] for i in hashed], [canon[i] for i in hashed]
+                    futures.append(
+                        hasher.submit(_hash_band, [sources[i] for i in hashed], [rows_in[i] for i in hashed])
                     )
-                if direct:
-                    for a, b in first:
-                        np.minimum(canon[a], canon[b], out=work[a])
-                        np.maximum(canon[a], canon[b], out=work[b])
-                    if n % 2:
-                        np.copyto(work[n - 1], canon[n - 1])
-                else:
-                    for i, src in enumerate(sources):
-                        row = work[i]
-                        np.copyto(row, canon[i], casting="unsafe")
-                        for arr, coef in offsets:
-                            if coef[i] != 0:
-                                part = arr[r0:r1].reshape(-1)
-                                row -= part if coef[i] == 1 else np.float32(coef[i]) * part
-                        if scales is not None:
-                            row *= np.float32(scales[i])
-                        if invalid_possible:
-                            bad = ~np.isfinite(row)
-                            extra = src.invalid_rows(r0, r1)
-                            if extra is not None:
-                                bad |= extra
-                            if bad.any():
-                                row[bad] = np.inf
-                                nvalid = (np.full(m, n, dtype=np.intp) if nvalid is None else nvalid) - bad
-                rows_list = list(work)
-                wrows = None
-                if weights is not None:
-                    wbuf = band.weights[:, :m]
-                    wbuf[:] = weights[:, None]
-                    wrows = list(wbuf)
-                _apply(rows_list, rest, band.tmp[:m], wrows, None if wrows is None else band.wtmp[:m])
-                sorted_band = band.sorted[:, :m]
-                np.stack(rows_list, out=sorted_band)
-                w = None if wrows is None else np.stack(wrows)
-                ranges = _Ranges(m, n, n_low, n_high, nvalid)
-                value, std, count = _combine_band(band, sorted_band, w, ranges, options)
-                data[r0:r1] = value.reshape(r1 - r0, nx)
-                uncertainty[r0:r1] = std.reshape(r1 - r0, nx)
-                n_used[r0:r1] = count.reshape(r1 - r0, nx)
+                step = -(-m // workers)
+                for w, c0 in enumerate(range(0, m, step)):
+                    c1 = min(m, c0 + step)
+                    futures.append(
+                        pool.submit(_process_chunk, job, buffers[slot][w], rows_in, r0, r1, c0, c1, outputs)
+                    )
+                pending[slot] = futures
                 n_bands += 1
-            for future in pending:
-                if future is not None:
+            for futures in pending:
+                for future in futures:
                     future.result()
         finally:
+            for futures in pending:
+                for future in futures:
+                    future.cancel()
             for src in sources:
                 src.close()
     mask = n_used == 0
@@ -610,7 +603,65 @@ def combine_sources(
         "mask": mask,
         "n_bands": n_bands,
         "rows_per_band": rows,
+        "workers": workers,
     }
+
+
+def _process_chunk(job, band, rows_in, r0, r1, c0, c1, outputs):
+    """Sort, reject and combine the pixels ``c0:c1`` of the band ``r0:r1`` (flattened)."""
+    # numpy's error state is per thread
+    with np.errstate(invalid="ignore", divide="ignore"):
+        _chunk(job, band, rows_in, r0, r1, c0, c1, outputs)
+
+
+def _chunk(job, band, rows_in, r0, r1, c0, c1, outputs):
+    n, nx = job["n"], job["nx"]
+    m = c1 - c0
+    canon = [row[c0:c1] for row in rows_in]
+    work = band.work[:, :m]
+    nvalid = None
+    if job["first"] is not None:
+        for a, b in job["first"]:
+            np.minimum(canon[a], canon[b], out=work[a])
+            np.maximum(canon[a], canon[b], out=work[b])
+        if n % 2:
+            np.copyto(work[n - 1], canon[n - 1])
+    else:
+        base = r0 * nx
+        for i, src in enumerate(job["sources"]):
+            row = work[i]
+            np.copyto(row, canon[i], casting="unsafe")
+            for arr, coef in job["offsets"]:
+                if coef[i] != 0:
+                    part = arr.reshape(-1)[base + c0 : base + c1]
+                    row -= part if coef[i] == 1 else np.float32(coef[i]) * part
+            if job["scales"] is not None:
+                row *= np.float32(job["scales"][i])
+            if job["invalid_possible"]:
+                bad = ~np.isfinite(row)
+                extra = src.invalid_rows(r0, r1)
+                if extra is not None:
+                    bad |= extra[c0:c1]
+                if bad.any():
+                    row[bad] = np.inf
+                    nvalid = (np.full(m, n, dtype=np.intp) if nvalid is None else nvalid) - bad
+    rows_list = list(work)
+    wrows = None
+    if job["weights"] is not None:
+        wbuf = band.weights[:, :m]
+        wbuf[:] = job["weights"][:, None]
+        wrows = list(wbuf)
+    _apply(rows_list, job["network"], band.tmp[:m], wrows, None if wrows is None else band.wtmp[:m])
+    sorted_band = band.sorted[:, :m]
+    np.stack(rows_list, out=sorted_band)
+    w = None if wrows is None else np.stack(wrows)
+    ranges = _Ranges(m, n, job["options"]["n_low"], job["options"]["n_high"], nvalid)
+    value, std, count = _combine_band(band, sorted_band, w, ranges, job["options"])
+    start = r0 * nx + c0
+    data, uncertainty, n_used = outputs
+    data[start : start + m] = value
+    uncertainty[start : start + m] = std
+    n_used[start : start + m] = count
 
 
 def _hash_band(sources, values):
