@@ -217,7 +217,7 @@ def fix_bad_pixels(frame, *, bad_pixels=None, box=5, min_good=4, bits=REPAIRABLE
     out = CalibratedFrame(
         data,
         unit=frame.unit,
-        meta=fits.Header(frame.meta),
+        meta=fits.Header(frame.meta).copy(),
         uncertainty=uncertainty,
         flags=flags,
         mask=mask,

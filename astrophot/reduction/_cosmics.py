@@ -442,7 +442,7 @@ def reject_cosmic_rays(
     mask = flags_to_mask(flags)
     if frame.mask is not None:
         mask |= frame.mask & ~crmask
-    header = fits.Header(frame.meta)
+    header = fits.Header(frame.meta).copy()
     n_cr = int(np.count_nonzero(crmask))
     header["CR_CLEAN"] = (True, "cosmic rays rejected (L.A.Cosmic, astroscrappy)")
     header["CR_NPIX"] = (n_cr, "pixels flagged as cosmic rays and replaced")

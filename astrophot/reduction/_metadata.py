@@ -13,6 +13,7 @@ from astropy.coordinates import AltAz, Angle, EarthLocation, SkyCoord, get_body,
 from astropy.io import fits
 from astropy.time import Time
 from astropy.utils import iers
+from erfa import ErfaWarning
 
 from astrophot.exceptions import AstrophotError, AstrophotUserWarning
 from astrophot.frames import FrameBase
@@ -32,7 +33,7 @@ class NameResolveError(AstrophotError, RuntimeError):
 
 
 def _normalise_name(name):
-    return re.sub(r"[\s_]+", " ", str(name)).strip().casefold()
+    return re.sub(r"[\s_]+", "", str(name)).casefold()
 
 
 def resolve_name(name, *, timeout=5.0, names=None):
@@ -98,8 +99,11 @@ def resolve_name(name, *, timeout=5.0, names=None):
         )
     if "error" in result:
         exc = result["error"]
+        detail = " ".join(str(exc).split())
+        if len(detail) > 200:
+            detail = detail[:200] + "..."
         raise NameResolveError(
-            f"could not resolve {name!r} ({type(exc).__name__}: {exc}); "
+            f"could not resolve {name!r} (offline, or an unknown name: {detail}); "
             "pass coordinates= or put RA/DEC in the header"
         ) from exc
     coord = result["coord"].icrs
@@ -288,6 +292,25 @@ def _sky_geometry(coord, location, start, mid):
     }
 
 
+def _times(probe, header):
+    """Exposure start and mid-exposure; writes DATE-AVG, MJD-OBS and MJD-AVG."""
+    start = probe.date_obs
+    missing = []
+    mid = None
+    if start is None:
+        missing.append("DATE-OBS")
+    else:
+        exposure = probe.exposure_time
+        half = (exposure / 2) if exposure is not None else 0 * u.s
+        if exposure is None:
+            missing.append("EXPTIME (mid-exposure taken as the start)")
+        mid = start + half
+        _set(header, "DATE-AVG", mid.utc.isot, "[UTC] mid-exposure")
+        _set(header, "MJD-OBS", round(float(start.utc.mjd), 8), "[d] MJD of exposure start (UTC)")
+        _set(header, "MJD-AVG", round(float(mid.utc.mjd), 8), "[d] MJD of mid-exposure (UTC)")
+    return start, mid, missing
+
+
 def add_metadata(
     frame,
     *,
@@ -401,7 +424,7 @@ def add_metadata(
         inputs={"frame": frame},
         software=("astroplan",),
     )
-    header = fits.Header(frame.meta)
+    header = fits.Header(frame.meta).copy()
     for key, value in extra.items():
         _set(header, key, value, "from user keywords")
     probe = FrameBase(frame.data, meta=header, unit=frame.unit, copy=False)
@@ -458,21 +481,15 @@ def add_metadata(
             _set(header, "OBSERVAT", site_name, "observatory")
     outcome["site_source"] = site_source
 
-    # times
-    start = probe.date_obs
-    missing = []
-    mid = None
-    if start is None:
-        missing.append("DATE-OBS")
-    else:
-        exposure = probe.exposure_time
-        half = (exposure / 2) if exposure is not None else 0 * u.s
-        if exposure is None:
-            missing.append("EXPTIME (mid-exposure taken as the start)")
-        mid = start + half
-        _set(header, "DATE-AVG", mid.utc.isot, "[UTC] mid-exposure")
-        _set(header, "MJD-OBS", round(float(start.utc.mjd), 8), "[d] MJD of exposure start (UTC)")
-        _set(header, "MJD-AVG", round(float(mid.utc.mjd), 8), "[d] MJD of mid-exposure (UTC)")
+    # times (ERFA calls years past its leap-second table "dubious": logged, not raised)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ErfaWarning)
+        start, mid, missing = _times(probe, header)
+    for warning in caught:
+        if issubclass(warning.category, ErfaWarning):
+            log.debug("%s: %s", source, warning.message)
+        else:
+            warnings.warn(warning.message, warning.category, stacklevel=2)
     if coord is None:
         missing.append("target coordinates (pass coordinates= or resolve=True)")
     if earth is None:
