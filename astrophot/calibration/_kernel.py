@@ -167,13 +167,13 @@ def _apply(rows, pairs, tmp, payload=None, ptmp=None):
 
 
 class _Band:
-    """Buffers for one band (reused from band to band)."""
+    """Buffers for one chunk of a band (reused from band to band)."""
 
     def __init__(self, n, m, work_dtype, weights):
         self.n = n
         self.work = np.empty((n, m), dtype=work_dtype)
-        self.sorted = np.empty((n, m), dtype=work_dtype)
         self.tmp = np.empty(m, dtype=work_dtype)
+        self.diff = np.empty((n, m), dtype=np.float32)
         self.dev = np.empty((n, m), dtype=np.float32)
         self.ftmp = np.empty(m, dtype=np.float32)
         self.weights = None if weights is None else np.empty((n, m), dtype=np.float32)
@@ -261,27 +261,45 @@ def _median_dense(sub, lo, hi):
     return out
 
 
-def _median(s, ranges):
-    """Median of the kept sorted values of every pixel (float32)."""
+def _subset(s, idx):
+    """The values of pixels ``idx`` of the sorted rows ``s``, as an (n, len(idx)) array."""
+    return np.stack([row[idx] for row in s])
+
+
+def _median(s, ranges, m):
+    """Median of the kept sorted values of every pixel (float32); ``s`` is a list of rows."""
     lo, hi = ranges.lo, ranges.hi
     if hi > lo:
         out = s[(lo + hi - 1) >> 1].astype(np.float32)
         out += s[(lo + hi) >> 1]
         out *= np.float32(0.5)
     else:
-        out = np.full(s.shape[1], np.nan, dtype=np.float32)
+        out = np.full(m, np.nan, dtype=np.float32)
     if ranges.idx.size:
-        out[ranges.idx] = _median_dense(s[:, ranges.idx], ranges.plo, ranges.phi)
+        out[ranges.idx] = _median_dense(_subset(s, ranges.idx), ranges.plo, ranges.phi)
     return out
 
 
-def _clip(band, s, ranges, n_sigma_low, n_sigma_high, pooled=False):
-    """One sigma-clipping iteration on sorted values; updates ``ranges``; True if any changed."""
-    n, m = s.shape
-    med = _median(s, ranges)
+def _differences(band, s, ref, m):
+    """``s - ref`` for every row, in the band's float32 buffer."""
+    diff = band.diff[: len(s), :m]
+    for k, row in enumerate(s):
+        np.subtract(row, ref, out=diff[k], casting="unsafe")
+    return diff
+
+
+def _clip(band, s, ranges, n_sigma_low, n_sigma_high, m, pooled=False):
+    """
+    One sigma-clipping iteration on sorted values; updates ``ranges``.
+
+    Returns ``(changed, diff, med)``: the differences from the median of this
+    iteration, reused for the final statistics.
+    """
+    n = len(s)
+    med = _median(s, ranges, m)
+    diff = _differences(band, s, med, m)
     dev = band.dev[:, :m]
-    np.subtract(s, med, out=dev, casting="unsafe")
-    np.abs(dev, out=dev)
+    np.abs(diff, out=dev)
     lo, hi = ranges.lo, ranges.hi
     count = hi - lo
     special = None
@@ -319,9 +337,11 @@ def _clip(band, s, ranges, n_sigma_low, n_sigma_high, pooled=False):
         last = first.copy()
     if ranges.idx.size:
         cols = ranges.idx
+        sub = _subset(s, cols)
+        at = np.arange(cols.size)
         has = ranges.phi > ranges.plo
-        first[cols] = np.where(has, s[np.minimum(ranges.plo, n - 1), cols], np.nan)
-        last[cols] = np.where(has, s[np.maximum(ranges.phi - 1, 0), cols], np.nan)
+        first[cols] = np.where(has, sub[np.minimum(ranges.plo, n - 1), at], np.nan)
+        last[cols] = np.where(has, sub[np.maximum(ranges.phi - 1, 0), at], np.nan)
     beyond = np.zeros(m, dtype=bool)
     if lower is not None:
         beyond |= first < lower
@@ -329,8 +349,8 @@ def _clip(band, s, ranges, n_sigma_low, n_sigma_high, pooled=False):
         beyond |= last > upper
     cand = np.flatnonzero(beyond)
     if not cand.size:
-        return False
-    sub = s[:, cand]
+        return False, diff, med
+    sub = _subset(s, cand)
     new_lo = ranges.lo_of(cand)
     new_hi = ranges.hi_of(cand)
     if lower is not None:
@@ -338,22 +358,28 @@ def _clip(band, s, ranges, n_sigma_low, n_sigma_high, pooled=False):
     if upper is not None:
         new_hi = np.minimum(new_hi, np.count_nonzero(sub <= upper[cand], axis=0))
     ranges.update(cand, new_lo, np.maximum(new_hi, new_lo))
-    return True
+    return True, diff, med
 
 
-def _combine_band(band, s, w, ranges, options):
-    """Rejection and combination of one sorted band; returns (value, std_of_value, count)."""
-    n, m = s.shape
+def _combine_band(band, s, w, ranges, options, m):
+    """
+    Rejection and combination of one sorted band (``s``: list of sorted rows).
+
+    Returns ``(value, std_of_value, count)``.
+    """
+    diff = ref = None
     if options["sigma_clip"]:
         for _ in range(options["max_iterations"]):
             limits = options["n_sigma_low"], options["n_sigma_high"]
-            if not _clip(band, s, ranges, *limits, pooled=options["clip_spread"] == "pooled"):
+            changed, diff, ref = _clip(band, s, ranges, *limits, m, pooled=options["clip_spread"] == "pooled")
+            if not changed:
                 break
-    centre = _median(s, ranges)
-    x = band.dev[:, :m]
-    np.subtract(s, centre, out=x, casting="unsafe")
+    centre = _median(s, ranges, m)
+    if diff is None:
+        ref = centre
+        diff = _differences(band, s, ref, m)
     lo, hi = ranges.lo, ranges.hi
-    xs = x[lo:hi]
+    xs = diff[lo:hi]
     if w is None:
         total = xs.sum(axis=0)
         squares = np.einsum("ij,ij->j", xs, xs)
@@ -367,7 +393,7 @@ def _combine_band(band, s, w, ranges, options):
     if ranges.idx.size:
         cols = ranges.idx
         keep = _dense_keep(band.rank, ranges.plo, ranges.phi)
-        sub = np.where(keep, x[:, cols], np.float32(0))
+        sub = np.where(keep, diff[:, cols], np.float32(0))
         if w is None:
             total[cols] = sub.sum(axis=0)
             squares[cols] = np.einsum("ij,ij->j", sub, sub)
@@ -378,9 +404,9 @@ def _combine_band(band, s, w, ranges, options):
             squares[cols] = np.einsum("ij,ij,ij->j", wsub, sub, sub)
             w2sum[cols] = np.einsum("ij,ij->j", wsub, wsub)
     fcount = count.astype(np.float32)
+    # sums of the differences from ``ref`` give the mean and the spread of the kept values
     if w is None:
         mean_offset = total / fcount
-        # sum of squared deviations from the mean of the kept values
         squares -= total * mean_offset
         np.maximum(squares, 0, out=squares)
         squares /= fcount - 1
@@ -397,8 +423,7 @@ def _combine_band(band, s, w, ranges, options):
         value = centre
         std_of_value *= np.float32(math.sqrt(math.pi / 2))
     else:
-        value = centre
-        value += mean_offset
+        value = ref + mean_offset
     value[count == 0] = np.nan
     std_of_value[count < 2] = np.nan
     return value, std_of_value, count
@@ -652,11 +677,9 @@ def _chunk(job, band, rows_in, r0, r1, c0, c1, outputs):
         wbuf[:] = job["weights"][:, None]
         wrows = list(wbuf)
     _apply(rows_list, job["network"], band.tmp[:m], wrows, None if wrows is None else band.wtmp[:m])
-    sorted_band = band.sorted[:, :m]
-    np.stack(rows_list, out=sorted_band)
     w = None if wrows is None else np.stack(wrows)
     ranges = _Ranges(m, n, job["options"]["n_low"], job["options"]["n_high"], nvalid)
-    value, std, count = _combine_band(band, sorted_band, w, ranges, job["options"])
+    value, std, count = _combine_band(band, rows_list, w, ranges, job["options"], m)
     start = r0 * nx + c0
     data, uncertainty, n_used = outputs
     data[start : start + m] = value
