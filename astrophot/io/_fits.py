@@ -339,7 +339,9 @@ def _build_hdulist(frame, sidecar_name):
         header.extend(frame.wcs.to_header(relax=True), update=True)
     header["BUNIT"] = frame.unit.to_string()
     header[KEY_TYPE] = (frame.frame_type, "astrophot frame type")
-    header[KEY_SIDECAR] = (sidecar_name, "astrophot provenance sidecar (ASDF)")
+    # a long name leaves no room for the comment (astropy would warn that it truncates it)
+    sidecar_comment = "astrophot provenance sidecar (ASDF)" if len(sidecar_name) <= 30 else ""
+    header[KEY_SIDECAR] = (sidecar_name, sidecar_comment)
     header[KEY_PROVID] = (frame.provenance.id, "astrophot provenance id")
     hdus = [fits.PrimaryHDU(np.asarray(frame.data), header=header)]
     if frame.uncertainty is not None:

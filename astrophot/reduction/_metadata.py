@@ -187,6 +187,10 @@ def load_keywords(keywords):
 
 def _set(header, key, value, comment):
     card_key = key if len(key) <= 8 and re.fullmatch(r"[A-Z0-9_-]+", key) else f"HIERARCH {key}"
+    # keep the card within 80 characters: astropy would warn that it truncates the comment
+    width = max(20, len(str(value)) + 2) if not isinstance(value, str) else max(20, len(value) + 2)
+    room = 80 - max(10, len(card_key) + 3) - width - 3
+    comment = comment if len(comment) <= room else (comment[: max(room, 0)] if room > 8 else "")
     header[card_key] = (value, comment)
 
 
@@ -195,13 +199,15 @@ def _blank(header, key):
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _origin_filename(frame):
-    if frame.source_path:
-        return frame.source_path
+def _origin_record(frame):
+    """The parsed iTelescope name of the frame's file, else of the raw file it came from."""
+    paths = [frame.source_path] if frame.source_path else []
     for step in reversed(frame.provenance.steps):
-        for ref in step.inputs:
-            if ref.frame_type == "RawFrame" and ref.path:
-                return ref.path
+        paths.extend(ref.path for ref in step.inputs if ref.frame_type == "RawFrame" and ref.path)
+    for path in paths:
+        record = _parse_name(path)
+        if record is not None:
+            return record
     return None
 
 
@@ -429,7 +435,7 @@ def add_metadata(
         _set(header, key, value, "from user keywords")
     probe = FrameBase(frame.data, meta=header, unit=frame.unit, copy=False)
     source = frame.name
-    record = _parse_name(_origin_filename(frame))
+    record = _origin_record(frame)
     outcome = {}
 
     # telescope and observer
@@ -504,7 +510,7 @@ def add_metadata(
             header.remove("AIRMASS", ignore_missing=True)
             log.warning("%s: the target is below the horizon at mid-exposure; no AIRMASS", source)
         _set(header, "OBJCTALT", round(geometry["alt"], 4), "[deg] target altitude at mid-exposure")
-        _set(header, "OBJCTAZ", round(geometry["az"], 4), "[deg] target azimuth (N=0, E=90) at mid-exposure")
+        _set(header, "OBJCTAZ", round(geometry["az"], 4), "[deg] azimuth (N=0, E=90) at mid-exposure")
         _set(header, "OBJCTHA", round(geometry["hour_angle"], 5), "[h] target hour angle at mid-exposure")
         _set(header, "MOONPHAS", round(geometry["moon_illumination"], 4), "Moon illuminated fraction")
         _set(header, "MOONSEP", round(geometry["moon_separation"], 3), "[deg] Moon-target separation")
