@@ -238,9 +238,9 @@ def find_bad_pixels(
 
     See Also
     --------
-    make_master_dark : the input.
-    find_bad_columns : bad columns and rows of a calibrated frame, for the user regions.
-    BadPixelRegions : the user regions.
+    make_master_dark : The input.
+    find_bad_columns : Bad columns and rows of a calibrated frame, for the user regions.
+    BadPixelRegions : The user regions.
 
     Examples
     --------
@@ -391,7 +391,7 @@ def find_bad_columns(frame, *, n_sigma=5.0, window=11):
 
     See Also
     --------
-    find_bad_pixels : turns the regions into a `~astrophot.BadPixelMap`.
+    find_bad_pixels : Turns the regions into a `~astrophot.BadPixelMap`.
 
     Notes
     -----

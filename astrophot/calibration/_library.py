@@ -92,13 +92,28 @@ class CalibrationEntry:
     origin: str = "itelescope"
 
     def read(self):
-        """Read the master with `~astrophot.read_frame`."""
+        """
+        Read the master with `~astrophot.read_frame`.
+
+        Returns
+        -------
+        `~astrophot.frames.FrameBase` subclass
+            A `~astrophot.MasterBias`, `~astrophot.MasterDark`,
+            `~astrophot.MasterFlat` or `~astrophot.BadPixelMap`.
+        """
         from astrophot.io import read_frame
 
         return read_frame(self.path, frame_type=_FRAME_TYPES[self.kind])
 
     def describe(self):
-        """A one-line description: name and the facts that matter for matching."""
+        """
+        A one-line description.
+
+        Returns
+        -------
+        str
+            The file name and the facts that matter for matching.
+        """
         facts = []
         if self.telescope:
             facts.append(self.telescope)
@@ -145,14 +160,29 @@ class CalibrationSelection:
     warnings: tuple = ()
 
     def paths(self):
-        """Kind to path (None where nothing was chosen)."""
+        """
+        The chosen files.
+
+        Returns
+        -------
+        dict
+            Kind to `~pathlib.Path` (None where nothing was chosen).
+        """
         return {
             k: (getattr(self, k).path if getattr(self, k) else None)
             for k in ("bias", "dark", "flat", "bad_pixels")
         }
 
     def read(self):
-        """Kind to frame, read with `~astrophot.read_frame` (None where nothing was chosen)."""
+        """
+        Read the chosen masters.
+
+        Returns
+        -------
+        dict
+            Kind to frame, read with `~astrophot.read_frame` (None where
+            nothing was chosen).
+        """
         return {
             k: (getattr(self, k).read() if getattr(self, k) else None)
             for k in ("bias", "dark", "flat", "bad_pixels")
@@ -351,7 +381,14 @@ class CalibrationLibrary:
 
     # ------------------------------------------------------------------
     def summary(self):
-        """The index as text, one master a line."""
+        """
+        The index as text.
+
+        Returns
+        -------
+        str
+            One master a line, by kind.
+        """
         lines = [repr(self)]
         for kind in KINDS:
             for entry in (e for e in self.entries if e.kind == kind):

@@ -184,7 +184,7 @@ def make_master_bias(
     Returns
     -------
     master : `~astrophot.MasterBias`
-        float32 ADU with an uncertainty (standard deviation of the combined
+        In ADU (float32) with an uncertainty (standard deviation of the combined
         value), a mask where no value was left, and the attribute
         ``n_rejected`` (uint16: inputs not used at each pixel).
 
@@ -206,9 +206,9 @@ def make_master_bias(
 
     See Also
     --------
-    make_master_dark : the next master, which can subtract this one.
-    measure_read_noise : the read noise from two of the same bias frames.
-    combine_frames : the combiner without checks.
+    make_master_dark : The next master, which can subtract this one.
+    measure_read_noise : The read noise from two of the same bias frames.
+    combine_frames : The combiner without checks.
 
     Notes
     -----
@@ -280,7 +280,7 @@ def make_master_dark(
     Returns
     -------
     master : `~astrophot.MasterDark`
-        float32 ADU with an uncertainty (the bias's added in quadrature), the
+        In ADU (float32) with an uncertainty (the bias's added in quadrature), the
         common exposure time in EXPTIME/EXPOSURE, ``CALSTAT`` and the
         attribute ``n_rejected``.
 
@@ -302,9 +302,9 @@ def make_master_dark(
 
     See Also
     --------
-    make_master_bias : the bias to remove.
-    make_master_flat : the next master, which can use this one.
-    find_bad_pixels : hot and cold pixels from this master.
+    make_master_bias : The bias to remove.
+    make_master_flat : The next master, which can use this one.
+    find_bad_pixels : Hot and cold pixels from this master.
 
     Examples
     --------
@@ -432,10 +432,10 @@ def make_master_flat(
     clip_spread="pooled",
     n_low=0,
     n_high=0,
-    normalisation_region=0.5,
     memory_limit=DEFAULT_MEMORY_LIMIT,
     temperature_tolerance=1.0,
     check_image_type=True,
+    normalisation_region=0.5,
 ):
     """
     Combine flat fields of one filter into a normalised master flat.
@@ -460,9 +460,9 @@ def make_master_flat(
         Overrides the dark's ``CALSTAT``.
     method : {'median', 'average'}, optional
         Default ``'median'`` (robust against stars in sky flats).
+    {combine}
     normalisation_region : float, optional
         Fraction of each axis, centred, whose median normalises (default 0.5).
-    {combine}
 
     Returns
     -------
@@ -489,8 +489,8 @@ def make_master_flat(
 
     See Also
     --------
-    make_master_dark : the dark to remove.
-    find_bad_pixels : dead pixels from this flat.
+    make_master_dark : The dark to remove.
+    find_bad_pixels : Dead pixels from this flat.
 
     Examples
     --------

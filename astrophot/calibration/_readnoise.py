@@ -179,7 +179,7 @@ def measure_read_noise(bias_a, bias_b, *, gain=None, n_sigma=5.0, plot=False):
     bias_a, bias_b : `~astrophot.RawFrame` or path-like
         Two raw bias frames of the same camera and shape.
     gain : float, `~astropy.units.Quantity`, str or None, optional
-        electron/adu; a header keyword to read it from (``'EGAIN'``); or
+        In electron/adu; or a header keyword to read it from (``'EGAIN'``); or
         None to take GAIN or EGAIN from the headers when present (they must
         agree within 0.001).
     n_sigma : float, optional
@@ -203,7 +203,7 @@ def measure_read_noise(bias_a, bias_b, *, gain=None, n_sigma=5.0, plot=False):
 
     See Also
     --------
-    make_master_bias : its noise is the read noise over sqrt(N).
+    make_master_bias : Its noise is the read noise over sqrt(N).
 
     Examples
     --------

@@ -58,8 +58,8 @@ class BadPixelRegions:
 
     See Also
     --------
-    find_bad_pixels : turns regions into `~astrophot.BadPixelMap` flags.
-    find_bad_columns : finds bad columns and rows of a frame.
+    find_bad_pixels : Turns regions into `~astrophot.BadPixelMap` flags.
+    find_bad_columns : Finds bad columns and rows of a frame.
 
     Examples
     --------
@@ -271,18 +271,30 @@ class BadPixelRegions:
 
     def to_mask(self, shape):
         """
-        Boolean mask of the regions for an image of ``shape`` (rows, columns).
+        Boolean mask of the regions for an image of ``shape``.
 
         Entries outside the image are skipped (rectangles clipped) with an
         `~astrophot.exceptions.AstrophotUserWarning`.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            ``(rows, columns)`` of the image.
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            True in the regions.
         """
         flags = self.to_flags(shape)
         return flags != 0
 
     def to_flags(self, shape):
         """
-        `~astrophot.DQFlag` bits of the regions: ``USER`` everywhere, plus
-        ``BAD_COLUMN`` and ``BAD_ROW`` on whole columns and rows.
+        `~astrophot.DQFlag` bits of the regions.
+
+        ``USER`` everywhere, plus ``BAD_COLUMN`` and ``BAD_ROW`` on whole
+        columns and rows.
 
         Parameters
         ----------
@@ -292,6 +304,7 @@ class BadPixelRegions:
         Returns
         -------
         numpy.ndarray of uint32
+            The bits, zero outside the regions.
         """
         ny, nx = (int(n) for n in shape)
         flags = np.zeros((ny, nx), dtype=np.uint32)
@@ -326,7 +339,18 @@ class BadPixelRegions:
         return flags
 
     def merge(self, other):
-        """The union of two sets of regions (comments and header of both kept)."""
+        """
+        The union of two sets of regions.
+
+        Parameters
+        ----------
+        other : BadPixelRegions
+
+        Returns
+        -------
+        BadPixelRegions
+            Entries, comments and header lines of both.
+        """
         comments = {**other.comments, **self.comments}
         header = list(self.header) + [h for h in other.header if h not in self.header]
         return BadPixelRegions(
