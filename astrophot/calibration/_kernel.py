@@ -470,6 +470,8 @@ def combine_sources(
     n = len(sources)
     if n == 0:
         raise CalibrationError("nothing to combine: no input frames")
+    if n > 65535:
+        raise CalibrationError(f"cannot combine {n} frames at once (at most 65535); combine them in groups")
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, not {method!r}")
     shape = sources[0].shape
