@@ -1,0 +1,26 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""``astrophot demo OUTDIR``: simulate a night and run the whole pipeline on it."""
+
+__all__ = ["register"]
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "demo", help="simulate a small iTelescope night and run every pipeline stage on it"
+    )
+    parser.add_argument("outdir", help="output directory (created)")
+    parser.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
+    parser.add_argument(
+        "--shape", type=int, nargs=2, default=(400, 600), metavar=("NY", "NX"), help="frame shape (default 400 600)"
+    )
+    parser.add_argument("--n-lights", type=int, default=4, help="lights per filter (default 4)")
+    parser.add_argument("--no-solve", action="store_true", help="skip plate solving")
+    parser.set_defaults(func=_run)
+
+
+def _run(args):
+    from astrophot.pipeline.demo import run_demo
+
+    result = run_demo(args.outdir, seed=args.seed, shape=tuple(args.shape), n_lights=args.n_lights, solve=not args.no_solve)
+    print(result.summary())
+    return 0
