@@ -11,7 +11,12 @@ def register(subparsers):
     parser.add_argument("outdir", help="output directory (created)")
     parser.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
     parser.add_argument(
-        "--shape", type=int, nargs=2, default=(400, 600), metavar=("NY", "NX"), help="frame shape (default 400 600)"
+        "--shape",
+        type=int,
+        nargs=2,
+        default=(400, 600),
+        metavar=("NY", "NX"),
+        help="frame shape (default 400 600)",
     )
     parser.add_argument("--n-lights", type=int, default=4, help="lights per filter (default 4)")
     parser.add_argument("--no-solve", action="store_true", help="skip plate solving")
@@ -21,6 +26,8 @@ def register(subparsers):
 def _run(args):
     from astrophot.pipeline.demo import run_demo
 
-    result = run_demo(args.outdir, seed=args.seed, shape=tuple(args.shape), n_lights=args.n_lights, solve=not args.no_solve)
+    result = run_demo(
+        args.outdir, seed=args.seed, shape=tuple(args.shape), n_lights=args.n_lights, solve=not args.no_solve
+    )
     print(result.summary())
     return 0

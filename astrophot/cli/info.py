@@ -24,7 +24,9 @@ def _run(args):
         date = frame.date_obs
         print(f"{path}")
         print(f"  type        {frame.frame_type}")
-        print(f"  shape       {frame.data.shape[1]} x {frame.data.shape[0]} ({frame.data.dtype}, {frame.unit})")
+        print(
+            f"  shape       {frame.data.shape[1]} x {frame.data.shape[0]} ({frame.data.dtype}, {frame.unit})"
+        )
         print(f"  exposure    {_fmt(frame.exposure_time)}")
         print(f"  filter      {_fmt(frame.filter)}")
         print(f"  binning     {frame.binning[0]}x{frame.binning[1]}")
@@ -33,10 +35,14 @@ def _run(args):
         print(f"  set temp    {_fmt(frame.set_temperature)}   ccd temp {_fmt(frame.ccd_temperature)}")
         print(f"  telescope   {_fmt(frame.telescope)}   target {_fmt(frame.target)}")
         coords = frame.coordinates
-        print(f"  pointing    {_fmt(coords.to_string('hmsdms', precision=1) if coords is not None else None)}")
+        print(
+            f"  pointing    {_fmt(coords.to_string('hmsdms', precision=1) if coords is not None else None)}"
+        )
         print(f"  wcs         {'yes' if frame.wcs is not None else 'no'}")
         steps = frame.provenance.steps
         print(f"  provenance  {len(steps)} step(s), id {frame.provenance.id}")
         for step in steps:
-            print(f"    - {step.function} at {step.start_time} ({len(step.inputs)} input(s), {step.duration:.2f} s)")
+            print(
+                f"    - {step.function} at {step.start_time} ({len(step.inputs)} input(s), {step.duration:.2f} s)"
+            )
     return 0

@@ -285,7 +285,7 @@ class FrameBase(CCDData):
             return None
         try:
             return parse_filename(self.source_path)
-        except Exception:  # noqa: BLE001 - not an iTelescope name
+        except Exception:
             return None
 
     @property
@@ -333,7 +333,9 @@ class FrameBase(CCDData):
             try:
                 return Time(date, scale="utc")
             except ValueError:
-                warnings.warn(f"{self.name}: cannot parse DATE-OBS {date!r}", AstrophotUserWarning, stacklevel=2)
+                warnings.warn(
+                    f"{self.name}: cannot parse DATE-OBS {date!r}", AstrophotUserWarning, stacklevel=2
+                )
                 return None
 
     @property
@@ -435,4 +437,3 @@ class FrameBase(CCDData):
 
     def __repr__(self):
         return f"<{self.frame_type} {self.data.shape} {self.unit} from {self.name}>"
-

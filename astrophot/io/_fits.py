@@ -17,7 +17,6 @@ from astropy.nddata.ccddata import _generate_wcs_and_update_header
 from astrophot.exceptions import AstrophotUserWarning, FrameReadError, FrameWriteError, ProvenanceError
 from astrophot.frames import FRAME_TYPES, BadPixelMap, CalibratedFrame, FrameBase, RawFrame
 from astrophot.io._sidecar import read_sidecar, sidecar_path, write_sidecar
-from astrophot.provenance import Provenance
 
 __all__ = ["classify_imagetyp", "read_frame", "read_header_text", "write_frame"]
 
@@ -110,7 +109,9 @@ def _resolve_type(frame_type):
     try:
         return FRAME_TYPES[str(frame_type)]
     except KeyError:
-        raise ValueError(f"unknown frame type {frame_type!r}; expected one of {sorted(FRAME_TYPES)}") from None
+        raise ValueError(
+            f"unknown frame type {frame_type!r}; expected one of {sorted(FRAME_TYPES)}"
+        ) from None
 
 
 def _guess_type(path, header):
@@ -209,14 +210,19 @@ def read_frame(path, *, frame_type=None):
                 if index != 0:
                     # inherit cards from the primary header that the extension lacks
                     for card in primary_header.cards:
-                        if card.keyword and card.keyword not in header and card.keyword not in (
-                            "SIMPLE",
-                            "EXTEND",
-                            "NAXIS",
-                            "BITPIX",
-                            "COMMENT",
-                            "HISTORY",
-                            "",
+                        if (
+                            card.keyword
+                            and card.keyword not in header
+                            and card.keyword
+                            not in (
+                                "SIMPLE",
+                                "EXTEND",
+                                "NAXIS",
+                                "BITPIX",
+                                "COMMENT",
+                                "HISTORY",
+                                "",
+                            )
                         ):
                             header.append(card)
                 extras = {}
@@ -231,7 +237,7 @@ def read_frame(path, *, frame_type=None):
                 extras.update(cls._from_extra_hdus(hdul))
         except FrameReadError:
             raise
-        except Exception as exc:  # noqa: BLE001 - astropy raises many types for bad files
+        except Exception as exc:
             raise FrameReadError(f"{path}: not a readable FITS file ({type(exc).__name__}: {exc})") from exc
     for warning in caught:
         text = str(warning.message)
@@ -259,7 +265,7 @@ def read_frame(path, *, frame_type=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             header, wcs = _generate_wcs_and_update_header(header)
-    except Exception as exc:  # noqa: BLE001 - malformed WCS cards
+    except Exception as exc:
         warnings.warn(f"{path}: ignoring an unreadable WCS ({exc})", AstrophotUserWarning, stacklevel=2)
         wcs = None
     if wcs is not None and not wcs.has_celestial:
@@ -326,7 +332,7 @@ def _is_astrophot_product(path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return KEY_TYPE in fits.getheader(path, 0)
-    except Exception:  # noqa: BLE001 - unreadable: certainly not ours
+    except Exception:
         return False
 
 
@@ -395,7 +401,9 @@ def write_frame(frame, path, *, overwrite=False):
         raise TypeError(f"write_frame needs an astrophot frame, not {type(frame).__name__}")
     path = Path(path)
     if not re.search(r"\.(fits?|fts)$", path.name, re.IGNORECASE):
-        raise FrameWriteError(f"{path}: frames are written as .fits files (got {path.suffix or 'no suffix'!r})")
+        raise FrameWriteError(
+            f"{path}: frames are written as .fits files (got {path.suffix or 'no suffix'!r})"
+        )
     side = sidecar_path(path)
     target = path.resolve()
     if target in _raw_paths(frame):
@@ -405,7 +413,9 @@ def write_frame(frame, path, *, overwrite=False):
             if not overwrite:
                 raise FrameWriteError(f"{existing}: already exists (pass overwrite=True to replace it)")
     if path.exists() and not _is_astrophot_product(path):
-        raise FrameWriteError(f"{path}: exists and was not written by astrophot (raw data?); refusing to overwrite")
+        raise FrameWriteError(
+            f"{path}: exists and was not written by astrophot (raw data?); refusing to overwrite"
+        )
     if not path.parent.exists():
         raise FrameWriteError(f"{path}: directory {path.parent} does not exist")
 

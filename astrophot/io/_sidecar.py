@@ -54,7 +54,7 @@ def read_sidecar(path):
     try:
         with asdf.open(str(path), lazy_load=False, memmap=False) as af:
             prov = af.tree.get("provenance")
-    except Exception as exc:  # noqa: BLE001 - any parse error is a bad sidecar
+    except Exception as exc:
         raise ProvenanceError(f"{path}: cannot read provenance sidecar ({exc})") from exc
     if not isinstance(prov, Provenance):
         raise ProvenanceError(f"{path}: sidecar holds no astrophot provenance record")

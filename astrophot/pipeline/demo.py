@@ -97,7 +97,7 @@ def run_demo(outdir, *, seed=0, shape=(400, 600), n_lights=4, filters=("Ha", "Re
     else:
         log.info("simulating a night of %d light(s) per filter in %s", n_lights, night_dir)
         night = simulate_night(
-        night_dir,
+            night_dir,
             telescope="T20",
             target="M31",
             filters=tuple(filters),
@@ -197,5 +197,3 @@ def _wcs_offset(wcs, truth_wcs, shape):
     sky = truth_wcs.pixel_to_world(gx.ravel(), gy.ravel())
     x, y = wcs.world_to_pixel(sky)
     return float(np.max(np.hypot(x - gx.ravel(), y - gy.ravel())))
-
-

@@ -69,9 +69,7 @@ def yaml_safe(value, _depth=0):
     if isinstance(value, np.ndarray):
         return f"ndarray shape={value.shape} dtype={value.dtype}"
     if isinstance(value, dict):
-        return {
-            str(k): (REDACTED if _is_secret(k) else yaml_safe(v, _depth + 1)) for k, v in value.items()
-        }
+        return {str(k): (REDACTED if _is_secret(k) else yaml_safe(v, _depth + 1)) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         items = list(value)
         if len(items) > 100:
@@ -82,7 +80,7 @@ def yaml_safe(value, _depth=0):
     return repr(value)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _version(dist):
     try:
         return importlib.metadata.version(dist)
@@ -140,7 +138,7 @@ class StepRecorder:
         for role, value in (inputs or {}).items():
             self.inputs.extend(_references(role, value))
         self.software = software_versions(*software)
-        self.start_time = datetime.datetime.now(datetime.timezone.utc)
+        self.start_time = datetime.datetime.now(datetime.UTC)
         self._t0 = time.perf_counter()
         self.outcome = {}
 

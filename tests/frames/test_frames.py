@@ -139,9 +139,7 @@ def test_calibrated_frame_mask_from_flags():
     flags = np.zeros((3, 3), dtype=np.uint32)
     flags[0, 0] = DQFlag.SATURATED
     flags[1, 1] = DQFlag.HOT | DQFlag.REPAIRED
-    frame = CalibratedFrame(
-        np.ones((3, 3)), uncertainty=StdDevUncertainty(np.ones((3, 3))), flags=flags
-    )
+    frame = CalibratedFrame(np.ones((3, 3)), uncertainty=StdDevUncertainty(np.ones((3, 3))), flags=flags)
     assert frame.mask.dtype == bool
     assert frame.mask.sum() == 1 and frame.mask[0, 0]
 

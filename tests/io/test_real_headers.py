@@ -17,7 +17,9 @@ def _frame_from_header_text(path):
 
 def test_t31_raw_header(shared_data):
     frame = _frame_from_header_text(
-        shared_data / "itelescope_headers" / "raw-T31-davestrickland-webb-20211229-024225-Green-BIN1-W-300-001.hdr.txt"
+        shared_data
+        / "itelescope_headers"
+        / "raw-T31-davestrickland-webb-20211229-024225-Green-BIN1-W-300-001.hdr.txt"
     )
     assert frame.exposure_time == 300 * u.s
     assert frame.gain is None
@@ -31,7 +33,9 @@ def test_t31_raw_header(shared_data):
 
 
 def test_t33_calibrated_header(shared_data):
-    frame = _frame_from_header_text(shared_data / "itelescope_headers" / "calibrated-T33-m17-SII-300s.hdr.txt")
+    frame = _frame_from_header_text(
+        shared_data / "itelescope_headers" / "calibrated-T33-m17-SII-300s.hdr.txt"
+    )
     assert frame.exposure_time == 300 * u.s
     assert frame.date_obs.isot == "2018-07-04T14:03:03.000"
     assert frame.set_temperature == -35 * u.deg_C

@@ -55,7 +55,9 @@ def frames(draw):
         dtype = draw(st.sampled_from([np.float32, np.float64]))
         data = draw(hnp.arrays(dtype, shape, elements=st.floats(-1e6, 1e6, width=32)))
     # FITS cards hold about 16 significant digits: exposure times as cameras write them
-    kwargs = {"meta": {"EXPTIME": round(draw(st.floats(0, 1e4)), 6), "FILTER": "Ha", "IMAGETYP": "Light Frame"}}
+    kwargs = {
+        "meta": {"EXPTIME": round(draw(st.floats(0, 1e4)), 6), "FILTER": "Ha", "IMAGETYP": "Light Frame"}
+    }
     if cls not in (RawFrame, BadPixelMap):
         if draw(st.booleans()):
             kwargs["uncertainty"] = StdDevUncertainty(

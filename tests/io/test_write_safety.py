@@ -59,9 +59,9 @@ def test_no_overwrite_without_permission(tmp_path):
 
 def test_raw_data_is_never_overwritten(tmp_path):
     raw_path = tmp_path / "raw-T20-user-M31-20240101-220000-Ha-BIN2-E-300-001.fits"
-    fits.PrimaryHDU(np.arange(16, dtype=np.uint16).reshape(4, 4), header=fits.Header({"EXPTIME": 5.0})).writeto(
-        raw_path
-    )
+    fits.PrimaryHDU(
+        np.arange(16, dtype=np.uint16).reshape(4, 4), header=fits.Header({"EXPTIME": 5.0})
+    ).writeto(raw_path)
     original = raw_path.read_bytes()
     raw = read_frame(raw_path)
     assert isinstance(raw, RawFrame)
@@ -124,7 +124,9 @@ def test_unsigned_pedestal_compressed_and_extension(tmp_path):
         np.testing.assert_array_equal(read_frame(packed).data, data)
     # tile-compressed image in the first extension
     fz = tmp_path / "comp.fits.fz"
-    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(np.arange(64, dtype=np.int16).reshape(8, 8))]).writeto(fz)
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(np.arange(64, dtype=np.int16).reshape(8, 8))]).writeto(
+        fz
+    )
     np.testing.assert_array_equal(read_frame(fz).data, np.arange(64).reshape(8, 8))
     # image in the first image extension of an ordinary file
     ext = tmp_path / "ext.fits"

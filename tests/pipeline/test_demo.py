@@ -40,7 +40,8 @@ def test_demo_runs_the_pipeline_and_matches_truth(tmp_path):
     # every frame is solved and agrees with the true WCS
     assert len(result.solved) == len(night.lights)
     solved = read_frame(result.solved[0])
-    truth = night.truth_for(next(p for p in night.lights if output_name(p.name, prefix="cal").replace("cal-", "nav-", 1) == Path(result.solved[0]).name))
+    by_output = {output_name(p.name, prefix="cal").replace("cal-", "nav-", 1): p for p in night.lights}
+    truth = night.truth_for(by_output[Path(result.solved[0]).name])
     ny, nx = solved.data.shape
     gx, gy = np.meshgrid(np.linspace(0, nx - 1, 5), np.linspace(0, ny - 1, 5))
     x, y = solved.wcs.world_to_pixel(truth.wcs.pixel_to_world(gx, gy))
