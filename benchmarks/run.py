@@ -54,7 +54,7 @@ def main(argv=None):
             t0 = time.perf_counter()
             try:
                 out = getattr(module, name)()
-            except Exception as exc:  # noqa: BLE001 - report and go on
+            except Exception as exc:
                 traceback.print_exc()
                 out = {"name": label, "error": f"{type(exc).__name__}: {exc}"}
             for record in out if isinstance(out, list) else [out]:
