@@ -188,11 +188,22 @@ def match_triangles(
         )
     if n_img < 3:
         raise AstrometryError(f"too few detected stars to match ({n_img}; need at least 3)")
+    # the catalogue may cover less than the search circle (an extract): use
+    # the area it really covers to match its star density to the image's
+    if len(near):
+        covered = min(search, float(np.max(dist[near])))
+        search_area = min(search_area, math.pi * covered**2)
     density_ratio = max(1.0, search_area / field_area)
     n_ref = int(min(len(near), max(1.5 * n_img * density_ratio, 2 * n_img), 2500))
-    use = near[:n_ref]
-    rx, ry = xi[use], eta[use]
-    ref_all = near[: max(n_ref, 4 * n_img)]
+    # Catalogue windows by brightness: the brightest catalogue stars are often
+    # saturated (and dropped) in the image, so the image's brightest usable
+    # stars may be the catalogue's 30th to 100th: try a few offsets.
+    offsets = [0]
+    for fraction in (0.5, 1.0, 2.0):
+        offset = int(fraction * n_ref)
+        if offset + n_img < len(near):
+            offsets.append(offset)
+    ref_all = near[: max(offsets[-1] + n_ref, 4 * n_img)]
     tree_all = cKDTree(np.c_[xi[ref_all], eta[ref_all]])
 
     ix = (np.asarray(star_x[:n_img], float) - cx) * s0
@@ -201,33 +212,42 @@ def match_triangles(
     cz = ((np.asarray(star_x[:n_check], float) - cx) + 1j * (np.asarray(star_y[:n_check], float) - cy)) * s0
 
     itri, iinv, iside = _triangles(ix, iy, n_neighbours)
-    rtri, rinv, rside = _triangles(rx, ry, n_neighbours)
-    if len(itri) == 0 or len(rtri) == 0:
-        return []
-    min_side = 10.0 * s0
-    keep = iside > min_side
+    keep = iside > 10.0 * s0
     itri, iinv = itri[keep], iinv[keep]
-    pairs = cKDTree(rinv).query_ball_point(iinv, invariant_tolerance)
-    ii = np.repeat(np.arange(len(itri)), [len(p) for p in pairs])
-    jj = np.fromiter(itertools.chain.from_iterable(pairs), dtype=int, count=len(ii))
-    log.debug("matcher: %d image / %d reference triangles, %d similar pairs", len(itri), len(rtri), len(ii))
-    if len(ii) == 0:
+    if len(itri) == 0:
         return []
-    src = ix[itri[ii]] + 1j * iy[itri[ii]]
-    dst = rx[rtri[jj]] + 1j * ry[rtri[jj]]
     ratio_low, ratio_high = scale_low / s0, scale_high / s0
     proposals = []
-    for mirror in (False, True):
-        a, b = _similarity(src, dst, mirror)
-        fit_err = np.max(np.abs(_apply(a[:, None], b[:, None], src, mirror) - dst), axis=1)
-        ok = (
-            (np.abs(a) >= ratio_low)
-            & (np.abs(a) <= ratio_high)
-            & (np.abs(b) <= radius_deg * 3600.0 + 2 * match_radius * s0)
-            & (fit_err <= 2 * match_radius * s0)
-        )
-        for k in np.flatnonzero(ok):
-            proposals.append((a[k], b[k], mirror))
+    for offset in offsets:
+        use = near[offset : offset + n_ref]
+        rx, ry = xi[use], eta[use]
+        rtri, rinv, _ = _triangles(rx, ry, n_neighbours)
+        if len(rtri) == 0:
+            continue
+        pairs = cKDTree(rinv).query_ball_point(iinv, invariant_tolerance)
+        ii = np.repeat(np.arange(len(itri)), [len(p) for p in pairs])
+        jj = np.fromiter(itertools.chain.from_iterable(pairs), dtype=int, count=len(ii))
+        log.debug(
+            "matcher: catalogue stars %d-%d: %d image / %d reference triangles, %d similar pairs",
+            offset, offset + len(use), len(itri), len(rtri), len(ii),
+        )  # fmt: skip
+        if len(ii) == 0:
+            continue
+        src = ix[itri[ii]] + 1j * iy[itri[ii]]
+        dst = rx[rtri[jj]] + 1j * ry[rtri[jj]]
+        for mirror in (False, True):
+            a, b = _similarity(src, dst, mirror)
+            fit_err = np.max(np.abs(_apply(a[:, None], b[:, None], src, mirror) - dst), axis=1)
+            ok = (
+                (np.abs(a) >= ratio_low)
+                & (np.abs(a) <= ratio_high)
+                & (np.abs(b) <= radius_deg * 3600.0 + 2 * match_radius * s0)
+                & (fit_err <= 2 * match_radius * s0)
+            )
+            for k in np.flatnonzero(ok):
+                proposals.append((a[k], b[k], mirror))
+        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            break
     log.debug("matcher: %d proposals within the scale/radius hint", len(proposals))
     if not proposals:
         return []

@@ -201,6 +201,15 @@ def _refine_and_verify(candidate, stars, refs, options):
     return wcs, info, verification, label
 
 
+def _rejection_summary(rejections):
+    if not rejections:
+        return "no candidate"
+    best = max(rejections, key=lambda item: item[0])[1]
+    if len(rejections) == 1:
+        return f"the candidate failed verification: {best}"
+    return f"{len(rejections)} candidates failed verification; the best: {best}"
+
+
 def _clean_header(header):
     out = header.copy()
     for key in [k for k in out.keys() if _WCS_KEY.match(k)]:
@@ -210,10 +219,7 @@ def _clean_header(header):
 
 def _output_stars(table, wcs):
     out = QTable(table, copy=True)
-    xcol = "x" if "x" in out.colnames else next(c for c in out.colnames if c.lower() in ("x", "xcentroid"))
-    ycol = "y" if "y" in out.colnames else next(c for c in out.colnames if c.lower() in ("y", "ycentroid"))
-    x = np.asarray(getattr(out[xcol], "value", out[xcol]), float)
-    y = np.asarray(getattr(out[ycol], "value", out[ycol]), float)
+    x, y, _, _ = normalize_stars(table)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ra, dec = wcs.all_pix2world(x, y, 0)
@@ -484,10 +490,10 @@ def solve_astrometry(
             try:
                 wcs, info, check, label = _refine_and_verify(candidate, star_list, refs, options)
             except AstrometryError as exc:
-                rejections.append(str(exc))
+                rejections.append((-1.0, str(exc)))
                 continue
             if not check.accepted:
-                rejections.append(check.reason)
+                rejections.append((check.logodds, check.reason))
                 continue
             summary = wcs_summary(wcs, star_list.shape)
             solution = {
@@ -531,7 +537,7 @@ def solve_astrometry(
             {
                 "backend": backend_name,
                 "status": "rejected",
-                "reason": "; ".join(rejections) or "no candidate",
+                "reason": _rejection_summary(rejections),
                 "seconds": round(time.perf_counter() - t_backend, 3),
             }
         )

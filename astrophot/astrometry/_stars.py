@@ -20,7 +20,9 @@ _FLUX_COLUMNS = ("flux", "flux_fit", "aperture_sum", "segment_flux")
 _BAD_FLAGS = 1 | 2
 
 
-def _column(table, names):
+def _column(table, names, *, exact=False):
+    if exact:
+        return next((name for name in names if name in table.colnames), None)
     lower = {name.lower(): name for name in table.colnames}
     for name in names:
         if name in lower:
@@ -60,10 +62,12 @@ def normalize_stars(stars, *, name="<star table>"):
     astrophot.exceptions.AstrometryError
         If the table has no position columns.
     """
-    xcol, ycol = _column(stars, _X_COLUMNS), _column(stars, _Y_COLUMNS)
+    # exact, lower-case names only: upper-case X/Y are the 1-based FITS/xyls convention
+    xcol, ycol = _column(stars, _X_COLUMNS, exact=True), _column(stars, _Y_COLUMNS, exact=True)
     if xcol is None or ycol is None:
         raise AstrometryError(
-            f"{name}: the star table has no x/y columns (0-based pixels); columns are {stars.colnames}"
+            f"{name}: the star table has no x/y columns (0-based pixels; upper-case X/Y are taken "
+            f"for 1-based and refused); columns are {stars.colnames}"
         )
     x, y = _values(stars[xcol]), _values(stars[ycol])
     fcol = _column(stars, _FLUX_COLUMNS)

@@ -1,0 +1,194 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+``astrophot solve FRAME... [-o OUTPUT]``: plate-solve frames (seed name ``ap_astrometry``).
+
+Each frame is read, solved with `~astrophot.astrometry.solve_astrometry`
+(its star list from ``--stars`` or `~astrophot.analysis.find_stars`) and
+written as a solved frame (FITS + ASDF sidecar) whose ``STARS`` extension
+holds the stars with RA/Dec. The seed's positional source list becomes
+``--stars``; its API key stays in astroquery's configuration file.
+"""
+
+import logging
+from pathlib import Path
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers):
+    """Add the ``solve`` subcommand."""
+    p = subparsers.add_parser(
+        "solve",
+        help="plate-solve frames: find and verify their WCS (astrometry.net engine, solve-field, "
+        "astrophot's matcher, or the web service)",
+        description="Plate-solve frames. Every solution is verified against a star catalogue; "
+        "a frame that cannot be solved is an error (exit 1) that lists what was tried.",
+    )
+    p.add_argument("frames", nargs="+", metavar="FRAME", help="frame(s) to solve (FITS)")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="output file (one frame) or directory (default: nav-<name>.fits beside each input)",
+    )
+    p.add_argument(
+        "--stars",
+        help="star table (ECSV or FITS table with 0-based x, y, flux, as `astrophot find-stars` writes); "
+        "only with one frame (default: find the stars)",
+    )
+    p.add_argument(
+        "--backend",
+        action="append",
+        choices=["auto", "engine", "solve-field", "matcher", "web"],
+        help="backend to use (repeat for several, tried in order; default auto: engine, solve-field, "
+        "matcher, web)",
+    )
+    p.add_argument("--ra", help="field centre RA (degrees, or h:m:s)")
+    p.add_argument("--dec", help="field centre Dec (degrees, or d:m:s)")
+    p.add_argument("--radius", type=float, help="search radius around the centre (deg)")
+    p.add_argument(
+        "--scale", "--user-scale", "--user_scale", dest="scale", type=float, help="pixel scale (arcsec/pix)"
+    )
+    p.add_argument(
+        "--scale-tolerance",
+        type=float,
+        default=0.2,
+        help="relative half-width of the searched scale range (default 0.2)",
+    )
+    p.add_argument("--blind", action="store_true", help="ignore the header's position and scale")
+    p.add_argument("--time-limit", type=float, default=60.0, help="seconds per frame (default 60)")
+    p.add_argument(
+        "--index",
+        action="append",
+        metavar="PATH",
+        help="astrometry.net index file or directory (repeatable; default: the installed ones)",
+    )
+    p.add_argument(
+        "--catalog",
+        help="reference stars: auto, tycho2, demo, gaia, or a catalogue file (default auto)",
+    )
+    p.add_argument(
+        "--cache",
+        nargs="?",
+        const=True,
+        metavar="DIR",
+        help="reuse and store verified solutions (default directory: the user cache)",
+    )
+    p.add_argument("--match-radius", type=float, default=3.0, help="pixels for a catalogue match (default 3)")
+    p.add_argument("--min-matches", type=int, default=6, help="catalogue stars that must match (default 6)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=_run)
+
+
+def _default_output(path):
+    path = Path(path)
+    try:
+        from astrophot.instruments.itelescope import output_name
+
+        name = output_name(path.name, "nav")
+    except Exception:  # not an iTelescope name
+        stem = path.name
+        for suffix in (".fz", ".gz", ".bz2", ".fits", ".fit", ".fts"):
+            if stem.lower().endswith(suffix):
+                stem = stem[: -len(suffix)]
+        name = f"nav-{stem}.fits"
+    return path.with_name(str(name))
+
+
+def _output_for(path, output, n_inputs):
+    from astrophot.exceptions import AstrophotError
+
+    if output is None:
+        return _default_output(path)
+    output = Path(output)
+    if output.is_dir():
+        return output / _default_output(path).name
+    if n_inputs > 1:
+        raise AstrophotError(f"--output {output} must be a directory when solving {n_inputs} frames")
+    return output
+
+
+def _hint(args):
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+
+    from astrophot.exceptions import AstrophotError
+
+    if (args.ra is None) != (args.dec is None):
+        raise AstrophotError("give both --ra and --dec, or neither")
+    if args.ra is None:
+        return None
+    try:
+        ra = float(args.ra) * u.deg
+    except ValueError:
+        ra = u.Quantity(SkyCoord(args.ra, "0d", unit=(u.hourangle, u.deg)).ra)
+    try:
+        dec = float(args.dec) * u.deg
+    except ValueError:
+        dec = u.Quantity(SkyCoord("0h", args.dec, unit=(u.hourangle, u.deg)).dec)
+    return SkyCoord(ra, dec, frame="icrs")
+
+
+def _read_stars(path):
+    from astropy.table import QTable
+
+    from astrophot.exceptions import AstrophotError
+
+    path = Path(path)
+    try:
+        table = QTable.read(path)
+    except Exception as exc:
+        raise AstrophotError(f"{path}: cannot read the star table ({exc})") from exc
+    if "x" not in table.colnames and "X" in table.colnames and "Y" in table.colnames:
+        # an astrometry.net .xyls or the seed's AP_XYPOS table: 1-based
+        table["x"] = table["X"] - 1.0
+        table["y"] = table["Y"] - 1.0
+        log.info("%s: X/Y columns read as 1-based (FITS) positions", path)
+    return table
+
+
+def _run(args):
+    from astrophot.astrometry import solve_astrometry
+    from astrophot.exceptions import AstrophotError, FrameWriteError
+    from astrophot.io import read_frame, write_frame
+
+    if args.stars and len(args.frames) > 1:
+        raise AstrophotError("--stars goes with a single frame")
+    backend = args.backend or ["auto"]
+    backend = "auto" if "auto" in backend else backend
+    hint = _hint(args)
+    stars = _read_stars(args.stars) if args.stars else None
+    outputs = [_output_for(path, args.output, len(args.frames)) for path in args.frames]
+    for path, out in zip(args.frames, outputs):
+        if Path(out).resolve() == Path(path).resolve():
+            raise FrameWriteError(f"{out}: refusing to write over the input frame")
+        if Path(out).exists() and not args.overwrite:
+            raise FrameWriteError(f"{out}: exists (use --overwrite to replace it)")
+    for path, out in zip(args.frames, outputs):
+        frame = read_frame(path)
+        solved = solve_astrometry(
+            frame,
+            stars=stars,
+            backend=backend,
+            hint=hint,
+            radius=args.radius,
+            scale=args.scale,
+            scale_tolerance=args.scale_tolerance,
+            blind=args.blind,
+            time_limit=args.time_limit,
+            index_files=args.index,
+            catalog=args.catalog,
+            cache=args.cache,
+            match_radius=args.match_radius,
+            min_matches=args.min_matches,
+        )
+        write_frame(solved, out, overwrite=args.overwrite)
+        sol = solved.solution
+        ra, dec = sol["center"]
+        print(
+            f"{path} -> {out}: {sol['backend']}, centre {ra:.5f} {dec:+.5f}, "
+            f"{sol['pixel_scale']:.4f} arcsec/pix, rotation {sol['rotation']:.2f} deg, "
+            f"{sol['n_matched']} stars matched, rms {sol['rms_arcsec']:.2f} arcsec"
+        )
+    return 0
