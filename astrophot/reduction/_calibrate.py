@@ -1,8 +1,14 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Apply master calibration frames to a raw light frame."""
 
+import datetime
+import hashlib
 import logging
+import threading
+import time
 import warnings
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 import astropy.units as u
 import numpy as np
@@ -104,10 +110,6 @@ def _resolve_saturation(raw, saturation):
     return None, None
 
 
-def _as_float32(array):
-    return array if array.dtype == np.float32 else np.asarray(array, dtype=np.float32)
-
-
 def _uncertainty_array(frame):
     if frame is None or frame.uncertainty is None:
         return None
@@ -117,7 +119,7 @@ def _uncertainty_array(frame):
     array = np.asarray(uncert.array)
     if array.shape != frame.data.shape:
         return None
-    return _as_float32(array)
+    return array
 
 
 class _Master:
@@ -143,10 +145,7 @@ class _Master:
             )
         else:
             check_compatible(light, frame, role, shape=_trimmed_shape(trim, full_shape))
-        if role == "bad-pixel map":
-            self.data = np.asarray(data, dtype=np.uint32)
-        else:
-            self.data = _as_float32(data)
+        self.data = data  # converted once, in _prepare
         self.uncertainty = uncert
         self.flags = flags
 
@@ -187,6 +186,228 @@ def _median_response(flat, good):
     if values.size == 0:
         return None
     return float(np.median(values))
+
+
+_SAT_BIT = np.uint32(DQFlag.SATURATED)
+_LOW_BIT = np.uint32(DQFlag.LOW_RESPONSE)
+_NONFINITE_BIT = np.uint32(DQFlag.NONFINITE)
+_BAD_BITS = np.uint32(DQFlag.bad_bits())
+_REPAIRED_BIT = np.uint32(DQFlag.REPAIRED)
+
+
+class _StreamingChecksum:
+    """`~astrophot.frames.data_checksum` of a C-ordered array, fed block of rows by block."""
+
+    def __init__(self, array):
+        canonical = array.dtype.newbyteorder("<")
+        if array.dtype != canonical or not array.flags.c_contiguous:
+            raise ValueError("streaming checksums need C-ordered little-endian arrays")
+        self.array = array
+        self.hash = hashlib.sha256()
+        self.hash.update(f"{canonical.str}{array.shape}".encode())
+
+    def update(self, rows):
+        self.hash.update(self.array[rows].reshape(-1).view(np.uint8).data)
+
+    def hexdigest(self):
+        return self.hash.hexdigest()
+
+
+class _Prepared:
+    """Arrays derived from the masters alone (see `_prepare`)."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+
+#: Prepared master arrays of the last few calls, by the masters' identity and checksums.
+_PREPARED = OrderedDict()
+_PREPARED_SIZE = 2
+_PREPARED_LOCK = threading.Lock()
+
+
+def _identity(master):
+    if master is None:
+        return None
+    return (id(master.frame), master.frame.checksum())
+
+
+def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out_gain, flat_threshold):
+    """
+    Combine the masters into the arrays the kernel needs, once per night.
+
+    ``subtract = c_b * bias + r * dark`` (ADU), ``variance = read_noise**2 +
+    c_b**2 sigma_bias**2 + r**2 sigma_dark**2`` (ADU**2), the flat's factor
+    ``gain * median / flat`` (``gain`` where the flat is too low), its square
+    and ``(sigma_flat / flat)**2``, and the flags of the bad-pixel map and the
+    masters with ``LOW_RESPONSE``. A light calibrated with the same masters,
+    exposure ratio, read noise and gain reuses them: a night's frames pay for
+    them once.
+    """
+    key = (
+        _identity(b),
+        _identity(d),
+        _identity(f),
+        _identity(bpm),
+        tuple(shape),
+        None if trim is None else tuple((s.start, s.stop) for s in trim),
+        bias_coefficient,
+        ratio,
+        rn_adu2,
+        out_gain,
+        flat_threshold,
+    )
+    with _PREPARED_LOCK:
+        cached = _PREPARED.get(key)
+        if cached is not None:
+            _PREPARED.move_to_end(key)
+            return cached
+    frames = [m.frame for m in (b, d, f, bpm) if m is not None]
+    finite = True
+    subtract = None
+    if b is not None and bias_coefficient != 0.0:
+        subtract = np.multiply(b.data, np.float32(bias_coefficient), dtype=np.float32)
+    if d is not None and ratio != 0.0:
+        dark_part = np.multiply(d.data, np.float32(ratio), dtype=np.float32)
+        subtract = dark_part if subtract is None else np.add(subtract, dark_part, out=subtract)
+    if subtract is not None:
+        finite &= bool(np.isfinite(subtract).all())
+    variance = np.float32(rn_adu2)
+    if b is not None and b.uncertainty is not None and bias_coefficient != 0.0:
+        variance = np.square(b.uncertainty, dtype=np.float32)
+        variance *= np.float32(bias_coefficient**2)
+        variance += np.float32(rn_adu2)
+    if d is not None and d.uncertainty is not None and ratio != 0.0:
+        dark_var = np.square(d.uncertainty, dtype=np.float32)
+        dark_var *= np.float32(ratio**2)
+        if np.ndim(variance):
+            variance += dark_var
+        else:
+            dark_var += variance
+            variance = dark_var
+    if np.ndim(variance):
+        finite &= bool(np.isfinite(variance).all())
+
+    flags = None
+    sources = [np.asarray(bpm.data)] if bpm is not None else []
+    sources += [m.flags for m in (b, d, f) if m is not None and m.flags is not None]
+    for source in sources:
+        if flags is None:
+            flags = np.array(source, dtype=np.uint32)
+        else:
+            np.bitwise_or(flags, source, out=flags, casting="unsafe")
+
+    factor = factor2 = flat_relvar = None
+    flat_median = None
+    n_low = 0
+    if f is not None:
+        flat = np.asarray(f.data, dtype=np.float32)
+        good = None if bpm is None else (np.asarray(bpm.data) == 0)
+        flat_median = _median_response(flat, good)
+        if flat_median is None:
+            raise CalibrationError(f"the flat {f.frame.name} has no positive, finite pixel")
+        ok = np.greater(flat, np.float32(flat_threshold * flat_median))  # False for NaN
+        low = ~ok
+        n_low = int(np.count_nonzero(low))
+        factor = np.full(shape, np.float32(out_gain), dtype=np.float32)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.divide(np.float32(out_gain * flat_median), flat, out=factor, where=ok)
+            factor2 = np.square(factor)
+            if f.uncertainty is not None:
+                flat_relvar = np.divide(np.asarray(f.uncertainty, dtype=np.float32), flat, dtype=np.float32)
+                np.square(flat_relvar, out=flat_relvar)
+                flat_relvar[low] = 0
+                finite &= bool(np.isfinite(flat_relvar).all())
+        finite &= bool(np.isfinite(factor).all())
+        if n_low:
+            if flags is None:
+                flags = np.zeros(shape, dtype=np.uint32)
+            flags[low] |= _LOW_BIT
+    plain_mask = flags is None or not np.any(flags & ~_BAD_BITS)
+    prepared = _Prepared(
+        subtract=subtract,
+        variance=variance,
+        factor=factor,
+        factor2=factor2,
+        flat_relvar=flat_relvar,
+        flags=flags,
+        plain_mask=plain_mask,
+        finite=finite,
+        flat_median=flat_median,
+        n_low=n_low,
+        frames=frames,
+    )
+    with _PREPARED_LOCK:
+        _PREPARED[key] = prepared
+        while len(_PREPARED) > _PREPARED_SIZE:
+            _PREPARED.popitem(last=False)
+    return prepared
+
+
+class _Kernel:
+    """The per-light arithmetic of `calibrate_frame` on one block of rows."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+    def __call__(self, rows):
+        prep = self.prep
+        n = rows.stop - rows.start
+        nx = self.data.shape[1]
+        tmp = np.empty((n, nx), dtype=np.float32)
+        sel = np.empty((n, nx), dtype=bool)
+        dat, vr, flg, msk = self.data[rows], self.var[rows], self.flags[rows], self.mask[rows]
+        counts = [0, 0, 0]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            if prep.flags is not None:
+                np.copyto(flg, prep.flags[rows])
+            else:
+                flg.fill(0)
+            rawb = self.raw[rows]
+            np.copyto(dat, rawb, casting="unsafe")
+            if self.sat_level is not None:
+                np.greater_equal(rawb, self.sat_level, out=sel)
+                counts[0] = np.count_nonzero(sel)
+                if counts[0]:
+                    np.bitwise_or(flg, _SAT_BIT, out=flg, where=sel)
+            if self.offset:
+                dat -= np.float32(self.offset)
+            if prep.subtract is not None:
+                dat -= prep.subtract[rows]
+            # variance in ADU**2 before the flat
+            np.maximum(dat, 0, out=vr)
+            vr *= np.float32(1.0 / self.gain)
+            vr += prep.variance[rows] if np.ndim(prep.variance) else prep.variance
+            if prep.factor is not None:
+                dat *= prep.factor[rows]
+                vr *= prep.factor2[rows]
+                if prep.flat_relvar is not None:
+                    # (value * sigma_flat / flat)**2
+                    np.square(dat, out=tmp)
+                    tmp *= prep.flat_relvar[rows]
+                    vr += tmp
+            elif self.out_gain != 1.0:
+                dat *= np.float32(self.out_gain)
+                vr *= np.float32(self.out_gain * self.out_gain)
+            np.sqrt(vr, out=vr)
+            if self.check_finite:
+                np.add(dat, vr, out=tmp)
+                np.isfinite(tmp, out=sel)
+                np.logical_not(sel, out=sel)
+                counts[1] = np.count_nonzero(sel)
+                if counts[1]:
+                    np.bitwise_or(flg, _NONFINITE_BIT, out=flg, where=sel)
+            if prep.plain_mask:
+                # every bit set is a bad bit: masked wherever a flag is set
+                np.not_equal(flg, 0, out=msk)
+            else:
+                np.bitwise_and(flg, _BAD_BITS, out=tmp.view(np.uint32))
+                np.not_equal(tmp.view(np.uint32), 0, out=msk)
+                np.bitwise_and(flg, _REPAIRED_BIT, out=tmp.view(np.uint32))
+                np.equal(tmp.view(np.uint32), 0, out=sel)
+                msk &= sel
+            counts[2] = np.count_nonzero(msk)
+        return counts
 
 
 def calibrate_frame(
@@ -338,11 +559,12 @@ def calibrate_frame(
         "max_dark_ratio": max_dark_ratio,
         "temperature_tolerance": temperature_tolerance,
     }
-    rec = start_step(
-        "calibrate_frame",
-        parameters=parameters,
-        inputs={"raw": raw, "bias": bias, "dark": dark, "flat": flat, "bad_pixels": bad_pixels},
-    )
+    # checksums (for the provenance) are computed in a second thread while the kernel runs:
+    # first the raw frame's, then the product's, block by block as the kernel writes it
+    started = datetime.datetime.now(datetime.UTC)
+    t_start = time.perf_counter()
+    hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="astrophot-checksum")
+    raw_checksum = hasher.submit(raw.checksum)
     for frame, role in ((bias, "bias"), (dark, "dark")):
         if frame is not None:
             _check_unit(frame, role, (u.adu, u.dimensionless_unscaled))
@@ -449,22 +671,11 @@ def calibrate_frame(
             stacklevel=2,
         )
 
-    # --- flat normalisation --------------------------------------------------
-    flat_median = None
-    flat_limit = None
-    if flat is not None:
-        good = None
-        if "bad-pixel map" in masters:
-            good = masters["bad-pixel map"].data == 0
-        flat_median = _median_response(masters["flat"].data, good)
-        if flat_median is None:
-            raise CalibrationError(f"the flat {flat.name} has no positive, finite pixel")
-        flat_limit = float(flat_threshold) * flat_median
-
-    # --- the kernel, block by block ------------------------------------------
+    # --- what the masters contribute, prepared once per set of masters -------
     b = masters.get("bias")
     d = masters.get("dark")
     f = masters.get("flat")
+    bpm = masters.get("bad-pixel map")
     offset = overscan_level
     if b is not None:
         offset -= bias_coefficient * b.overscan_level
@@ -472,85 +683,54 @@ def calibrate_frame(
         offset -= ratio * d.overscan_level
     out_gain = gain_value if out_unit == u.electron else 1.0
     rn_adu2 = (rn_e / gain_value) ** 2
+    prep = _prepare(
+        b,
+        d,
+        f,
+        bpm,
+        shape=shape,
+        trim=trim,
+        bias_coefficient=bias_coefficient,
+        ratio=ratio,
+        rn_adu2=rn_adu2,
+        out_gain=out_gain,
+        flat_threshold=float(flat_threshold),
+    )
+
+    # --- the kernel, block by block ------------------------------------------
     ny, nx = shape
     data = np.empty(shape, dtype=np.float32)
     var = np.empty(shape, dtype=np.float32)
-    flags = np.zeros(shape, dtype=np.uint32)
-    if "bad-pixel map" in masters:
-        np.bitwise_or(flags, masters["bad-pixel map"].data, out=flags, casting="unsafe")
-    for master in (b, d, f):
-        if master is not None and master.flags is not None:
-            np.bitwise_or(flags, master.flags, out=flags, casting="unsafe")
+    flags = np.empty(shape, dtype=np.uint32)
+    mask = np.empty(shape, dtype=bool)
+    kernel = _Kernel(
+        prep=prep,
+        raw=raw_data,
+        data=data,
+        var=var,
+        flags=flags,
+        mask=mask,
+        sat_level=sat_level,
+        offset=offset,
+        gain=gain_value,
+        out_gain=out_gain,
+        check_finite=not (prep.finite and raw_data.dtype.kind in "ui"),
+    )
     step = max(1, _BLOCK_PIXELS // max(nx, 1))
-    tmp_full = np.empty((min(step, ny), nx), dtype=np.float32)
-    tmp2_full = np.empty_like(tmp_full)
-    mask_full = np.empty((min(step, ny), nx), dtype=bool)
-    sat_bit = np.uint32(DQFlag.SATURATED)
-    low_bit = np.uint32(DQFlag.LOW_RESPONSE)
-    nonfinite_bit = np.uint32(DQFlag.NONFINITE)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        for start in range(0, ny, step):
-            rows = slice(start, min(start + step, ny))
-            n = rows.stop - rows.start
-            tmp, tmp2, mask = tmp_full[:n], tmp2_full[:n], mask_full[:n]
-            dat, vr, flg = data[rows], var[rows], flags[rows]
-            rawb = raw_data[rows]
-            np.copyto(dat, rawb, casting="unsafe")
-            if sat_level is not None:
-                np.greater_equal(rawb, sat_level, out=mask)
-                np.bitwise_or(flg, sat_bit, out=flg, where=mask)
-            if offset:
-                dat -= np.float32(offset)
-            if b is not None:
-                if bias_coefficient == 1.0:
-                    dat -= b.data[rows]
-                else:
-                    np.multiply(b.data[rows], np.float32(bias_coefficient), out=tmp)
-                    dat -= tmp
-            if d is not None:
-                np.multiply(d.data[rows], np.float32(ratio), out=tmp)
-                dat -= tmp
-            # variance in ADU**2 before the flat
-            np.maximum(dat, 0, out=vr)
-            vr *= np.float32(1.0 / gain_value)
-            if rn_adu2:
-                vr += np.float32(rn_adu2)
-            if b is not None and b.uncertainty is not None and bias_coefficient != 0.0:
-                np.square(b.uncertainty[rows], out=tmp)
-                if bias_coefficient != 1.0:
-                    tmp *= np.float32(bias_coefficient**2)
-                vr += tmp
-            if d is not None and d.uncertainty is not None:
-                np.square(d.uncertainty[rows], out=tmp)
-                tmp *= np.float32(ratio**2)
-                vr += tmp
-            if f is not None:
-                fb = f.data[rows]
-                np.greater(fb, np.float32(flat_limit), out=mask)  # False for NaN
-                # tmp = gain * median / flat where the flat is good, gain elsewhere
-                tmp.fill(np.float32(out_gain))
-                np.divide(np.float32(out_gain * flat_median), fb, out=tmp, where=mask)
-                np.logical_not(mask, out=mask)
-                np.bitwise_or(flg, low_bit, out=flg, where=mask)
-                dat *= tmp
-                vr *= tmp
-                vr *= tmp
-                if f.uncertainty is not None:
-                    # (value * sigma_flat / flat)**2 with value already scaled
-                    np.multiply(f.uncertainty[rows], tmp, out=tmp2)
-                    tmp2 *= np.float32(1.0 / (out_gain * flat_median))
-                    tmp2 *= dat
-                    tmp2[mask] = 0
-                    np.square(tmp2, out=tmp2)
-                    vr += tmp2
-            elif out_gain != 1.0:
-                dat *= np.float32(out_gain)
-                vr *= np.float32(out_gain * out_gain)
-            np.sqrt(vr, out=vr)
-            np.add(dat, vr, out=tmp)
-            np.isfinite(tmp, out=mask)
-            np.logical_not(mask, out=mask)
-            np.bitwise_or(flg, nonfinite_bit, out=flg, where=mask)
+    blocks = [slice(start, min(start + step, ny)) for start in range(0, ny, step)]
+    digest = _StreamingChecksum(data)
+    counts = []
+    try:
+        for rows in blocks:
+            counts.append(kernel(rows))
+            hasher.submit(digest.update, rows)
+        raw_checksum.result()
+        product_checksum = hasher.submit(digest.hexdigest).result()
+    finally:
+        hasher.shutdown(wait=True)
+    n_sat, n_nonfinite, n_masked = (int(sum(c[i] for c in counts)) for i in range(3))
+    n_low = prep.n_low
+    flat_median = prep.flat_median
 
     # --- the product ---------------------------------------------------------
     header = fits.Header(raw.header).copy()
@@ -579,9 +759,9 @@ def calibrate_frame(
         meta=header,
         uncertainty=StdDevUncertainty(var, copy=False),
         flags=flags,
+        mask=mask,
         wcs=wcs,
     )
-    n_sat = int(np.count_nonzero(flags & sat_bit)) if sat_level is not None else 0
     outcome = {
         "gain": gain_value,
         "gain_source": gain_source,
@@ -595,9 +775,18 @@ def calibrate_frame(
         "dark_includes_bias": bool(includes_bias) if dark is not None else None,
         "flat_median": flat_median,
         "n_saturated": n_sat,
-        "n_low_response": int(np.count_nonzero(flags & low_bit)) if flat is not None else 0,
-        "n_nonfinite": int(np.count_nonzero(flags & nonfinite_bit)),
-        "n_masked": int(np.count_nonzero(out.mask)),
+        "n_low_response": n_low,
+        "n_nonfinite": n_nonfinite,
+        "n_masked": n_masked,
     }
     log.debug("%s: calibrated (%s)", raw.name, outcome)
+    out._checksum = product_checksum
+    rec = start_step(
+        "calibrate_frame",
+        parameters=parameters,
+        inputs={"raw": raw, "bias": bias, "dark": dark, "flat": flat, "bad_pixels": bad_pixels},
+    )
+    # the step began when the function did (the checksums were computed along the way)
+    rec.start_time = started
+    rec._t0 = t_start
     return rec.finish(out, primary=raw, outcome=outcome)

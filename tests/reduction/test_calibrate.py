@@ -25,6 +25,7 @@ from astrophot.exceptions import (
     FrameTypeError,
     MissingKeywordError,
 )
+from astrophot.frames import data_checksum
 
 # ----------------------------------------------------------------------------
 # simulated night frames against their truth
@@ -112,6 +113,9 @@ def test_provenance_references_masters(sim, calibrated):
     assert roles["raw"].sha256 == sim.raw.checksum()
     # the raw frame's history continues
     assert calibrated.provenance.steps[: len(sim.raw.provenance.steps)] == sim.raw.provenance.steps
+    # the checksum streamed while calibrating is the one of the pixels
+    assert step.output.sha256 == data_checksum(calibrated.data) == calibrated.checksum()
+    assert step.duration > 0
 
 
 def test_inputs_not_modified(sim):
