@@ -132,8 +132,19 @@ def bench_calibrate_frame():
 
     _calibrate._PREPARED.clear()
     first = _best(whole, repeats=1)[0]  # the masters are combined once per night: the first frame pays
-    seconds, product = _best(whole)
-    floor = _floor(state, product)
+    # the machine is shared: interleave the floor and the whole process, keep the best of each
+    floor_out = state["root"] / "floor.fits"
+    whole_times, floor_times = [], []
+    product = None
+    for _ in range(5):
+        t0 = time.perf_counter()
+        product = whole()
+        whole_times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        read_frame(state["raw_path"])
+        write_frame(product, floor_out, overwrite=True)
+        floor_times.append(time.perf_counter() - t0)
+    seconds, floor = min(whole_times), min(floor_times)
     compute = _best(lambda: calibrate_frame(read_frame(state["raw_path"]), **masters))[0]
 
     bias, dark, flat = (masters[k].data for k in ("bias", "dark", "flat"))
@@ -211,7 +222,19 @@ def _worker_run(raw_path, out_path):
     return out_path
 
 
+def _register_module():
+    """Make this file importable by name in worker processes (run.py loads it from a path)."""
+    import sys
+    import types
+
+    if __name__ not in sys.modules:
+        module = types.ModuleType(__name__)
+        module.__dict__.update(globals())
+        sys.modules[__name__] = module
+
+
 def _night(state, n_frames, workers):
+    _register_module()
     out_dir = state["root"] / f"night-{workers}"
     out_dir.mkdir(exist_ok=True)
     raws = state["night_raws"][:n_frames]
