@@ -206,13 +206,28 @@ def _row_median(values):
 
 
 def _fill_mesh(mesh):
-    """Replace NaN cells by the mean of their finite neighbours, repeatedly."""
-    mesh = mesh.copy()
+    """
+    Fill NaN cells: a plane fitted to the valid cells, plus their residuals
+    spread from the neighbours (so a gradient continues under a hole).
+    """
+    mesh = np.array(mesh, dtype=float)
     bad = ~np.isfinite(mesh)
     if bad.all():
         return None
+    if not bad.any():
+        return mesh
+    ny, nx = mesh.shape
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    good = ~bad
+    if good.sum() >= 3 and ny > 1 and nx > 1:
+        design = np.column_stack([np.ones(good.sum()), yy[good], xx[good]])
+        coeffs, *_ = np.linalg.lstsq(design, mesh[good], rcond=None)
+        plane = coeffs[0] + coeffs[1] * yy + coeffs[2] * xx
+    else:
+        plane = np.full(mesh.shape, np.mean(mesh[good]))
+    resid = np.where(bad, 0.0, mesh - plane)
     while bad.any():
-        padded = np.pad(np.where(bad, 0.0, mesh), 1)
+        padded = np.pad(np.where(bad, 0.0, resid), 1)
         weight = np.pad((~bad).astype(float), 1)
         total = sum(
             padded[1 + dy : padded.shape[0] - 1 + dy, 1 + dx : padded.shape[1] - 1 + dx]
@@ -225,9 +240,10 @@ def _fill_mesh(mesh):
             for dx in (-1, 0, 1)
         )
         grow = bad & (count > 0)
-        mesh[grow] = total[grow] / count[grow]
+        # residuals fade towards the plane deep inside a hole
+        resid[grow] = 0.5 * total[grow] / count[grow]
         bad = bad & ~grow
-    return mesh
+    return plane + resid
 
 
 def spline_matrix(centres, positions):

@@ -5,6 +5,7 @@ import logging
 
 import astropy.units as u
 import numpy as np
+from astropy.io import fits
 from astropy.nddata import CCDData, StdDevUncertainty
 
 from astrophot.analysis._common import as_frame, bad_pixel_mask, float_data, frame_name
@@ -19,6 +20,35 @@ __all__ = ["estimate_background", "subtract_background"]
 log = logging.getLogger(__name__)
 
 _ESTIMATORS = ("median", "mode")
+
+
+def _set_card(header, key, value, comment):
+    """Set a header card; a plain dict ``meta`` gets the value alone."""
+    if isinstance(header, fits.Header):
+        header[key] = (value, comment)
+    else:
+        header[key] = value
+
+
+def _header_copy(frame):
+    meta = frame.meta
+    if meta is None:
+        return fits.Header()
+    return (
+        meta.copy()
+        if isinstance(meta, fits.Header)
+        else fits.Header(dict(meta))
+        if _cards_ok(meta)
+        else dict(meta)
+    )
+
+
+def _cards_ok(meta):
+    try:
+        fits.Header(dict(meta))
+    except Exception:
+        return False
+    return True
 
 
 def _output_class(frame):
@@ -184,11 +214,11 @@ def estimate_background(
     cls = _output_class(obj)
     maps = []
     for kind, values in (("Background", model.background_map()), ("Background RMS", model.rms_map())):
-        header = obj.meta.copy() if obj.meta is not None else {}
+        header = _header_copy(obj)
         header["IMAGETYP"] = kind
-        header["BKGBOX"] = (model.box_size, "background mesh box size [pixel]")
-        header["BKGMED"] = (model.median_level, "median background level")
-        header["BKGRMS"] = (model.median_rms, "median background RMS")
+        _set_card(header, "BKGBOX", model.box_size, "background mesh box size [pixel]")
+        _set_card(header, "BKGMED", model.median_level, "median background level")
+        _set_card(header, "BKGRMS", model.median_rms, "median background RMS")
         extra = {"solution": getattr(obj, "solution", None)} if cls is SolvedFrame else {}
         out = cls(values, unit=obj.unit, meta=header, wcs=obj.wcs, **extra)
         maps.append(rec.finish(out, primary=obj, outcome={**outcome, "map": kind}))
@@ -284,11 +314,11 @@ def subtract_background(frame, background=None, **options):
     uncertainty = None
     if obj.uncertainty is not None:
         uncertainty = StdDevUncertainty(np.array(obj.uncertainty.array, copy=True))
-    header = obj.meta.copy() if obj.meta is not None else {}
+    header = _header_copy(obj)
     if values.ndim:
-        header["BKGSUB"] = (float(np.median(values)), "median background subtracted")
+        _set_card(header, "BKGSUB", float(np.median(values)), "median background subtracted")
     else:
-        header["BKGSUB"] = (float(values), "background subtracted")
+        _set_card(header, "BKGSUB", float(values), "background subtracted")
     cls = type(obj)
     extra = {"solution": obj.solution, "stars": obj.stars} if isinstance(obj, SolvedFrame) else {}
     out = cls(
