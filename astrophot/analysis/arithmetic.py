@@ -107,7 +107,8 @@ def image_arithmetic(left, operator, right):
 
     See Also
     --------
-    subtract_background, astrophot.reduction.calibrate_frame
+    subtract_background : Subtract a background model.
+    astrophot.reduction.calibrate_frame : Bias, dark and flat in one step.
 
     Notes
     -----

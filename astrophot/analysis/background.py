@@ -151,7 +151,9 @@ def estimate_background(
 
     See Also
     --------
-    subtract_background, find_stars, astrophot.reduction.calibrate_frame
+    subtract_background : Remove the background from the frame.
+    find_stars : Uses the same background model.
+    astrophot.reduction.calibrate_frame : The stage before.
 
     Notes
     -----
@@ -258,7 +260,8 @@ def subtract_background(frame, background=None, **options):
 
     See Also
     --------
-    estimate_background, image_arithmetic
+    estimate_background : The background model.
+    image_arithmetic : General arithmetic between frames.
 
     Examples
     --------

@@ -18,7 +18,7 @@ class PSFSummary:
     """
     The PSF of one frame, as `measure_psf` measures it.
 
-    Attributes
+    Parameters
     ----------
     fwhm : float
         Median FWHM in pixels (geometric mean of the major- and minor-axis
@@ -45,6 +45,10 @@ class PSFSummary:
         Stars in each cell.
     frame : str
         The frame's name.
+
+    See Also
+    --------
+    measure_psf : Makes the summary.
     """
 
     fwhm: float
@@ -105,6 +109,7 @@ def measure_psf(frame, stars=None, *, grid=3, min_snr=20.0, max_per_cell=25, **f
     Returns
     -------
     PSFSummary
+        FWHM (pixels and arcsec), shape, beta, number of stars and the FWHM map.
 
     Raises
     ------
@@ -113,7 +118,8 @@ def measure_psf(frame, stars=None, *, grid=3, min_snr=20.0, max_per_cell=25, **f
 
     See Also
     --------
-    find_stars, assess_quality
+    find_stars : The star list measured here.
+    assess_quality : The quality record that uses this summary.
 
     Notes
     -----

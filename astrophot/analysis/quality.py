@@ -56,7 +56,7 @@ class QualityRecord:
     """
     The quality of one frame (see `assess_quality`).
 
-    Attributes
+    Parameters
     ----------
     file : str
         The frame's file, or a description of an in-memory frame.
@@ -65,11 +65,13 @@ class QualityRecord:
     mjd : float
         Modified Julian date of ``date_obs`` (NaN when unknown).
     filter : str or None
+        Filter name.
     exposure_time : float or None
         Seconds.
     fwhm : float
         Median stellar FWHM (pixels).
     fwhm_arcsec : float or None
+        The same in arcsec, when the plate scale is known.
     ellipticity : float
         ``1 - b/a`` of the PSF.
     theta : float
@@ -101,7 +103,14 @@ class QualityRecord:
         to the night's median measures the transparency.
     unit : str
         Unit of the levels and fluxes.
-    target, telescope : str or None
+    target : str or None
+        Target name (OBJECT or the iTelescope file name).
+    telescope : str or None
+        Telescope (TELESCOP or the iTelescope file name).
+
+    See Also
+    --------
+    assess_quality : Makes the record.
     """
 
     file: str
@@ -186,6 +195,7 @@ def assess_quality(frame, *, stars=None, background=None, saturation=None, **fin
     Parameters
     ----------
     frame : `~astrophot.CalibratedFrame`, `~astropy.nddata.CCDData` or 2-D array
+        The frame (its file name, filter, exposure and date come from it).
     stars : `~astropy.table.QTable`, optional
         `find_stars` output for this frame (found here when None).
     background : tuple, optional
@@ -199,6 +209,7 @@ def assess_quality(frame, *, stars=None, background=None, saturation=None, **fin
     Returns
     -------
     QualityRecord
+        The frame's measurements.
 
     Raises
     ------
@@ -207,7 +218,10 @@ def assess_quality(frame, *, stars=None, background=None, saturation=None, **fin
 
     See Also
     --------
-    summarize_quality, select_frames, find_stars, measure_psf
+    summarize_quality : Gather records into a table.
+    select_frames : Accept or reject the frames of a night.
+    find_stars : The star list the record is measured from.
+    measure_psf : The PSF summary behind the FWHM and shape.
 
     Notes
     -----
@@ -338,6 +352,7 @@ def summarize_quality(records):
     Parameters
     ----------
     records : sequence of `QualityRecord` (or dicts with the same keys)
+        One per frame, from `assess_quality`.
 
     Returns
     -------
@@ -347,7 +362,9 @@ def summarize_quality(records):
 
     See Also
     --------
-    assess_quality, select_frames, write_quality_report
+    assess_quality : Make a record.
+    select_frames : Accept or reject the frames, with weights.
+    write_quality_report : CSV, plots and HTML page.
 
     Examples
     --------
@@ -396,6 +413,7 @@ def select_frames(records, *, rules=None):
     Parameters
     ----------
     records : sequence of `QualityRecord`, or the table of `summarize_quality`
+        The frames of a night (several filters may be mixed).
     rules : dict, optional
         Overrides of `DEFAULT_RULES`. Robust rules compare each frame with
         the other frames of its filter: ``fwhm_tolerance`` (fraction above
@@ -425,7 +443,9 @@ def select_frames(records, *, rules=None):
 
     See Also
     --------
-    assess_quality, summarize_quality, write_quality_report
+    assess_quality : Make the records.
+    summarize_quality : The table without decisions.
+    write_quality_report : CSV, plots and HTML page of the decisions.
 
     Examples
     --------

@@ -55,6 +55,17 @@ def make_thumbnail(frame, *, size=256):
     -------
     bytes
         PNG data (grey scale, row 0 at the bottom as ds9 shows it).
+
+    See Also
+    --------
+    write_quality_report : Puts one per frame in the HTML page.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrophot.analysis import make_thumbnail
+    >>> make_thumbnail(np.random.default_rng(0).normal(size=(512, 300)))[:4]
+    b'\x89PNG'
     """
     from matplotlib.figure import Figure
 
@@ -227,7 +238,8 @@ def write_quality_report(records, outdir, *, frames=None, rules=None, overwrite=
 
     See Also
     --------
-    assess_quality, select_frames
+    assess_quality : The records.
+    select_frames : The decisions shown.
 
     Notes
     -----

@@ -180,12 +180,28 @@ def select_psf_stars(x, y, snr, usable, shape, *, grid=3, per_cell=25, min_snr=2
     shape : tuple of int
         Image ``(ny, nx)``.
     grid : int, optional
+        Cells along each axis.
     per_cell : int, optional
+        Most stars taken from one cell.
     min_snr : float, optional
+        Faintest stars taken.
 
     Returns
     -------
     numpy.ndarray of int
+        Sorted indices of the chosen stars.
+
+    See Also
+    --------
+    measure_psf : Uses it to choose the stars it summarises.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrophot.analysis import select_psf_stars
+    >>> x, y = np.array([5.0, 6.0, 7.0, 90.0]), np.array([5.0, 5.0, 6.0, 90.0])
+    >>> select_psf_stars(x, y, [500, 400, 300, 50], np.ones(4, bool), (100, 100), grid=2, per_cell=2)
+    array([0, 1, 3])
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -399,8 +415,10 @@ def find_stars(
 
     See Also
     --------
-    measure_psf, estimate_background, assess_quality,
-    astrophot.astrometry.solve_astrometry
+    measure_psf : Summarise the PSF from this table.
+    estimate_background : The background model used here.
+    assess_quality : The frame's quality record.
+    astrophot.astrometry.solve_astrometry : The next stage (plate solving).
 
     Notes
     -----
@@ -829,6 +847,10 @@ def ds9_regions(stars, *, radius=None, color="green"):
     -------
     str
         Image-coordinate regions (1-based, as ds9 counts pixels).
+
+    See Also
+    --------
+    find_stars : The star list.
 
     Examples
     --------
