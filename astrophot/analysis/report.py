@@ -64,8 +64,8 @@ def make_thumbnail(frame, *, size=256):
     --------
     >>> import numpy as np
     >>> from astrophot.analysis import make_thumbnail
-    >>> make_thumbnail(np.random.default_rng(0).normal(size=(512, 300)))[:4]
-    b'\x89PNG'
+    >>> make_thumbnail(np.random.default_rng(0).normal(size=(512, 300)))[1:4]
+    b'PNG'
     """
     from matplotlib.figure import Figure
 
