@@ -193,8 +193,8 @@ def _wcs_hint(frame):
         celestial = wcs.celestial
         ny, nx = frame.data.shape
         center = celestial.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
-        scales = np.abs(celestial.proj_plane_pixel_scales())
-        scale = float(np.sqrt(scales[0] * scales[1]).to_value(u.arcsec)) * _ARCSEC_PER_PIX
+        matrix = celestial.pixel_scale_matrix  # deg per pixel
+        scale = math.sqrt(abs(np.linalg.det(matrix))) * 3600.0 * _ARCSEC_PER_PIX
     except Exception as exc:
         log.debug("%s: existing WCS gives no hint (%s)", frame.name, exc)
         return None, None

@@ -196,7 +196,7 @@ def _clipped_fit(x, y, ra, dec, shape, *, initial, sip_degree=None):
     wcs = fit_wcs(x, y, ra, dec, shape, sip_degree=sip_degree, initial=initial)
     dx, dy = _residuals(wcs, x, y, ra, dec)
     keep = _inliers(np.hypot(dx, dy))
-    if keep.all() or keep.sum() < 6:
+    if keep.all() or keep.sum() < max(6, 0.5 * len(x)):
         return wcs, np.ones(len(x), dtype=bool)
     wcs = fit_wcs(x[keep], y[keep], ra[keep], dec[keep], shape, sip_degree=sip_degree, initial=wcs)
     return wcs, keep
@@ -290,41 +290,41 @@ def refine_wcs(
         info = {"n_matched": int(len(i_ref)), "rms_pixels": rms, "sip_degree": 0}
         radius = min(radius, max(3.0 * rms, 1.0))
 
-    # 2. distortion: SIP when enough stars support it and it pays
-    i_ref, i_star = matches(current, radius)
+    # 2. distortion: SIP when enough stars support it and it pays. Match with the
+    # full radius again (the TAN residuals grow towards the edges when there is
+    # distortion) and let each fit clip its own outliers.
+    if sip_degree in (None, 0):
+        return current, info
+    i_ref, i_star = matches(current, float(match_radius))
     n = len(i_ref)
     if sip_degree == "auto":
         degrees = [d for d, need in ((2, 30), (3, 100)) if n >= need]
-    elif sip_degree:
+    else:
         need = 3 * (int(sip_degree) + 1) * (int(sip_degree) + 2) // 2
         degrees = [int(sip_degree)] if n >= need else []
-    else:
-        degrees = []
-    if degrees and n >= min_matches:
-        # drop the outliers of the TAN fit (blends, wrong matches) before fitting distortion
-        dx, dy = _residuals(current, star_x[i_star], star_y[i_star], ref_ra[i_ref], ref_dec[i_ref])
-        keep = _inliers(np.hypot(dx, dy))
-        i_ref, i_star = i_ref[keep], i_star[keep]
-        n = len(i_ref)
-        args = (star_x[i_star], star_y[i_star], ref_ra[i_ref], ref_dec[i_ref])
-        dx, dy = _residuals(current, *args)
-        best = (current, _rms(dx, dy), 0)
-        for degree in degrees:
-            try:
-                fitted = fit_wcs(*args, shape, sip_degree=degree, initial=current)
-            except (ValueError, np.linalg.LinAlgError) as exc:
-                log.debug("SIP %d fit failed: %s", degree, exc)
-                continue
-            dx, dy = _residuals(fitted, *args)
-            rms = _rms(dx, dy)
-            # a higher order must earn its keep: 10% lower RMS than the simpler fit,
-            # unless the caller asked for this order
-            if np.isfinite(rms) and (sip_degree != "auto" or rms < 0.9 * best[1]):
-                best = (fitted, rms, degree)
-            elif sip_degree == "auto":
-                break  # no gain from order 2: do not try order 3
+    if not degrees:
+        return current, info
+    args = (star_x[i_star], star_y[i_star], ref_ra[i_ref], ref_dec[i_ref])
+    best = None
+    for degree in [0, *degrees]:
+        try:
+            fitted, keep = _clipped_fit(*args, shape, initial=current, sip_degree=degree)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            log.debug("SIP %d fit failed: %s", degree, exc)
+            continue
+        dx, dy = _residuals(fitted, *(a[keep] for a in args))
+        rms = _rms(dx, dy)
+        if not np.isfinite(rms):
+            continue
+        # a higher order must earn its keep: 10% lower RMS than the simpler fit,
+        # unless the caller asked for this order
+        if best is None or (sip_degree != "auto" and degree) or rms < 0.9 * best[1]:
+            best = (fitted, rms, degree, int(keep.sum()))
+        elif sip_degree == "auto":
+            break  # no gain from order 2: do not try order 3
+    if best is not None:
         current = best[0]
-        info = {"n_matched": int(n), "rms_pixels": best[1], "sip_degree": best[2]}
+        info = {"n_matched": best[3], "rms_pixels": best[1], "sip_degree": best[2]}
     return current, info
 
 
