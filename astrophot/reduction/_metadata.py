@@ -508,7 +508,7 @@ def add_metadata(
             _set(header, "AIRMASS", round(geometry["airmass"], 5), "sec(z) at mid-exposure")
         else:
             header.remove("AIRMASS", ignore_missing=True)
-            log.warning("%s: the target is below the horizon at mid-exposure; no AIRMASS", source)
+            log.info("%s: the target is below the horizon at mid-exposure; no AIRMASS", source)
         _set(header, "OBJCTALT", round(geometry["alt"], 4), "[deg] target altitude at mid-exposure")
         _set(header, "OBJCTAZ", round(geometry["az"], 4), "[deg] azimuth (N=0, E=90) at mid-exposure")
         _set(header, "OBJCTHA", round(geometry["hour_angle"], 5), "[h] target hour angle at mid-exposure")
