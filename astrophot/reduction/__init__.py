@@ -4,15 +4,28 @@ Reduction: from a raw light frame to a calibrated, repaired, annotated frame.
 
 - `calibrate_frame`: bias, overscan, dark, flat, gain, uncertainty and
   data-quality flags.
-- `fix_bad_pixels`: replace flagged pixels from their good neighbours.
+- `fix_bad_pixels`: replace flagged pixels from their good neighbours
+  (`REPAIRABLE` says which flags by default).
 - `reject_cosmic_rays`: L.A.Cosmic (astroscrappy) with parameters taken from
-  the frame.
-- `add_metadata`: target, site, time and sky-geometry keywords, offline.
+  the frame (`estimate_fwhm` measures the stellar FWHM).
+- `add_metadata`: target, site, time and sky-geometry keywords, offline;
+  `resolve_name` (opt-in network, bounded by a time-out) and
+  `load_keywords` (the user's YAML of keyword values) help it.
 """
 
-from astrophot.reduction._badpix import fix_bad_pixels
+from astrophot.reduction._badpix import REPAIRABLE, fix_bad_pixels
 from astrophot.reduction._calibrate import calibrate_frame
-from astrophot.reduction._cosmics import reject_cosmic_rays
-from astrophot.reduction._metadata import add_metadata
+from astrophot.reduction._cosmics import estimate_fwhm, reject_cosmic_rays
+from astrophot.reduction._metadata import NameResolveError, add_metadata, load_keywords, resolve_name
 
-__all__ = ["add_metadata", "calibrate_frame", "fix_bad_pixels", "reject_cosmic_rays"]
+__all__ = [
+    "NameResolveError",
+    "REPAIRABLE",
+    "add_metadata",
+    "calibrate_frame",
+    "estimate_fwhm",
+    "fix_bad_pixels",
+    "load_keywords",
+    "reject_cosmic_rays",
+    "resolve_name",
+]
