@@ -202,13 +202,18 @@ def fix_bad_pixels(frame, *, bad_pixels=None, box=5, min_good=4, bits=REPAIRABLE
 
     uncertainty = None
     if frame.uncertainty is not None:
-        unc = np.array(frame.uncertainty.represent_as(StdDevUncertainty).array, copy=True)
+        source = frame.uncertainty
+        if not isinstance(source, StdDevUncertainty):
+            source = source.represent_as(StdDevUncertainty)
+        unc = np.array(source.array, copy=True)
         if fr.size:
             unc_usable = usable & np.isfinite(unc)
             med_unc, _ = _box_median(unc, unc_usable, fr, fc, max(half, 1), 1)
-            # neighbours' median uncertainty; where none is usable, keep a NaN-free value
-            fallback = float(np.nanmedian(unc[unc_usable])) if np.any(unc_usable) else np.nan
-            unc[fr, fc] = np.where(np.isnan(med_unc), fallback, med_unc)
+            # neighbours' median uncertainty; where none is usable, the frame's median
+            missing = np.isnan(med_unc)
+            if missing.any():
+                med_unc[missing] = float(np.median(unc[unc_usable])) if np.any(unc_usable) else np.nan
+            unc[fr, fc] = med_unc
         uncertainty = StdDevUncertainty(unc, copy=False)
 
     mask = flags_to_mask(flags)
