@@ -252,7 +252,10 @@ class FrameBase(CCDData):
         kwargs["flags"] = None if self._flags is None else self._flags[item]
         kwargs["source_path"] = self.source_path
         for name in self._carried:
-            kwargs[name] = getattr(self, name, None)
+            value = getattr(self, name, None)
+            if isinstance(value, np.ndarray) and value.shape == self.data.shape:
+                value = value[item]  # per-pixel attributes are sliced with the data
+            kwargs[name] = value
         return kwargs
 
     # ------------------------------------------------------------------

@@ -3,6 +3,7 @@
 
 import astropy.units as u
 import numpy as np
+from astropy.io import fits
 
 from astrophot.frames._base import FrameBase
 from astrophot.frames.dqflags import DQFlag, flags_to_mask
@@ -10,13 +11,34 @@ from astrophot.frames.dqflags import DQFlag, flags_to_mask
 __all__ = ["BadPixelMap", "MasterBias", "MasterDark", "MasterFlat"]
 
 
-class MasterBias(FrameBase):
-    """A combined bias frame in ADU, with its uncertainty."""
+class _Master(FrameBase):
+    """A combined calibration frame; ``n_rejected`` counts rejected inputs per pixel."""
+
+    _carried = ("n_rejected",)
+
+    def _extra_hdus(self):
+        if getattr(self, "n_rejected", None) is None:
+            return []
+        return [fits.ImageHDU(np.asarray(self.n_rejected, dtype=np.uint16), name="NREJECT")]
+
+    @classmethod
+    def _from_extra_hdus(cls, hdul):
+        if "NREJECT" in hdul:
+            return {"n_rejected": np.array(hdul["NREJECT"].data, dtype=np.uint16)}
+        return {}
+
+
+class MasterBias(_Master):
+    """
+    A combined bias frame in ADU, with its uncertainty.
+
+    ``n_rejected`` (uint16 array or None) counts the inputs rejected at each pixel.
+    """
 
     _default_unit = u.adu
 
 
-class MasterDark(FrameBase):
+class MasterDark(_Master):
     """
     A combined dark frame in ADU, with its uncertainty.
 
@@ -35,8 +57,13 @@ class MasterDark(FrameBase):
         return "B" in calstat
 
 
-class MasterFlat(FrameBase):
-    """A combined, normalised flat field (dimensionless, median 1)."""
+class MasterFlat(_Master):
+    """
+    A combined, normalised flat field (dimensionless, median 1).
+
+    Flats from other software (iTelescope's library) may arrive in ADU and
+    unnormalised; `~astrophot.calibrate_frame` normalises what it is given.
+    """
 
     _default_unit = u.dimensionless_unscaled
 

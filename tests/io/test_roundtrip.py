@@ -133,3 +133,12 @@ def test_every_type_round_trips(cls, tmp_path):
     frame = start_step("t").finish(cls(data, **kwargs))
     write_frame(frame, tmp_path / "f.fits")
     _assert_same(frame, read_frame(tmp_path / "f.fits"))
+
+
+def test_master_rejection_counts_round_trip(tmp_path):
+    counts = np.arange(12, dtype=np.uint16).reshape(3, 4) % 3
+    master = start_step("make_master_bias").finish(MasterDark(np.ones((3, 4), np.float32), n_rejected=counts))
+    assert master.copy().n_rejected is not None
+    np.testing.assert_array_equal(master[1:, 1:].n_rejected, counts[1:, 1:])
+    write_frame(master, tmp_path / "m.fits")
+    np.testing.assert_array_equal(read_frame(tmp_path / "m.fits").n_rejected, counts)
