@@ -747,7 +747,7 @@ def calibrate_frame(
     )
     if steps:
         header["CALSTAT"] = (steps, "calibrations applied: B bias, D dark, F flat")
-    header["GAIN"] = (out_gain if out_unit == u.adu else 1.0, "[e-/data unit] gain of the calibrated data")
+    header["GAIN"] = (gain_value if out_unit == u.adu else 1.0, "[e-/data unit] gain of the calibrated data")
     header["CALGAIN"] = (gain_value, "[e-/adu] gain applied by calibrate_frame")
     header["RDNOISE"] = (rn_e / (1.0 if out_unit == u.electron else gain_value), f"[{out_unit}] read noise")
     wcs = raw.wcs

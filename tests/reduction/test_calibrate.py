@@ -172,6 +172,7 @@ def test_adu_output():
     raw = _raw()
     cal = calibrate_frame(raw, bias=MasterBias(np.full((6, 8), 100.0)), unit="adu")
     assert cal.unit == u.adu and cal.header["BUNIT"] == "adu"
+    assert cal.header["GAIN"] == 2.0 and cal.header["RDNOISE"] == pytest.approx(5.0)  # 10 e- in ADU
     assert np.all(cal.data == pytest.approx(1000.0))
     assert cal.uncertainty.array[0, 0] == pytest.approx(np.sqrt(1000 / 2 + 25))
 

@@ -145,3 +145,15 @@ def test_read_noise_from_uncertainty():
     outcome = reject_cosmic_rays(frame).provenance.steps[-1].outcome
     assert outcome["read_noise_source"] == "uncertainty"
     assert outcome["read_noise"] == pytest.approx(12.0, rel=0.1)
+
+
+def test_frame_in_adu_uses_its_gain():
+    """A frame left in ADU is searched in electrons through its GAIN."""
+    rng = np.random.default_rng(8)
+    electrons = rng.poisson(400.0, (100, 120)).astype(np.float32)
+    electrons[40, 50] += 3000.0
+    frame = CalibratedFrame(electrons / 2.0, unit="adu", meta={"GAIN": 2.0, "RDNOISE": 4.0})
+    cleaned = reject_cosmic_rays(frame, fwhm=3.0)
+    outcome = cleaned.provenance.steps[-1].outcome
+    assert outcome["gain"] == 2.0 and outcome["read_noise"] == 4.0
+    assert np.flatnonzero(_flagged(cleaned)).tolist() == [40 * 120 + 50]
