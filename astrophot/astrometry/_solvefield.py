@@ -10,8 +10,10 @@ are read back.
 """
 
 import logging
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -33,6 +35,47 @@ __all__ = ["solve_field_program", "solve_with_solve_field"]
 log = logging.getLogger(__name__)
 
 _PROGRAM_HINT = "install astrometry.net (Debian/Ubuntu: apt install astrometry.net; conda: astrometry)"
+
+
+#: Seconds allowed beyond the time limit for solve-field to start and write its files.
+_STARTUP_SECONDS = 1.0
+
+
+def _run(command, *, cwd, wall_limit):
+    """
+    Run ``command`` in its own process group; kill the group at ``wall_limit`` seconds.
+
+    ``solve-field`` checks ``--cpulimit`` only between batches of stars (it can
+    overrun it several times over) and runs ``astrometry-engine`` as a child:
+    the whole group is killed so nothing keeps running.
+
+    Returns
+    -------
+    stdout, stderr : str
+    returncode : int or None
+        None when the process group was killed at the limit.
+    """
+    try:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise BackendUnavailable(f"cannot run {command[0]} ({exc}); {_PROGRAM_HINT}") from exc
+    try:
+        stdout, stderr = process.communicate(timeout=wall_limit)
+        return stdout, stderr, process.returncode
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        stdout, stderr = process.communicate()
+        return stdout, stderr, None
 
 
 def solve_field_program():
@@ -65,8 +108,8 @@ def solve_with_solve_field(stars, hint, *, index_files=None, time_limit=30.0, si
         Index files or directories (see `find_index_files`); a generated
         configuration lists the ones whose quads fit the field.
     time_limit : float, optional
-        CPU seconds for the engine (``--cpulimit``); the process is killed
-        15 s after that.
+        Seconds: passed as ``--cpulimit``, and the process group is killed
+        when the wall-clock time exceeds it (plus a second to start).
     sip_order : int, optional
         ``--tweak-order`` (default: 2 with 30 or more stars, 1 with fewer,
         none below 10).
@@ -161,22 +204,19 @@ def solve_with_solve_field(stars, hint, *, index_files=None, time_limit=30.0, si
             ]
         log.debug("running %s", " ".join(command))
         t0 = time.perf_counter()
-        try:
-            run = subprocess.run(
-                command, capture_output=True, text=True, timeout=time_limit + 15.0, cwd=tmp, check=False
+        stdout, stderr, returncode = _run(command, cwd=tmp, wall_limit=time_limit + _STARTUP_SECONDS)
+        if returncode is None:
+            raise AstrometryError(
+                f"solve-field: no solution within the time limit ({time_limit:.1f} s; stopped)"
             )
-        except subprocess.TimeoutExpired:
-            raise AstrometryError(f"solve-field did not finish within {time_limit + 15:.0f} s") from None
-        except OSError as exc:
-            raise BackendUnavailable(f"cannot run {program} ({exc}); {_PROGRAM_HINT}") from exc
         elapsed = time.perf_counter() - t0
-        output = run.stdout + "\n" + run.stderr
+        output = stdout + "\n" + stderr
         if not outputs["solved"].exists() or not outputs["wcs"].exists():
             reason = "no solution"
             if "cpulimit" in output.lower() or elapsed >= time_limit:
                 reason = f"no solution within the CPU limit ({cpu} s)"
-            if run.returncode != 0:
-                reason = f"exit code {run.returncode}: {_tail(output, 3)}"
+            if returncode != 0:
+                reason = f"exit code {returncode}: {_tail(output, 3)}"
             raise AstrometryError(
                 f"solve-field: {reason} ({len(usable)} index file(s), {n} stars, {elapsed:.1f} s)"
             )
