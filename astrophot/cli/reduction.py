@@ -46,8 +46,22 @@ def _output_for(raw_path, output, n_inputs):
 
 
 def _cmd_calibrate(args):
-    from astrophot import calibrate_frame, fix_bad_pixels, read_frame, reject_cosmic_rays, write_frame
+    from astrophot import (
+        RawFrame,
+        calibrate_frame,
+        fix_bad_pixels,
+        read_frame,
+        reject_cosmic_rays,
+        write_frame,
+    )
 
+    if (
+        len(args.raw) == 4
+        and not any((args.bias, args.dark, args.library, args.output))
+        and not Path(args.raw[3]).exists()
+    ):
+        # the seed's form: ap_calibrate INPUT MBIAS MDARK OUTPUT
+        args.raw, args.bias, args.dark, args.output = [args.raw[0]], args.raw[1], args.raw[2], args.raw[3]
     if args.library and any((args.bias, args.dark, args.flat, args.bad_pixels)):
         log.info("explicit masters override the library's choice for their kind")
     fixed = {
@@ -64,7 +78,10 @@ def _cmd_calibrate(args):
     cache = {}
     dark_includes_bias = {"yes": True, "no": False, "auto": None}[args.dark_includes_bias]
     for raw_path in args.raw:
-        raw = read_frame(raw_path, frame_type="RawFrame")
+        raw = read_frame(raw_path)
+        if not isinstance(raw, RawFrame) or raw.image_type in ("bias", "dark", "flat"):
+            kind = raw.frame_type if not isinstance(raw, RawFrame) else f"raw {raw.image_type} frame"
+            raise AstrophotError(f"{raw_path}: is a {kind}, not a raw light frame")
         masters = dict(fixed)
         if library is not None:
             require = tuple(k for k in ("bias", "dark", "flat") if masters[k] is None and k in args.require)
@@ -206,14 +223,20 @@ def register(subparsers):
             "library (--library); each RAW gets a new cal-*.fits (and .asdf) file."
         ),
     )
-    p.add_argument("raw", nargs="+", help="raw light frame(s)")
+    p.add_argument(
+        "raw",
+        nargs="+",
+        help="raw light frame(s); the seed's form RAW MBIAS MDARK OUTPUT is accepted too",
+    )
     p.add_argument(
         "-o", "--output", help="output file (one input) or directory; default: cal-<name> beside the raw"
     )
     p.add_argument("--bias", help="master bias")
     p.add_argument("--dark", help="master dark")
-    p.add_argument("--flat", "--master-flat", dest="flat", help="master flat")
-    p.add_argument("--bad-pixels", "--master-badpix", dest="bad_pixels", help="bad-pixel map")
+    p.add_argument("--flat", "--master-flat", "--master_flat", dest="flat", help="master flat")
+    p.add_argument(
+        "--bad-pixels", "--master-badpix", "--master_badpix", dest="bad_pixels", help="bad-pixel map"
+    )
     p.add_argument("--library", metavar="ROOT", help="pick the masters from this calibration library")
     p.add_argument(
         "--require",
@@ -232,6 +255,13 @@ def register(subparsers):
         choices=["auto", "yes", "no"],
         default="auto",
         help="whether the dark still holds the bias (default: from its CALSTAT)",
+    )
+    p.add_argument(
+        "--dark_still_biased",
+        dest="dark_includes_bias",
+        action="store_const",
+        const="yes",
+        help=argparse.SUPPRESS,
     )
     p.add_argument("--fix-badpix", action="store_true", help="also repair flagged pixels")
     p.add_argument(

@@ -98,3 +98,20 @@ def test_add_metadata_resolve_offline_is_quick(tmp_path, capsys):
     assert len(err) == 1 and "could not resolve 'M17'" in err[0]
     # with coordinates on the command line it succeeds, offline
     assert main(["add-metadata", str(path), str(tmp_path / "out.fits"), "--coordinates", "275.2 -16.18"]) == 0
+
+
+def test_seed_form_and_wrong_inputs(night, tmp_path, capsys):
+    """ap_calibrate RAW MBIAS MDARK OUTPUT works; a master given as a light is refused."""
+    raw = night.lights[0]
+    out = tmp_path / "seed.fits"
+    flat = night.masters["flats"]["Ha"] if "-Ha-" in raw.name else night.masters["flats"]["Red"]
+    args = [str(raw), str(night.masters["bias"]), str(night.masters["dark"]), str(out)]
+    assert main(["calibrate", *args, "--master_flat", str(flat), "--dark_still_biased", "--fix-badpix"]) == 0
+    frame = read_frame(out)
+    assert [s.function.split(".")[-1] for s in frame.provenance.steps][-2:] == [
+        "calibrate_frame",
+        "fix_bad_pixels",
+    ]
+    assert frame.provenance.steps[-2].parameters["dark_includes_bias"] is True
+    assert main(["calibrate", str(night.masters["bias"]), "-o", str(tmp_path / "x.fits")]) == 1
+    assert "is a MasterBias, not a raw light frame" in capsys.readouterr().err
