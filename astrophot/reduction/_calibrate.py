@@ -264,6 +264,9 @@ def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out
             return cached
     frames = [m.frame for m in (b, d, f, bpm) if m is not None]
     finite = True
+    # the Poisson term counts every electron of the raw frame, dark current included:
+    # it is taken from the light less the bias only
+    bias_only = None if b is None else np.asarray(b.data, dtype=np.float32)
     subtract = None
     if b is not None and bias_coefficient != 0.0:
         subtract = np.multiply(b.data, np.float32(bias_coefficient), dtype=np.float32)
@@ -325,6 +328,7 @@ def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out
             flags[low] |= _LOW_BIT
     plain_mask = flags is None or not np.any(flags & ~_BAD_BITS)
     prepared = _Prepared(
+        bias=bias_only,
         subtract=subtract,
         variance=variance,
         factor=factor,
@@ -372,11 +376,16 @@ class _Kernel:
                     np.bitwise_or(flg, _SAT_BIT, out=flg, where=sel)
             if self.offset:
                 dat -= np.float32(self.offset)
+            # variance in ADU**2 before the flat: Poisson (light less bias) ...
+            if prep.bias is not None:
+                np.subtract(dat, prep.bias[rows], out=vr)
+                np.maximum(vr, 0, out=vr)
+            else:
+                np.maximum(dat, 0, out=vr)
             if prep.subtract is not None:
                 dat -= prep.subtract[rows]
-            # variance in ADU**2 before the flat
-            np.maximum(dat, 0, out=vr)
             vr *= np.float32(1.0 / self.gain)
+            # ... plus read noise and the masters' variance
             vr += prep.variance[rows] if np.ndim(prep.variance) else prep.variance
             if prep.factor is not None:
                 dat *= prep.factor[rows]
@@ -518,8 +527,9 @@ def calibrate_frame(
        undivided and flagged ``LOW_RESPONSE`` (masked);
     4. multiplication by the gain when the result is in electrons.
 
-    The variance is ``max(signal, 0) / gain + read_noise**2 + c_b**2 sigma_bias**2
-    + r**2 sigma_dark**2`` (ADU), divided by the flat squared, plus
+    The variance is ``max(light - bias, 0) / gain + read_noise**2 + c_b**2
+    sigma_bias**2 + r**2 sigma_dark**2`` (ADU; the Poisson term includes the
+    dark current's electrons), divided by the flat squared, plus
     ``(value * sigma_flat / flat)**2``.
 
     Flags: the bad-pixel map's bits and any flags the masters carry,

@@ -152,7 +152,8 @@ def test_uncertainty_formula():
     cal = calibrate_frame(raw, bias=bias, dark=dark, flat=flat)
     gain, rn, ratio = 2.0, 10.0, 2.0
     adu = 1100 - 100 - ratio * 30  # 940
-    var_adu = adu / gain + (rn / gain) ** 2 + 2.0**2 + ratio**2 * 1.0**2
+    # Poisson noise of every electron in the light less the bias, dark current included
+    var_adu = (1100 - 100) / gain + (rn / gain) ** 2 + 2.0**2 + ratio**2 * 1.0**2
     for (r, c), normalised in (((0, 0), 1.0), ((1, 2), 0.5)):
         value = adu * gain / normalised
         sigma_flat = 0.02 / 2.0  # the flat's uncertainty, normalised like the flat
@@ -322,3 +323,87 @@ def test_masters_from_paths(tmp_path):
     back = read_frame(out)
     assert isinstance(back, CalibratedFrame)
     assert np.array_equal(back.data, cal.data) and np.array_equal(back.flags, cal.flags)
+
+
+# ----------------------------------------------------------------------------
+# a real raw frame against ccdproc, step by step
+
+
+def _ccdproc_frame():
+    import os
+
+    import ccdproc
+
+    path = os.path.join(os.path.dirname(ccdproc.__file__), "tests", "data", "a8280271.fits")
+    if not os.path.exists(path):
+        pytest.skip("ccdproc's test frame a8280271.fits is not installed")
+    # 536x520 uint16, GAIN 1.9, RDNOISE 5, EXPTIME 150.04, BIASSEC [4:13,1:520], TRIMSEC [17:528,1:520]
+    return read_frame(path, frame_type="RawFrame")
+
+
+def test_real_overscan_and_trim_sections_as_ccdproc_reads_them():
+    import ccdproc
+    from astropy.nddata import CCDData
+
+    raw = _ccdproc_frame()
+    ours = calibrate_frame(raw, unit="adu")
+    ccd = CCDData(raw.data.astype(np.float64), unit="adu")
+    level = np.median(ccdproc.trim_image(ccd, fits_section=raw.header["BIASSEC"]).data)
+    expected = ccdproc.trim_image(ccd, fits_section=raw.header["TRIMSEC"]).data - level
+    assert ours.data.shape == (520, 512)
+    np.testing.assert_allclose(ours.data, expected, atol=1e-3)
+    assert ours.provenance.steps[-1].outcome["overscan_level"] == pytest.approx(level)
+    assert ours.uncertainty.array[0, 0] == pytest.approx(
+        np.sqrt(max(expected[0, 0], 0) / 1.9 + (5.0 / 1.9) ** 2)
+    )
+
+
+def test_real_frame_matches_ccdproc():
+    """Values and uncertainties agree with ccdproc's bias, deviation, dark, flat and gain steps."""
+    import ccdproc
+    from astropy.nddata import CCDData
+
+    raw = _ccdproc_frame()
+    shape = raw.data.shape
+    rng = np.random.default_rng(11)
+    bias = rng.normal(150.0, 3.0, shape).astype(np.float32)  # below every raw value (min 187)
+    dark = rng.gamma(2.0, 2.0, shape).astype(np.float32)
+    dark_sigma = np.full(shape, 0.5, np.float32)
+    flat = (1 + 0.05 * rng.normal(size=shape)).astype(np.float32)
+    flat_sigma = np.full(shape, 0.004, np.float32)
+    ours = calibrate_frame(
+        raw,
+        bias=MasterBias(bias),
+        dark=MasterDark(
+            dark, uncertainty=StdDevUncertainty(dark_sigma), meta={"EXPTIME": 300.0, "CALSTAT": "BM"}
+        ),
+        flat=MasterFlat(flat, uncertainty=StdDevUncertainty(flat_sigma)),
+        read_noise=7.0,
+        overscan=False,
+    )
+    median = ours.provenance.steps[-1].outcome["flat_median"]
+
+    gain = 1.9 * u.electron / u.adu
+    ccd = CCDData(raw.data.astype(np.float64), unit="adu")
+    ccd = ccdproc.subtract_bias(ccd, CCDData(bias.astype(np.float64), unit="adu"))
+    ccd = ccdproc.create_deviation(ccd, gain=gain, readnoise=7.0 * u.electron, disregard_nan=True)
+    ccd = ccdproc.subtract_dark(
+        ccd,
+        CCDData(
+            dark.astype(np.float64), unit="adu", uncertainty=StdDevUncertainty(dark_sigma.astype(np.float64))
+        ),
+        dark_exposure=300.0 * u.s,
+        data_exposure=150.04 * u.s,
+        scale=True,
+    )
+    ccd = ccdproc.flat_correct(
+        ccd,
+        CCDData(
+            flat.astype(np.float64), unit="", uncertainty=StdDevUncertainty(flat_sigma.astype(np.float64))
+        ),
+        norm_value=median,
+    )
+    ccd = ccdproc.gain_correct(ccd, gain)
+    assert ours.unit == ccd.unit
+    np.testing.assert_allclose(ours.data, ccd.data, rtol=2e-5, atol=1e-3)
+    np.testing.assert_allclose(ours.uncertainty.array, ccd.uncertainty.array, rtol=2e-5)
