@@ -43,6 +43,8 @@ _FIRST_FWHM = 3.0
 #: Detection kernel FWHM as a fraction of the PSF FWHM: a little narrower than
 #: a matched filter keeps close pairs apart at a small cost in depth.
 _KERNEL_FRACTION = 0.7
+#: Pixel integration of the Moffat in the fit of every star (see _psffit).
+_INTEGRATION = "subsample"
 
 
 class StarFlag(enum.IntFlag):
@@ -76,7 +78,7 @@ class StarFlag(enum.IntFlag):
 def _gaussian_kernel(fwhm):
     """A normalised (sum 1) 2-D Gaussian kernel of ``fwhm`` pixels."""
     sigma = max(fwhm, 1.0) / _GAUSS_FWHM
-    half = max(1, int(math.ceil(2.5 * sigma)))
+    half = max(1, int(math.ceil(2.0 * sigma)))
     r = np.arange(-half, half + 1)
     k1 = np.exp(-0.5 * r**2 / sigma**2)
     kernel = np.outer(k1, k1)
@@ -110,7 +112,7 @@ def _extract(sub, rms, bad, *, n_sigma, fwhm, min_area, deblend, name):
             minarea=int(min_area),
             filter_kernel=kernel,
             filter_type="conv",
-            deblend_nthresh=64,
+            deblend_nthresh=32,
             deblend_cont=0.001 if deblend else 1.0,
             # sep's cleaning swallows real faint stars near brighter ones
             # here, so it stays off
@@ -142,8 +144,7 @@ def _stamps(sub, weights, segmap, labels, x, y, half):
     n = len(x)
     size = 2 * half + 1
     values, ix, iy, inside = cutouts(sub, x, y, half)
-    wts, _, _, _ = cutouts(weights, x, y, half)
-    wts = np.where(inside, wts, 0.0)
+    wts = np.where(inside, weights.cutouts(x, y, half), 0.0)
     if segmap is not None:
         seg, _, _, _ = cutouts(segmap, x, y, half)
         foreign = (seg != 0) & (seg != labels[:, None, None])
@@ -153,14 +154,26 @@ def _stamps(sub, weights, segmap, labels, x, y, half):
     return values.reshape(n, -1).astype(np.float64), wts.reshape(n, -1).astype(np.float64), xpix, ypix
 
 
-def _weights_map(rms, bad, err=None):
-    noise = err if err is not None else rms
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = 1.0 / (noise.astype(np.float32) ** 2)
-    w[~np.isfinite(w)] = 0.0
-    if bad is not None:
-        w[bad] = 0.0
-    return w
+class _Weights:
+    """Inverse variances of the pixels (0 where masked), computed only in the stamps asked for."""
+
+    def __init__(self, rms, bad):
+        self.rms = rms
+        self.bad = bad
+
+    def cutouts(self, x, y, half):
+        noise, _, _, _ = cutouts(self.rms, x, y, half)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            weights = 1.0 / (noise.astype(np.float64) ** 2)
+        weights[~np.isfinite(weights)] = 0.0
+        if self.bad is not None:
+            masked, _, _, _ = cutouts(self.bad, x, y, half)
+            weights[masked] = 0.0
+        return weights
+
+
+def _weights_map(rms, bad):
+    return _Weights(rms, bad)
 
 
 def select_psf_stars(x, y, snr, usable, shape, *, grid=3, per_cell=25, min_snr=20.0):
@@ -568,8 +581,8 @@ def _find(frame, prepared, *, n_sigma, fwhm, max_stars, aperture_radius, min_are
             "beta": float(psf_beta),
             "n_sigma": float(n_sigma),
             "aperture_radius": radius,
-            "background": float(np.median(prepared.bkg)),
-            "background_rms": float(np.median(rms)),
+            "background": _sampled_median(prepared.bkg),
+            "background_rms": _sampled_median(rms),
             "exposure_time": exposure_seconds(frame),
             "shape": [int(ny), int(nx)],
         }
@@ -625,7 +638,8 @@ def _measure(
     x0 = np.asarray(objects["xcpeak"], dtype=float)
     y0 = np.asarray(objects["ycpeak"], dtype=float)
     sig = np.full(n, psf_fwhm / _GAUSS_FWHM)
-    xw, yw, wflag = sep.winpos(sub, x0, y0, sig, mask=bad)
+    # subpix=1: the same centres as Source Extractor's 11 to 1e-4 pixel, five times faster
+    xw, yw, wflag = sep.winpos(sub, x0, y0, sig, mask=bad, subpix=1)
     moved = np.hypot(xw - x0, yw - y0)
     bad_win = (wflag != 0) | ~np.isfinite(xw) | ~np.isfinite(yw) | (moved > max(1.0, psf_fwhm))
     x = np.where(bad_win, x0, xw)
@@ -654,10 +668,34 @@ def _measure(
     labels = np.arange(1, n + 1)[order]
     x, y, flux, flux_err, flags = x[order], y[order], flux[order], flux_err[order], flags[order]
 
-    half = stamp_half_size(psf_fwhm)
+    # beta is fixed here: a stamp of +-1.5 FWHM holds enough of the profile
+    half = max(3, int(math.ceil(1.5 * psf_fwhm)))
     values, wts, xpix, ypix = _stamps(sub, weights, segmap, labels, x, y, half)
-    fit = fit_moffat(
-        values, wts, xpix, ypix, x, y, psf_fwhm, beta=psf_beta, max_shift=max(1.5, 0.75 * psf_fwhm)
+    unsaturated = (flags & int(StarFlag.SATURATED)) == 0
+    # clear cosmic rays and hot pixels (bright, much narrower than the PSF)
+    # are not worth a fit
+    presharp = np.zeros(n, dtype=bool)
+    if not keep_sharp:
+        width = _core_width(values, wts, half)
+        reference = _template_width(psf_fwhm, psf_beta, half)
+        presharp = unsaturated & (np.asarray(objects.snr)[order] > 10) & (width < 0.5 * reference)
+    todo = np.flatnonzero(~presharp)
+    fit = _expand(
+        fit_moffat(
+            values[todo],
+            wts[todo],
+            xpix[todo],
+            ypix[todo],
+            x[todo],
+            y[todo],
+            psf_fwhm,
+            beta=psf_beta,
+            max_shift=max(1.5, 0.75 * psf_fwhm),
+            max_iterations=10,
+            integration=_INTEGRATION,
+        ),
+        todo,
+        n,
     )
     use_fit = fit.ok & ((flags & int(StarFlag.SATURATED)) == 0)
     use_fit &= (fit.x >= -0.5) & (fit.x <= nx - 0.5) & (fit.y >= -0.5) & (fit.y <= ny - 0.5)
@@ -672,11 +710,10 @@ def _measure(
     keep = np.isfinite(flux)
     if not keep_sharp:
         # much sharper than the PSF: cosmic rays and hot pixels
-        sharp = fit.ok & (fit.fwhm_minor < 0.5 * psf_fwhm)
+        sharp = presharp | (fit.ok & (fit.fwhm_minor < 0.5 * psf_fwhm))
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = peak / np.abs(flux)
         reference = np.nanmedian(ratio[fit.ok & (flags == 0)]) if np.any(fit.ok & (flags == 0)) else np.nan
-        unsaturated = (flags & int(StarFlag.SATURATED)) == 0
         if np.isfinite(reference):
             sharp |= ~fit.ok & (ratio > 2.5 * reference) & unsaturated
         # a failed fit whose central pixels stand far above the PSF scaled to the stamp
@@ -726,6 +763,39 @@ def _measure(
     table["flags"] = flags[idx]
     _describe(table)
     return table
+
+
+def _template_width(fwhm, beta, half):
+    """`_core_width` of a round, centred, pixel-integrated Moffat of ``fwhm`` and ``beta``."""
+    size = 2 * half + 1
+    offsets = np.arange(size, dtype=np.float32) - half
+    yy, xx = np.meshgrid(offsets, offsets, indexing="ij")
+    alpha = alpha_from_fwhm(fwhm, beta)
+    params = np.array([[1.0, 0.0, 0.0, 1 / alpha**2, 0.0, 1 / alpha**2, 0.0, beta]])
+    model, _ = _model_and_jacobian(params, xx.reshape(1, -1), yy.reshape(1, -1), False, False)
+    return float(_core_width(model.astype(float), np.ones((1, size * size)), half)[0])
+
+
+def _expand(fit, index, n):
+    """A `MoffatFit` of ``n`` stars from one of the stars at ``index`` (NaN and not ok elsewhere)."""
+    from astrophot.analysis._psffit import MoffatFit
+
+    arrays = {}
+    for name in ("x", "y", "amplitude", "background", "beta", "fwhm_major", "fwhm_minor", "theta", "chi2"):
+        full = np.full(n, np.nan)
+        full[index] = getattr(fit, name)
+        arrays[name] = full
+    ok = np.zeros(n, dtype=bool)
+    ok[index] = fit.ok
+    pixels = np.zeros(n, dtype=int)
+    pixels[index] = fit.n_pixels
+    return MoffatFit(ok=ok, n_pixels=pixels, **arrays)
+
+
+def _sampled_median(image):
+    """Median of a regular sample of about 40 000 pixels (a full median of a big map is slow)."""
+    step = max(1, int(math.sqrt(image.size / 40000)))
+    return float(np.median(image[::step, ::step]))
 
 
 def _core_width(values, weights, half):
