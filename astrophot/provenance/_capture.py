@@ -127,9 +127,12 @@ class StepRecorder:
         Role name to frame, list of frames, or `FrameReference`.
     software : sequence of str, optional
         Extra distributions whose versions to record.
+    started : float, optional
+        ``time.perf_counter()`` when the transform began, when the recorder
+        is created late (after work that needed the inputs' checksums).
     """
 
-    def __init__(self, function, *, parameters=None, inputs=None, software=()):
+    def __init__(self, function, *, parameters=None, inputs=None, software=(), started=None):
         if not function.startswith("astrophot."):
             function = f"astrophot.{function}"
         self.function = function
@@ -179,6 +182,6 @@ class StepRecorder:
         return frame
 
 
-def start_step(function, *, parameters=None, inputs=None, software=()):
+def start_step(function, *, parameters=None, inputs=None, software=(), started=None):
     """Begin recording a step: see `StepRecorder`."""
-    return StepRecorder(function, parameters=parameters, inputs=inputs, software=software)
+    return StepRecorder(function, parameters=parameters, inputs=inputs, software=software, started=started)

@@ -1,7 +1,6 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Apply master calibration frames to a raw light frame."""
 
-import datetime
 import hashlib
 import logging
 import threading
@@ -571,7 +570,6 @@ def calibrate_frame(
     }
     # checksums (for the provenance) are computed in a second thread while the kernel runs:
     # first the raw frame's, then the product's, block by block as the kernel writes it
-    started = datetime.datetime.now(datetime.UTC)
     t_start = time.perf_counter()
     hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="astrophot-checksum")
     raw_checksum = hasher.submit(raw.checksum)
@@ -795,8 +793,6 @@ def calibrate_frame(
         "calibrate_frame",
         parameters=parameters,
         inputs={"raw": raw, "bias": bias, "dark": dark, "flat": flat, "bad_pixels": bad_pixels},
+        started=t_start,  # the step began when the function did (checksums computed along the way)
     )
-    # the step began when the function did (the checksums were computed along the way)
-    rec.start_time = started
-    rec._t0 = t_start
     return rec.finish(out, primary=raw, outcome=outcome)
