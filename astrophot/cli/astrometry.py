@@ -12,6 +12,8 @@ holds the stars with RA/Dec. The seed's positional source list becomes
 import logging
 from pathlib import Path
 
+from astrophot.cli._common import output_for
+
 __all__ = ["register"]
 
 log = logging.getLogger(__name__)
@@ -81,34 +83,6 @@ def register(subparsers):
     p.set_defaults(func=_run)
 
 
-def _default_output(path):
-    path = Path(path)
-    try:
-        from astrophot.instruments.itelescope import output_name
-
-        name = output_name(path.name, "nav")
-    except Exception:  # not an iTelescope name
-        stem = path.name
-        for suffix in (".fz", ".gz", ".bz2", ".fits", ".fit", ".fts"):
-            if stem.lower().endswith(suffix):
-                stem = stem[: -len(suffix)]
-        name = f"nav-{stem}.fits"
-    return path.with_name(str(name))
-
-
-def _output_for(path, output, n_inputs):
-    from astrophot.exceptions import AstrophotError
-
-    if output is None:
-        return _default_output(path)
-    output = Path(output)
-    if output.is_dir():
-        return output / _default_output(path).name
-    if n_inputs > 1:
-        raise AstrophotError(f"--output {output} must be a directory when solving {n_inputs} frames")
-    return output
-
-
 def _hint(args):
     import astropy.units as u
     from astropy.coordinates import SkyCoord
@@ -159,7 +133,7 @@ def _run(args):
     backend = "auto" if "auto" in backend else backend
     hint = _hint(args)
     stars = _read_stars(args.stars) if args.stars else None
-    outputs = [_output_for(path, args.output, len(args.frames)) for path in args.frames]
+    outputs = [output_for(path, args.output, len(args.frames), prefix="nav", verb="solving") for path in args.frames]
     for path, out in zip(args.frames, outputs):
         if Path(out).resolve() == Path(path).resolve():
             raise FrameWriteError(f"{out}: refusing to write over the input frame")

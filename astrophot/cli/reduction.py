@@ -12,37 +12,12 @@ import json
 import logging
 from pathlib import Path
 
+from astrophot.cli._common import output_for
 from astrophot.exceptions import AstrophotError
 
 __all__ = ["register"]
 
 log = logging.getLogger(__name__)
-
-
-def _default_output(raw_path, prefix="cal"):
-    raw_path = Path(raw_path)
-    try:
-        from astrophot.instruments.itelescope import output_name
-
-        name = output_name(raw_path.name, prefix)
-    except Exception:  # not an iTelescope name
-        stem = raw_path.name
-        for suffix in (".fz", ".gz", ".bz2", ".fits", ".fit", ".fts"):
-            if stem.lower().endswith(suffix):
-                stem = stem[: -len(suffix)]
-        name = f"{prefix}-{stem}.fits"
-    return raw_path.with_name(str(name))
-
-
-def _output_for(raw_path, output, n_inputs):
-    if output is None:
-        return _default_output(raw_path)
-    output = Path(output)
-    if output.is_dir():
-        return output / _default_output(raw_path).name
-    if n_inputs > 1:
-        raise AstrophotError(f"--output {output} must be a directory when calibrating {n_inputs} frames")
-    return output
 
 
 def _cmd_calibrate(args):
@@ -106,7 +81,7 @@ def _cmd_calibrate(args):
             frame = fix_bad_pixels(frame)
         if args.cosmic_rays:
             frame = reject_cosmic_rays(frame)
-        out = _output_for(raw_path, args.output, len(args.raw))
+        out = output_for(raw_path, args.output, len(args.raw), prefix="cal", verb="calibrating")
         write_frame(frame, out, overwrite=args.overwrite)
         step = frame.provenance.steps[-1] if not (args.fix_badpix or args.cosmic_rays) else None
         log.info("%s -> %s%s", raw_path, out, f" ({step.outcome['n_masked']} pixels masked)" if step else "")
