@@ -57,14 +57,16 @@ _PUBLIC = {
     "select_frames": "astrophot.analysis",
     # astrometry
     "solve_astrometry": "astrophot.astrometry",
-    # combination
-    "resample_frame": "astrophot.combination",
-    "make_mosaic": "astrophot.combination",
-    "stack_frames": "astrophot.combination",
-    "subtract_continuum": "astrophot.combination",
-    "make_color_composite": "astrophot.combination",
-    # batch
-    "process_night": "astrophot.pipeline",
+}
+
+#: Names of the design that later stages add (combination and the night runner).
+_PLANNED = {
+    "resample_frame": "combination",
+    "make_mosaic": "combination",
+    "stack_frames": "combination",
+    "subtract_continuum": "combination",
+    "make_color_composite": "combination",
+    "process_night": "batch processing",
 }
 
 __all__ = sorted([*_PUBLIC, "__version__"])
@@ -73,6 +75,11 @@ __all__ = sorted([*_PUBLIC, "__version__"])
 def __getattr__(name):
     module = _PUBLIC.get(name)
     if module is None:
+        if name in _PLANNED:
+            raise AttributeError(
+                f"astrophot.{name} ({_PLANNED[name]}) is part of the design but not implemented in "
+                f"astrophot {__version__} yet"
+            )
         raise AttributeError(f"module 'astrophot' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value

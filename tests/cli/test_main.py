@@ -58,3 +58,12 @@ def test_alias_passes_arguments(tmp_path, capsys):
         cli.ap_quality_summary(["--help"])
     assert info.value.code == 0
     assert "usage" in capsys.readouterr().out.lower()
+
+
+def test_public_names_import():
+    namespace = {}
+    exec("from astrophot import *", namespace)
+    for name in astrophot.__all__:
+        assert name in namespace, name
+    with pytest.raises(AttributeError, match="not implemented"):
+        astrophot.stack_frames  # noqa: B018
