@@ -10,12 +10,13 @@ record). Entries are written atomically and only after verification.
 import json
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 from astropy.io import fits
 from astropy.wcs import WCS
+
+from astrophot.io._atomic import write_text_atomic
 
 __all__ = ["SolutionCache", "default_cache_dir"]
 
@@ -35,14 +36,7 @@ def default_cache_dir():
 
 def _atomic_write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)
 
 
 class SolutionCache:

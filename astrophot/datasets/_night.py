@@ -2,8 +2,6 @@
 """A simulated iTelescope night written to disk, with its truth."""
 
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from astropy.time import Time, TimeDelta
 from astropy.wcs import WCS
 
 from astrophot.exceptions import AstrophotError
+from astrophot.io._atomic import atomic_path, write_text_atomic
 
 from . import _model
 from ._headers import EGAIN_TELESCOPES, hour_angle, local_time, night_start, telescope_info
@@ -257,27 +256,12 @@ def _plain_yaml(value):
 
 
 def _atomic_text(text, path):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)
 
 
 def _atomic_fits(hdul, path):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         hdul.writeto(tmp, overwrite=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_raw_fits(path, data, header):

@@ -159,3 +159,16 @@ def test_frame_type_from_imagetyp_and_master_names(tmp_path):
 def test_write_refuses_other_suffixes(tmp_path):
     with pytest.raises(FrameWriteError, match=".fits"):
         write_frame(_calibrated(), tmp_path / "out.png")
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    from astrophot.io._atomic import atomic_path, write_text_atomic
+
+    target = tmp_path / "x.txt"
+    write_text_atomic(target, "first")
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert target.read_text() == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.txt"]
