@@ -100,6 +100,15 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"astrophot {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # an astrophot bug or an unforeseen input: still one line
+        if args.log_level == "DEBUG":
+            raise
+        print(
+            f"astrophot {args.command}: unexpected error: {type(exc).__name__}: {exc} "
+            "(run with -l DEBUG for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _make_alias(subcommand):

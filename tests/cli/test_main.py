@@ -67,3 +67,17 @@ def test_public_names_import():
         assert name in namespace, name
     with pytest.raises(AttributeError, match="not implemented"):
         astrophot.stack_frames  # noqa: B018
+
+
+def test_unexpected_errors_are_one_line_too(monkeypatch, capsys):
+    import astrophot.cli.info as info_module
+
+    def broken(args):
+        raise RuntimeError("something internal")
+
+    monkeypatch.setattr(info_module, "_run", broken)
+    assert cli.main(["info", "whatever.fits"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "RuntimeError: something internal" in err[0] and "-l DEBUG" in err[0]
+    with pytest.raises(RuntimeError):
+        cli.main(["-l", "DEBUG", "info", "whatever.fits"])
