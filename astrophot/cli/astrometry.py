@@ -133,7 +133,9 @@ def _run(args):
     backend = "auto" if "auto" in backend else backend
     hint = _hint(args)
     stars = _read_stars(args.stars) if args.stars else None
-    outputs = [output_for(path, args.output, len(args.frames), prefix="nav", verb="solving") for path in args.frames]
+    outputs = [
+        output_for(path, args.output, len(args.frames), prefix="nav", verb="solving") for path in args.frames
+    ]
     for path, out in zip(args.frames, outputs):
         if Path(out).resolve() == Path(path).resolve():
             raise FrameWriteError(f"{out}: refusing to write over the input frame")
