@@ -36,7 +36,9 @@ def _load(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("select", nargs="*", help="substrings of benchmark file or function names")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
