@@ -29,6 +29,9 @@ MIN_BETA = 1.5
 
 #: Sub-pixel offsets of the 2 x 2 integration of the model over a pixel.
 _SUB = (-0.25, 0.25)
+#: Sub-pixel offsets of the 4 x 4 integration ('fine'), for stars of about
+#: one to two pixels, where the 2 x 2 average overestimates the width by 3-4 %.
+_SUB_FINE = (-0.375, -0.125, 0.125, 0.375)
 
 
 def alpha_from_fwhm(fwhm, beta):
@@ -97,7 +100,7 @@ def _model_and_jacobian(params, xpix, ypix, fit_beta, want_jacobian=True, integr
 
     params : (N, 8) = A, x0, y0, c1, c2, c3, B, beta (beta used fixed unless ``fit_beta``)
     xpix, ypix : (N, M) pixel coordinates.
-    integration : 'subsample' (mean of 2 x 2 samples) or 'laplacian' (the
+    integration : 'subsample' (mean of 2 x 2 samples), 'fine' (4 x 4) or 'laplacian' (the
         value at the pixel centre plus 1/24 of its Laplacian: the next term of
         the pixel average, a quarter of the cost).
     """
@@ -134,10 +137,11 @@ def _model_and_jacobian(params, xpix, ypix, fit_beta, want_jacobian=True, integr
         total = f + lap / f32(24.0)
         model = bkg + amp * total
     else:
+        offsets = _SUB_FINE if integration == "fine" else _SUB
         total = np.zeros((n, m), dtype=f32)
-        for sy in _SUB:
+        for sy in offsets:
             dys = dy + f32(sy)
-            for sx in _SUB:
+            for sx in offsets:
                 dxs = dx + f32(sx)
                 w = c1 * dxs * dxs
                 w += (2.0 * c2) * dxs * dys
@@ -147,7 +151,7 @@ def _model_and_jacobian(params, xpix, ypix, fit_beta, want_jacobian=True, integr
                 np.log(w, out=w)
                 w *= -beta
                 total += np.exp(w, out=w)
-        model = bkg + amp * total / f32(len(_SUB) ** 2)
+        model = bkg + amp * total / f32(len(offsets) ** 2)
         u = logu = f = None
     if not want_jacobian:
         return model, None
@@ -241,7 +245,7 @@ def fit_moffat(
         fraction and its centre moves by less than 0.01 pixel.
     max_shift : float, optional
         A fit whose centre moves further than this from the start fails.
-    integration : {'subsample', 'laplacian'}, optional
+    integration : {'subsample', 'fine', 'laplacian'}, optional
         How the model is averaged over a pixel (see `_model_and_jacobian`).
 
     Returns

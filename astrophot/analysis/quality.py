@@ -257,6 +257,7 @@ def assess_quality(frame, *, stars=None, background=None, saturation=None, **fin
             min_area=find_options.pop("min_area", 5),
             deblend=find_options.pop("deblend", True),
             keep_sharp=find_options.pop("keep_sharp", False),
+            cfa=find_options.pop("cfa", None),
         )
         if find_options:
             raise TypeError(f"unknown find_stars options {sorted(find_options)}")
