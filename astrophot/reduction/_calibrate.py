@@ -3,11 +3,13 @@
 
 import hashlib
 import logging
+import math
+import os
 import threading
 import time
 import warnings
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import astropy.units as u
 import numpy as np
@@ -49,6 +51,10 @@ READ_NOISE_KEYS = ("RDNOISE", "READNOIS", "RON", "READNOISE")
 SATURATION_KEYS = ("SATURATE", "SATLEVEL", "DATAMAX")
 
 _BLOCK_PIXELS = 1 << 17  # pixels per block of the kernel (fits the CPU caches)
+#: The masters' flags are set by index when at most 1 pixel in this many is flagged.
+_SPARSE_FRACTION = 16
+#: Threads that run the kernel's blocks (numpy releases the GIL inside its loops).
+_KERNEL_THREADS = max(1, min(2, os.cpu_count() or 1))
 
 
 def _unit_of(unit):
@@ -194,6 +200,60 @@ _BAD_BITS = np.uint32(DQFlag.bad_bits())
 _REPAIRED_BIT = np.uint32(DQFlag.REPAIRED)
 
 
+_POOLS = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pools():
+    """
+    The checksum thread and the kernel's threads (None with one core), started once per process.
+
+    Starting threads for every frame costs milliseconds; these idle between
+    calls. The checksum pool has one thread so that the blocks of a product
+    are hashed in order.
+    """
+    with _POOLS_LOCK:
+        if not _POOLS:
+            _POOLS["hasher"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="astrophot-checksum")
+            _POOLS["kernel"] = (
+                ThreadPoolExecutor(max_workers=_KERNEL_THREADS, thread_name_prefix="astrophot-calibrate")
+                if _KERNEL_THREADS > 1
+                else None
+            )
+        return _POOLS["hasher"], _POOLS["kernel"]
+
+
+def _forget_pools():
+    """In a forked child the pools' threads do not exist: start new ones when needed."""
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
+
+
+def _saturation_threshold(level, dtype):
+    """
+    The saturation level to compare raw values of ``dtype`` with (same result, faster).
+
+    Integer raw data are compared with the integer ``ceil(level)`` in their own
+    dtype (``x >= level`` if and only if ``x >= ceil(level)`` for an integer
+    ``x``), which is several times faster than a comparison through float64.
+    ``None`` when no value of the dtype can reach the level.
+    """
+    if level is None or dtype.kind not in "ui" or not math.isfinite(level):
+        return level
+    info = np.iinfo(dtype)
+    threshold = math.ceil(level)
+    if threshold > info.max:
+        return None
+    if threshold <= info.min:
+        return level
+    return dtype.type(threshold)
+
+
 class _StreamingChecksum:
     """`~astrophot.frames.data_checksum` of a C-ordered array, fed block of rows by block."""
 
@@ -266,6 +326,7 @@ def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out
     # the Poisson term counts every electron of the raw frame, dark current included:
     # it is taken from the light less the bias only
     bias_only = None if b is None else np.asarray(b.data, dtype=np.float32)
+    bias_finite = bias_only is None or bool(np.isfinite(bias_only).all())
     subtract = None
     if b is not None and bias_coefficient != 0.0:
         subtract = np.multiply(b.data, np.float32(bias_coefficient), dtype=np.float32)
@@ -326,14 +387,26 @@ def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out
                 flags = np.zeros(shape, dtype=np.uint32)
             flags[low] |= _LOW_BIT
     plain_mask = flags is None or not np.any(flags & ~_BAD_BITS)
+    # few flagged pixels (the usual case): the kernel sets them by index in zeroed
+    # flag and mask planes instead of copying the whole plane for every light
+    flag_index = flag_values = None
+    if flags is not None:
+        flag_index = np.flatnonzero(flags)
+        if flag_index.size <= flags.size // _SPARSE_FRACTION:
+            flag_values = flags.reshape(-1)[flag_index]
+        else:
+            flag_index = None
     prepared = _Prepared(
         bias=bias_only,
+        bias_finite=bias_finite,
         subtract=subtract,
         variance=variance,
         factor=factor,
         factor2=factor2,
         flat_relvar=flat_relvar,
         flags=flags,
+        flag_index=flag_index,
+        flag_values=flag_values,
         plain_mask=plain_mask,
         finite=finite,
         flat_median=flat_median,
@@ -361,26 +434,42 @@ class _Kernel:
         sel = np.empty((n, nx), dtype=bool)
         dat, vr, flg, msk = self.data[rows], self.var[rows], self.flags[rows], self.mask[rows]
         counts = [0, 0, 0]
+        # sparse: flg and msk arrive zeroed; the flagged pixels' flat indices in the block
+        # are collected in `touched` and only those are set
+        sparse = self.sparse
+        flg_flat, msk_flat = flg.reshape(-1), msk.reshape(-1)
+        touched = []
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            if prep.flags is not None:
+            if not sparse:
                 np.copyto(flg, prep.flags[rows])
-            else:
-                flg.fill(0)
+            elif prep.flag_index is not None:
+                lo, hi = self.flag_bounds[rows.start]
+                if hi > lo:
+                    index = prep.flag_index[lo:hi] - rows.start * nx
+                    flg_flat[index] = prep.flag_values[lo:hi]
+                    touched.append(index)
             rawb = self.raw[rows]
             np.copyto(dat, rawb, casting="unsafe")
             if self.sat_level is not None:
-                np.greater_equal(rawb, self.sat_level, out=sel)
+                np.greater_equal(rawb, self.sat_level, out=sel)  # in the raw dtype when it is integer
                 counts[0] = np.count_nonzero(sel)
                 if counts[0]:
-                    np.bitwise_or(flg, _SAT_BIT, out=flg, where=sel)
+                    self._flag(flg, sel, _SAT_BIT, touched)
             if self.offset:
                 dat -= np.float32(self.offset)
             # variance in ADU**2 before the flat: Poisson (light less bias) ...
             if prep.bias is not None:
                 np.subtract(dat, prep.bias[rows], out=vr)
-                np.maximum(vr, 0, out=vr)
+                positive = vr
             else:
-                np.maximum(dat, 0, out=vr)
+                positive = dat
+            if self.finite_poisson:
+                # max(x, 0) for finite x, twice as fast as np.maximum: x * (x > 0) (-0.0 for x < 0,
+                # which the read-noise term added next turns into +0.0)
+                np.greater(positive, 0, out=sel)
+                np.multiply(positive, sel, out=vr)
+            else:
+                np.maximum(positive, 0, out=vr)
             if prep.subtract is not None:
                 dat -= prep.subtract[rows]
             vr *= np.float32(1.0 / self.gain)
@@ -404,18 +493,34 @@ class _Kernel:
                 np.logical_not(sel, out=sel)
                 counts[1] = np.count_nonzero(sel)
                 if counts[1]:
-                    np.bitwise_or(flg, _NONFINITE_BIT, out=flg, where=sel)
-            if prep.plain_mask:
-                # every bit set is a bad bit: masked wherever a flag is set
-                np.not_equal(flg, 0, out=msk)
+                    self._flag(flg, sel, _NONFINITE_BIT, touched)
+            if sparse:
+                if touched:
+                    index = touched[0] if len(touched) == 1 else np.unique(np.concatenate(touched))
+                    values = flg_flat[index]
+                    masked = ((values & _BAD_BITS) != 0) & ((values & _REPAIRED_BIT) == 0)
+                    msk_flat[index] = masked
+                    counts[2] = np.count_nonzero(masked)
             else:
-                np.bitwise_and(flg, _BAD_BITS, out=tmp.view(np.uint32))
-                np.not_equal(tmp.view(np.uint32), 0, out=msk)
-                np.bitwise_and(flg, _REPAIRED_BIT, out=tmp.view(np.uint32))
-                np.equal(tmp.view(np.uint32), 0, out=sel)
-                msk &= sel
-            counts[2] = np.count_nonzero(msk)
+                if prep.plain_mask:
+                    # every bit set is a bad bit: masked wherever a flag is set
+                    np.not_equal(flg, 0, out=msk)
+                else:
+                    np.bitwise_and(flg, _BAD_BITS, out=tmp.view(np.uint32))
+                    np.not_equal(tmp.view(np.uint32), 0, out=msk)
+                    np.bitwise_and(flg, _REPAIRED_BIT, out=tmp.view(np.uint32))
+                    np.equal(tmp.view(np.uint32), 0, out=sel)
+                    msk &= sel
+                counts[2] = np.count_nonzero(msk)
         return counts
+
+    def _flag(self, flg, sel, bit, touched):
+        if self.sparse:
+            index = np.flatnonzero(sel)
+            flg.reshape(-1)[index] |= bit
+            touched.append(index)
+        else:
+            np.bitwise_or(flg, bit, out=flg, where=sel)
 
 
 def calibrate_frame(
@@ -571,7 +676,7 @@ def calibrate_frame(
     # checksums (for the provenance) are computed in a second thread while the kernel runs:
     # first the raw frame's, then the product's, block by block as the kernel writes it
     t_start = time.perf_counter()
-    hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="astrophot-checksum")
+    hasher, workers = _pools()
     raw_checksum = hasher.submit(raw.checksum)
     for frame, role in ((bias, "bias"), (dark, "dark")):
         if frame is not None:
@@ -709,8 +814,10 @@ def calibrate_frame(
     ny, nx = shape
     data = np.empty(shape, dtype=np.float32)
     var = np.empty(shape, dtype=np.float32)
-    flags = np.empty(shape, dtype=np.uint32)
-    mask = np.empty(shape, dtype=bool)
+    sparse = prep.flags is None or prep.flag_index is not None
+    flags = (np.zeros if sparse else np.empty)(shape, dtype=np.uint32)
+    mask = (np.zeros if sparse else np.empty)(shape, dtype=bool)
+    integer_raw = raw_data.dtype.kind in "ui"
     kernel = _Kernel(
         prep=prep,
         raw=raw_data,
@@ -718,24 +825,40 @@ def calibrate_frame(
         var=var,
         flags=flags,
         mask=mask,
-        sat_level=sat_level,
+        sat_level=_saturation_threshold(sat_level, raw_data.dtype),
         offset=offset,
         gain=gain_value,
         out_gain=out_gain,
-        check_finite=not (prep.finite and raw_data.dtype.kind in "ui"),
+        check_finite=not (prep.finite and integer_raw),
+        finite_poisson=prep.bias_finite and integer_raw,
+        sparse=sparse,
     )
     step = max(1, _BLOCK_PIXELS // max(nx, 1))
     blocks = [slice(start, min(start + step, ny)) for start in range(0, ny, step)]
+    if prep.flag_index is not None:
+        # where each block's flagged pixels are in the sorted flat indices
+        edges = np.searchsorted(prep.flag_index, [rows.start * nx for rows in blocks] + [ny * nx]).tolist()
+        kernel.flag_bounds = {rows.start: (edges[i], edges[i + 1]) for i, rows in enumerate(blocks)}
     digest = _StreamingChecksum(data)
+    # the blocks run on the kernel threads; the checksum thread hashes them in order
+    futures = []
+    if workers is not None and len(blocks) > 1:
+        futures = [workers.submit(kernel, rows) for rows in blocks]
+        done = (future.result() for future in futures)
+    else:
+        done = (kernel(rows) for rows in blocks)
     counts = []
     try:
-        for rows in blocks:
-            counts.append(kernel(rows))
+        for rows, block_counts in zip(blocks, done):
+            counts.append(block_counts)
             hasher.submit(digest.update, rows)
         raw_checksum.result()
         product_checksum = hasher.submit(digest.hexdigest).result()
-    finally:
-        hasher.shutdown(wait=True)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        wait(futures)  # no thread writes into the arrays once this call has failed
+        raise
     n_sat, n_nonfinite, n_masked = (int(sum(c[i] for c in counts)) for i in range(3))
     n_low = prep.n_low
     flat_median = prep.flat_median

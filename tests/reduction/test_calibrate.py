@@ -162,6 +162,55 @@ def test_uncertainty_formula():
         assert cal.uncertainty.array[r, c] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("fraction, infinite_bias", [(0.001, False), (0.3, False), (0.001, True)])
+def test_flags_mask_and_values_on_many_blocks(fraction, infinite_bias):
+    """
+    Flags, mask and values on a frame of several kernel blocks, with few flagged
+    pixels (set by index) and many (whole planes), against the inputs.
+    """
+    from astrophot.frames import flags_to_mask
+
+    rng = np.random.default_rng(7)
+    shape = (700, 650)  # several blocks of rows, run on the kernel threads
+    data = rng.integers(900, 60000, shape).astype(np.uint16)
+    data[rng.random(shape) < 0.002] = 65535
+    data[rng.random(shape) < 0.01] = 450  # below the bias: no Poisson term
+    raw = RawFrame(data, meta={"EXPTIME": 10.0, "GAIN": 1.5, "RDNOISE": 5.0, "SATURATE": 50000.5})
+    bias_values = rng.normal(500.0, 3.0, shape)
+    if infinite_bias:
+        bias_values[5, 5] = -np.inf  # not clipped to zero: the Poisson term is not finite there
+    bias = MasterBias(bias_values, uncertainty=StdDevUncertainty(np.full(shape, 1.0)))
+    flat_values = rng.uniform(0.8, 1.2, shape)
+    flat_values[rng.random(shape) < 0.001] = 0.01
+    flat = MasterFlat(flat_values)
+    bits = np.where(rng.random(shape) < fraction, np.uint32(DQFlag.HOT), np.uint32(0)).astype(np.uint32)
+    bits[3, :] |= np.uint32(DQFlag.BAD_ROW)
+    bits[10:20, 7] |= np.uint32(DQFlag.REPAIRED)  # repaired: flagged but not masked
+    cal = calibrate_frame(raw, bias=bias, flat=flat, bad_pixels=BadPixelMap(bits))
+
+    flat32 = flat_values.astype(np.float32)
+    good = np.isfinite(flat32) & (flat32 > 0) & (bits == 0)
+    median = np.median(flat32[::4, ::4][good[::4, ::4]])
+    low = flat32 <= np.float32(0.1 * median)
+    expected = bits.copy()
+    expected[data >= 50001] |= np.uint32(DQFlag.SATURATED)
+    expected[low] |= np.uint32(DQFlag.LOW_RESPONSE)
+    if infinite_bias:
+        expected[5, 5] |= np.uint32(DQFlag.NONFINITE)
+    assert np.array_equal(cal.flags, expected)
+    assert np.array_equal(cal.mask, flags_to_mask(expected))
+    outcome = cal.provenance.steps[-1].outcome
+    assert outcome["n_masked"] == flags_to_mask(expected).sum()
+    assert outcome["n_saturated"] == (data >= 50001).sum()
+    ok = ~low & ~flags_to_mask(expected)
+    value = (data - bias_values) * 1.5 * median / flat32
+    assert np.allclose(cal.data[ok], value[ok], rtol=1e-5)
+    poisson = np.maximum(data - bias_values.astype(np.float32), 0) / 1.5 + (5.0 / 1.5) ** 2 + 1.0
+    sigma = np.sqrt(poisson) * 1.5 * median / flat32
+    assert np.allclose(cal.uncertainty.array[ok], sigma[ok], rtol=1e-5)
+    assert np.isfinite(cal.uncertainty.array[5, 5]) != infinite_bias
+
+
 def test_unsigned_data_do_not_wrap():
     """Raw uint16 values below the bias give negative numbers, not 65000s."""
     raw = _raw(value=90)
