@@ -2,6 +2,7 @@
 """Apply master calibration frames to a raw light frame."""
 
 import hashlib
+import itertools
 import logging
 import math
 import os
@@ -53,8 +54,9 @@ SATURATION_KEYS = ("SATURATE", "SATLEVEL", "DATAMAX")
 _BLOCK_PIXELS = 1 << 17  # pixels per block of the kernel (fits the CPU caches)
 #: The masters' flags are set by index when at most 1 pixel in this many is flagged.
 _SPARSE_FRACTION = 16
-#: Threads that run the kernel's blocks (numpy releases the GIL inside its loops).
-_KERNEL_THREADS = max(1, min(2, os.cpu_count() or 1))
+#: Threads that run the kernel's blocks and the checksums (numpy and hashlib release the
+#: GIL inside their loops): the calling thread and a helper when there are two cores.
+_THREADS = max(1, min(2, os.cpu_count() or 1))
 
 
 def _unit_of(unit):
@@ -204,23 +206,20 @@ _POOLS = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def _pools():
+def _helpers():
     """
-    The checksum thread and the kernel's threads (None with one core), started once per process.
+    The helper threads (None with one core), started once per process.
 
-    Starting threads for every frame costs milliseconds; these idle between
-    calls. The checksum pool has one thread so that the blocks of a product
-    are hashed in order.
+    Starting a thread for every frame costs milliseconds; these idle between calls.
     """
     with _POOLS_LOCK:
         if not _POOLS:
-            _POOLS["hasher"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="astrophot-checksum")
-            _POOLS["kernel"] = (
-                ThreadPoolExecutor(max_workers=_KERNEL_THREADS, thread_name_prefix="astrophot-calibrate")
-                if _KERNEL_THREADS > 1
+            _POOLS["helpers"] = (
+                ThreadPoolExecutor(max_workers=_THREADS - 1, thread_name_prefix="astrophot-calibrate")
+                if _THREADS > 1
                 else None
             )
-        return _POOLS["hasher"], _POOLS["kernel"]
+        return _POOLS["helpers"]
 
 
 def _forget_pools():
@@ -252,6 +251,62 @@ def _saturation_threshold(level, dtype):
     if threshold <= info.min:
         return level
     return dtype.type(threshold)
+
+
+def _run_blocks(kernel, blocks, digest, helpers):
+    """
+    Run ``kernel`` on every block of rows, on this thread and the helpers, and
+    feed the finished blocks to ``digest`` in order as they come.
+
+    Whichever thread finishes a block hashes the finished blocks that follow
+    the last hashed one (one thread at a time, never waiting for the other):
+    the checksum costs as much CPU as half the kernel and is spread over both
+    cores. Returns the kernel's counts, block by block.
+    """
+    n = len(blocks)
+    counts = [None] * n
+    done = [False] * n
+    tickets = itertools.count()  # next() is atomic under the GIL
+    cursor = [0]
+    hash_lock = threading.Lock()
+    failed = []
+
+    def advance():
+        while hash_lock.acquire(blocking=False):
+            try:
+                while cursor[0] < n and done[cursor[0]]:
+                    digest.update(blocks[cursor[0]])
+                    cursor[0] += 1
+            finally:
+                hash_lock.release()
+            # a block finished while the lock was held is hashed here
+            if not (cursor[0] < n and done[cursor[0]]):
+                return
+
+    def work():
+        for i in tickets:
+            if i >= n or failed:
+                return
+            try:
+                counts[i] = kernel(blocks[i])
+            except BaseException:
+                failed.append(True)
+                raise
+            done[i] = True
+            advance()
+
+    futures = [] if helpers is None or n < 2 else [helpers.submit(work) for _ in range(_THREADS - 1)]
+    try:
+        work()
+    finally:
+        if futures:
+            wait(futures)  # no thread touches the arrays once this returns or raises
+    for future in futures:
+        future.result()
+    advance()
+    if cursor[0] != n:  # pragma: no cover - guards the hand-over above
+        raise RuntimeError(f"calibrate_frame: {cursor[0]} of {n} blocks hashed")
+    return counts
 
 
 class _StreamingChecksum:
@@ -673,11 +728,11 @@ def calibrate_frame(
         "max_dark_ratio": max_dark_ratio,
         "temperature_tolerance": temperature_tolerance,
     }
-    # checksums (for the provenance) are computed in a second thread while the kernel runs:
-    # first the raw frame's, then the product's, block by block as the kernel writes it
+    # checksums (for the provenance) are computed while the kernel runs: the raw frame's
+    # by the helper thread first, the product's block by block as the kernel writes it
     t_start = time.perf_counter()
-    hasher, workers = _pools()
-    raw_checksum = hasher.submit(raw.checksum)
+    helpers = _helpers()
+    raw_checksum = None if helpers is None else helpers.submit(raw.checksum)
     for frame, role in ((bias, "bias"), (dark, "dark")):
         if frame is not None:
             _check_unit(frame, role, (u.adu, u.dimensionless_unscaled))
@@ -840,25 +895,12 @@ def calibrate_frame(
         edges = np.searchsorted(prep.flag_index, [rows.start * nx for rows in blocks] + [ny * nx]).tolist()
         kernel.flag_bounds = {rows.start: (edges[i], edges[i + 1]) for i, rows in enumerate(blocks)}
     digest = _StreamingChecksum(data)
-    # the blocks run on the kernel threads; the checksum thread hashes them in order
-    futures = []
-    if workers is not None and len(blocks) > 1:
-        futures = [workers.submit(kernel, rows) for rows in blocks]
-        done = (future.result() for future in futures)
+    counts = _run_blocks(kernel, blocks, digest, helpers)
+    product_checksum = digest.hexdigest()
+    if raw_checksum is None:
+        raw.checksum()
     else:
-        done = (kernel(rows) for rows in blocks)
-    counts = []
-    try:
-        for rows, block_counts in zip(blocks, done):
-            counts.append(block_counts)
-            hasher.submit(digest.update, rows)
         raw_checksum.result()
-        product_checksum = hasher.submit(digest.hexdigest).result()
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        wait(futures)  # no thread writes into the arrays once this call has failed
-        raise
     n_sat, n_nonfinite, n_masked = (int(sum(c[i] for c in counts)) for i in range(3))
     n_low = prep.n_low
     flat_median = prep.flat_median
