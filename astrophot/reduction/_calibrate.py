@@ -352,8 +352,8 @@ def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out
 
     ``subtract = c_b * bias + r * dark`` (ADU), ``variance = read_noise**2 +
     c_b**2 sigma_bias**2 + r**2 sigma_dark**2`` (ADU**2), the flat's factor
-    ``gain * median / flat`` (``gain`` where the flat is too low), its square
-    and ``(sigma_flat / flat)**2``, and the flags of the bad-pixel map and the
+    ``gain * median / flat`` (``gain`` where the flat is too low) and
+    ``(sigma_flat / flat)**2``, and the flags of the bad-pixel map and the
     masters with ``LOW_RESPONSE``. A light calibrated with the same masters,
     exposure ratio, read noise and gain reuses them: a night's frames pay for
     them once.
@@ -415,7 +415,7 @@ def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out
         else:
             np.bitwise_or(flags, source, out=flags, casting="unsafe")
 
-    factor = factor2 = flat_relvar = None
+    factor = flat_relvar = None
     flat_median = None
     n_low = 0
     if f is not None:
@@ -430,7 +430,6 @@ def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out
         factor = np.full(shape, np.float32(out_gain), dtype=np.float32)
         with np.errstate(invalid="ignore", divide="ignore"):
             np.divide(np.float32(out_gain * flat_median), flat, out=factor, where=ok)
-            factor2 = np.square(factor)
             if f.uncertainty is not None:
                 flat_relvar = np.divide(np.asarray(f.uncertainty, dtype=np.float32), flat, dtype=np.float32)
                 np.square(flat_relvar, out=flat_relvar)
@@ -457,7 +456,6 @@ def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out
         subtract=subtract,
         variance=variance,
         factor=factor,
-        factor2=factor2,
         flat_relvar=flat_relvar,
         flags=flags,
         flag_index=flag_index,
@@ -531,8 +529,12 @@ class _Kernel:
             # ... plus read noise and the masters' variance
             vr += prep.variance[rows] if np.ndim(prep.variance) else prep.variance
             if prep.factor is not None:
-                dat *= prep.factor[rows]
-                vr *= prep.factor2[rows]
+                factor = prep.factor[rows]
+                dat *= factor
+                # squared here rather than read from a prepared plane: the kernel is bound by
+                # memory bandwidth, and the block of the factor is still in the cache
+                np.square(factor, out=tmp)
+                vr *= tmp
                 if prep.flat_relvar is not None:
                     # (value * sigma_flat / flat)**2
                     np.square(dat, out=tmp)
