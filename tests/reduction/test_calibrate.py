@@ -211,6 +211,29 @@ def test_flags_mask_and_values_on_many_blocks(fraction, infinite_bias):
     assert np.isfinite(cal.uncertainty.array[5, 5]) != infinite_bias
 
 
+def test_kernel_failure_propagates(monkeypatch):
+    """An error in a block (on either thread) reaches the caller; the next call works."""
+    from astrophot.reduction import _calibrate
+
+    calls = []
+    original = _calibrate._Kernel.__call__
+
+    def failing(self, rows):
+        calls.append(rows.start)
+        if len(calls) == 3:
+            raise MemoryError("block failed")
+        return original(self, rows)
+
+    raw = _raw(shape=(900, 600))  # several blocks
+    monkeypatch.setattr(_calibrate._Kernel, "__call__", failing)
+    with pytest.raises(MemoryError, match="block failed"):
+        calibrate_frame(raw)
+    monkeypatch.setattr(_calibrate._Kernel, "__call__", original)
+    cal = calibrate_frame(raw)
+    assert cal.data[0, 0] == pytest.approx(1100 * 2.0)
+    assert cal.checksum() == data_checksum(cal.data)
+
+
 def test_unsigned_data_do_not_wrap():
     """Raw uint16 values below the bias give negative numbers, not 65000s."""
     raw = _raw(value=90)
