@@ -701,6 +701,13 @@ def calibrate_frame(
     in ``CALGAIN``) and ``RDNOISE`` in the output unit. The masters are
     referenced (with checksums) in the provenance, not in the header.
 
+    What depends on the masters alone (the combined bias and dark, the flat's
+    factor, the merged flags) is prepared once and reused by the next lights
+    calibrated with the same masters. The per-light arithmetic runs in blocks
+    of rows on the calling thread and one helper thread (two with two cores
+    or more), which also compute the checksums; the result does not depend on
+    the number of threads.
+
     Examples
     --------
     >>> import numpy as np
