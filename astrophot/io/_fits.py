@@ -133,9 +133,9 @@ def _guess_type(path, header):
 
 
 def _native(array):
-    """A native-byte-order copy of a FITS array (FITS is big-endian on disk)."""
+    """A FITS array in native byte order (FITS is big-endian on disk; files are read with memmap off)."""
     array = np.asarray(array)
-    return array.astype(array.dtype.newbyteorder("="), copy=True)
+    return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 
 def _find_image(hdul, path):
