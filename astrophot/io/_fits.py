@@ -358,7 +358,11 @@ def _build_hdulist(frame, sidecar_name):
         hdu.header["UTYPE"] = "StdDevUncertainty"
         hdus.append(hdu)
     if frame.mask is not None and not isinstance(frame, BadPixelMap):
-        hdus.append(fits.ImageHDU(np.asarray(frame.mask, dtype=np.uint8), name="MASK"))
+        mask = np.asarray(frame.mask, dtype=bool)
+        # a calibrated frame's mask is rebuilt from its DQ flags on reading: write it only when it differs
+        derived = isinstance(frame, CalibratedFrame) and frame.flags is not None
+        if not derived or not np.array_equal(mask, frame.mask_from_flags()):
+            hdus.append(fits.ImageHDU(mask.astype(np.uint8), name="MASK"))
     if frame.flags is not None:
         hdus.append(fits.ImageHDU(np.asarray(frame.flags, dtype=np.uint32), name="DQ"))
     hdus.extend(frame._extra_hdus())

@@ -142,3 +142,21 @@ def test_master_rejection_counts_round_trip(tmp_path):
     np.testing.assert_array_equal(master[1:, 1:].n_rejected, counts[1:, 1:])
     write_frame(master, tmp_path / "m.fits")
     np.testing.assert_array_equal(read_frame(tmp_path / "m.fits").n_rejected, counts)
+
+
+def test_mask_derived_from_flags_is_not_written_twice(tmp_path):
+    from astropy.io import fits
+
+    flags = np.zeros((4, 5), dtype=np.uint32)
+    flags[1, 2] = int(DQFlag.HOT)
+    flags[3, 3] = int(DQFlag.HOT | DQFlag.REPAIRED)
+    frame = start_step("t").finish(CalibratedFrame(np.ones((4, 5), np.float32), flags=flags))
+    write_frame(frame, tmp_path / "derived.fits")
+    assert "MASK" not in fits.open(tmp_path / "derived.fits")
+    np.testing.assert_array_equal(read_frame(tmp_path / "derived.fits").mask, frame.mask)
+    # a mask that says more than the flags is kept
+    custom = start_step("t").finish(
+        CalibratedFrame(np.ones((4, 5), np.float32), flags=flags, mask=flags == 0)
+    )
+    write_frame(custom, tmp_path / "custom.fits")
+    np.testing.assert_array_equal(read_frame(tmp_path / "custom.fits").mask, flags == 0)
