@@ -210,8 +210,8 @@ def combine_frames(
     >>> from astrophot.calibration import combine_frames
     >>> frames = [CCDData(np.full((2, 3), v, dtype=np.float32), unit="adu") for v in (10, 11, 12, 500)]
     >>> out = combine_frames(frames, method="median", n_sigma_low=3, n_sigma_high=3)
-    >>> out.data[0, 0], int(out.n_rejected[0, 0])
-    (np.float32(11.0), 1)
+    >>> float(out.data[0, 0]), int(out.n_rejected[0, 0])
+    (11.0, 1)
     """
     options = combine_options(
         method, sigma_clip, n_sigma_low, n_sigma_high, max_iterations, n_low, n_high, clip_spread
