@@ -173,6 +173,28 @@ def find_index_files(index_files=None):
     return sorted(found.values(), key=lambda i: (-i.scale_upper, i.path))
 
 
+def index_files_for_field(indexes, shape, scale_range):
+    """
+    The index files that can solve a frame of ``shape`` (ny, nx) at ``scale_range``.
+
+    ``scale_range`` is (low, high) in arcsec/px, or None (every index file).
+    Raises `~astrophot.exceptions.AstrometryError` when none fits.
+    """
+    if scale_range is None:
+        return indexes
+    ny, nx = shape
+    short_side = min(nx, ny) * scale_range[0] / 60.0
+    diagonal = float(math.hypot(nx, ny)) * scale_range[1] / 60.0
+    usable = select_index_files(indexes, short_side=short_side, diagonal=diagonal)
+    if not usable:
+        raise AstrometryError(
+            f"no index file has quads for a {short_side:.1f}-{diagonal:.1f} arcmin field "
+            f"(have {indexes[-1].scale_lower:.1f}-{indexes[0].scale_upper:.1f} arcmin quads); "
+            f"{INSTALL_HINT}"
+        )
+    return usable
+
+
 def select_index_files(indexes, *, short_side=None, diagonal=None, min_quad_fraction=0.1):
     """
     Keep the index files whose quads fit a field of the given size.

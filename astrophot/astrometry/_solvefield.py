@@ -26,7 +26,7 @@ from astropy.io import fits
 from astropy.table import QTable, Table
 from astropy.wcs import WCS
 
-from astrophot.astrometry._index import INSTALL_HINT, find_index_files, select_index_files
+from astrophot.astrometry._index import INSTALL_HINT, find_index_files, index_files_for_field
 from astrophot.astrometry._result import BackendUnavailable, Candidate
 from astrophot.exceptions import AstrometryError
 
@@ -133,16 +133,7 @@ def solve_with_solve_field(stars, hint, *, index_files=None, time_limit=30.0, si
         raise BackendUnavailable(f"no astrometry.net index files found; {INSTALL_HINT}")
     ny, nx = stars.shape
     scale_range = hint.scale_range_arcsec()
-    if scale_range is not None:
-        short_side = min(nx, ny) * scale_range[0] / 60.0
-        diagonal = float(np.hypot(nx, ny)) * scale_range[1] / 60.0
-        usable = select_index_files(indexes, short_side=short_side, diagonal=diagonal)
-        if not usable:
-            raise AstrometryError(
-                f"no index file has quads for a {short_side:.1f}-{diagonal:.1f} arcmin field; {INSTALL_HINT}"
-            )
-    else:
-        usable = indexes
+    usable = index_files_for_field(indexes, stars.shape, scale_range)
     sel = stars.selected
     n = len(sel)
     if sip_order is None:
