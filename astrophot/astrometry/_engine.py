@@ -148,7 +148,6 @@ def solve_with_engine(stars, hint, *, index_files=None, time_limit=30.0, sip_ord
     indexes = find_index_files(index_files)
     if not indexes:
         raise BackendUnavailable(f"no astrometry.net index files found; {INSTALL_HINT}")
-    ny, nx = stars.shape
     scale_range = hint.scale_range_arcsec()
     usable = index_files_for_field(indexes, stars.shape, scale_range)
     sel = stars.selected
