@@ -78,7 +78,7 @@ def image_arithmetic(left, operator, right):
         a `CalibratedFrame`; a plain ``CCDData`` gives a ``CCDData``, without
         provenance), header and WCS.
     operator : {'+', '-', '*', '/'}
-        Also ``add``, ``sub``, ``mul``, ``div`` (any case), as the seed's
+        Also ``add``, ``sub``, ``mul``, ``div`` (any case), as the original ``ap_*`` scripts'
         ``ap_imarith`` spells them.
     right : frame, `~astropy.nddata.CCDData`, number or `~astropy.units.Quantity`
         The second operand. For ``+`` and ``-`` a plain number is in the

@@ -1,46 +1,225 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
-"""Helpers shared by the subcommands (not a subcommand module: no ``register``)."""
+"""
+Helpers shared by the subcommands (not a subcommand module: no ``register``).
 
+The batch policy of every subcommand that takes frames (``FRAME...``): `run_batch`
+processes every frame it can, reports each failure with its reason (one line on stderr
+naming the file), and exits non-zero at the end. `output_for` says where a product goes
+(beside its input, or into ``-o DIR``, which is created) and refuses an input as an output
+and an existing frame of another kind. Warnings raised while a frame is processed are
+shown once each, on stderr, naming the file (`show_warning`).
+"""
+
+import logging
+import sys
+import warnings
 from pathlib import Path
 
 from astrophot.exceptions import AstrophotError
 
-__all__ = ["default_output", "output_for"]
+__all__ = [
+    "add_output_arguments",
+    "check_output",
+    "default_output",
+    "output_for",
+    "run_batch",
+    "show_warning",
+    "working_on",
+]
+
+log = logging.getLogger("astrophot")
 
 _SUFFIXES = (".fz", ".gz", ".bz2", ".fits", ".fit", ".fts")
+_FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.fz", ".fits.gz")
+
+#: The file being processed (warnings name it) and the warnings already shown.
+_state = {"file": None, "shown": set()}
 
 
-def default_output(path, prefix):
+class working_on:
+    """Context manager: warnings raised inside name ``path``."""
+
+    def __init__(self, path):
+        self.path = None if path is None else str(path)
+
+    def __enter__(self):
+        self.previous, _state["file"] = _state["file"], self.path
+        return self
+
+    def __exit__(self, *exc):
+        _state["file"] = self.previous
+        return False
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None):
+    """`warnings.showwarning` for the command line: once each, on stderr, naming the file."""
+    text = str(message).strip()
+    where = _state["file"]
+    if where and where not in text and Path(where).name not in text:
+        text = f"{where}: {text}"
+    if text in _state["shown"]:
+        return
+    _state["shown"].add(text)
+    logging.getLogger("astrophot").warning("%s", text)
+
+
+def install_warning_display():
+    """Route every warning through `show_warning` (called once by ``main``)."""
+    _state["shown"] = set()
+    warnings.simplefilter("always")
+    warnings.showwarning = show_warning
+
+
+def default_output(path, prefix, suffix=".fits"):
     """
     The product name beside an input: ``raw-...fit`` -> ``<prefix>-...fits``.
 
     iTelescope names swap their prefix (`~astrophot.instruments.itelescope.output_name`);
-    other names get ``<prefix>-`` in front and a ``.fits`` ending.
+    other names get ``<prefix>-`` in front and a ``.fits`` ending (or ``suffix``).
     """
     path = Path(path)
     try:
         from astrophot.instruments.itelescope import output_name
 
-        name = output_name(path.name, prefix)
+        name = str(output_name(path.name, prefix))
+        if suffix != ".fits":
+            name = _strip_fits(name) + suffix
     except Exception:  # not an iTelescope name
-        stem = path.name
-        for suffix in _SUFFIXES:
-            if stem.lower().endswith(suffix):
-                stem = stem[: -len(suffix)]
-        name = f"{prefix}-{stem}.fits"
-    return path.with_name(str(name))
+        name = f"{prefix}-{_strip_fits(path.name)}{suffix}"
+    return path.with_name(name)
 
 
-def output_for(path, output, n_inputs, *, prefix, verb):
+def _strip_fits(name):
+    for ext in _SUFFIXES:
+        if name.lower().endswith(ext):
+            name = name[: -len(ext)]
+    return name
+
+
+def _is_directory_name(output, n_inputs, suffixes):
+    if output.is_dir() or str(output).endswith(("/", "\\")):
+        return True
+    if output.exists():
+        return False
+    return n_inputs > 1 or not output.name.lower().endswith(suffixes)
+
+
+def output_for(path, output, n_inputs, *, prefix, verb, suffix=".fits", inputs=(), kind=None):
     """
-    Where the product of ``path`` goes: beside it, into the directory ``output``,
-    or to the file ``output`` (one input only; else an `AstrophotError` using ``verb``).
+    Where the product of ``path`` goes: beside it, into the directory ``output``
+    (created; any name without a FITS ending, or any name when there are many inputs), or
+    to the file ``output`` (one input only). The result is checked by `check_output`.
     """
+    suffixes = _FITS_SUFFIXES if suffix == ".fits" else (suffix,)
     if output is None:
-        return default_output(path, prefix)
+        out = default_output(path, prefix, suffix)
+    else:
+        output = Path(output)
+        if _is_directory_name(output, n_inputs, suffixes):
+            if output.exists() and not output.is_dir():
+                raise AstrophotError(f"-o {output}: exists and is not a directory")
+            output.mkdir(parents=True, exist_ok=True)
+            out = output / default_output(path, prefix, suffix).name
+        elif n_inputs > 1:
+            raise AstrophotError(f"-o {output} must be a directory when {verb} {n_inputs} frames")
+        else:
+            out = output
+    check_output(out, inputs=inputs or (path,), kind=kind)
+    return out
+
+
+def existing_frame_type(path):
+    """The astrophot frame type of an existing FITS file (``"raw"`` when not astrophot's), or None."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(6) != b"SIMPLE":
+                return None
+        from astropy.io import fits
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return str(fits.getheader(path, 0).get("APFRAME", "raw"))
+    except OSError:
+        return None
+
+
+def check_output(out, *, inputs=(), kind=None):
+    """
+    Refuse an output that is one of the inputs, or an existing frame of another kind
+    (``kind``: the frame type to be written, or a description such as ``"star table"``),
+    whatever ``--overwrite`` says.
+    """
+    out = Path(out)
+    target = out.resolve()
+    for path in inputs:
+        if Path(path).resolve() == target:
+            raise AstrophotError(f"{out}: is an input; refusing to write the output over it")
+    existing = existing_frame_type(out)
+    if existing is not None and kind is not None and existing != kind:
+        what = "a raw (non-astrophot) FITS file" if existing == "raw" else f"a {existing}"
+        raise AstrophotError(
+            f"{out}: exists and is {what}; refusing to replace it with a {kind} (even with --overwrite)"
+        )
+    return out
+
+
+def add_output_arguments(parser, *, what="product"):
+    """``-o/--output`` (a directory, created) and ``--overwrite`` for a ``FRAME...`` subcommand."""
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        help=f"directory for the {what}s (created; default: beside each input); with one input, a file name",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help=f"replace an existing {what} of the same kind"
+    )
+
+
+def is_up_to_date(output, inputs):
+    """True when ``output`` exists and is newer than every input (see `run_batch`)."""
+    try:
+        from astrophot.io import is_up_to_date as _io_up_to_date  # the reliability policy, when present
+    except ImportError:
+        _io_up_to_date = None
+    if _io_up_to_date is not None:
+        return bool(_io_up_to_date(output, inputs))
     output = Path(output)
-    if output.is_dir():
-        return output / default_output(path, prefix).name
-    if n_inputs > 1:
-        raise AstrophotError(f"--output {output} must be a directory when {verb} {n_inputs} frames")
-    return output
+    if not output.exists():
+        return False
+    mtime = output.stat().st_mtime
+    return all(Path(p).exists() and Path(p).stat().st_mtime <= mtime for p in inputs)
+
+
+def run_batch(command, paths, process, *, what="frame"):
+    """
+    Run ``process(path)`` for every path; report each failure and return the exit code.
+
+    A failure (an astrophot error, a file error or a bad value) is printed as one line
+    ``astrophot COMMAND: error: PATH: reason`` and the next path is processed; at the end a
+    count of the failures is printed and 1 returned (0 when all succeeded).
+    """
+    from astrophot.exceptions import AstrophotError as _Error
+
+    paths = list(paths)
+    failed = []
+    for path in paths:
+        with working_on(path):
+            try:
+                process(path)
+            except (_Error, OSError, ValueError) as exc:
+                reason = str(exc)
+                if str(path) not in reason and Path(path).name not in reason:
+                    reason = f"{path}: {reason}"
+                print(f"astrophot {command}: error: {reason}", file=sys.stderr)
+                failed.append(path)
+    if failed and len(paths) > 1:
+        print(
+            f"astrophot {command}: {len(failed)} of {len(paths)} {what}s failed: "
+            + ", ".join(str(p) for p in failed),
+            file=sys.stderr,
+        )
+    return 1 if failed else 0

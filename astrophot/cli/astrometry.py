@@ -5,7 +5,7 @@
 Each frame is read, solved with `~astrophot.astrometry.solve_astrometry`
 (its star list from ``--stars`` or `~astrophot.analysis.find_stars`) and
 written as a solved frame (FITS + ASDF sidecar) whose ``STARS`` extension
-holds the stars with RA/Dec. The seed's positional source list becomes
+holds the stars with RA/Dec. The original ``ap_*`` scripts' positional source list becomes
 ``--stars``; its API key stays in astroquery's configuration file.
 """
 
@@ -115,7 +115,7 @@ def _read_stars(path):
     except Exception as exc:
         raise AstrophotError(f"{path}: cannot read the star table ({exc})") from exc
     if "x" not in table.colnames and "X" in table.colnames and "Y" in table.colnames:
-        # an astrometry.net .xyls or the seed's AP_XYPOS table: 1-based
+        # an astrometry.net .xyls or the original ap_* scripts' AP_XYPOS table: 1-based
         table["x"] = table["X"] - 1.0
         table["y"] = table["Y"] - 1.0
         log.info("%s: X/Y columns read as 1-based (FITS) positions", path)

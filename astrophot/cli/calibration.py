@@ -1,7 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Calibration products on the command line: ``combine``, ``read-noise``,
-``find-badpix``, ``find-badcols`` and ``calib-index`` (the seed's
+``find-badpix``, ``find-badcols`` and ``calib-index`` (the original ``ap_*`` scripts'
 ``ap_combine_darks``, ``ap_calc_read_noise``, ``ap_find_badpix`` and
 ``ap_auto_badcols``).
 """

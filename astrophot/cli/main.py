@@ -2,23 +2,72 @@
 """
 ``astrophot <stage> ...``: one subcommand per pipeline stage.
 
-Each module ``astrophot/cli/<family>.py`` that defines ``register(subparsers)``
-adds its subcommands; this module finds them, parses the arguments, sets up
-logging and turns astrophot errors into one line on stderr and exit code 1.
-The seed's script names (``ap_calibrate`` ...) are aliases of subcommands.
+The subcommands are listed once, in pipeline order, in `SUBCOMMANDS`: each row names the
+subcommand, the module ``astrophot/cli/<module>.py`` whose ``register(subparsers)`` adds it,
+and its one-line summary for ``astrophot --help``. Only the module of the subcommand being run
+is imported (``astrophot --help`` imports none), so start-up stays fast. To add a subcommand,
+write ``astrophot/cli/<module>.py`` with ``register(subparsers)`` and add one row here.
+
+This module parses the arguments, sets up logging (warnings included, on stderr) and turns
+astrophot errors into one line on stderr and exit code 1. The original ``ap_*`` scripts' names
+(``ap_calibrate`` ...) are aliases of subcommands.
 """
 
 import argparse
 import importlib
+import importlib.util
 import logging
-import pkgutil
 import sys
+from typing import NamedTuple
 
-__all__ = ["ALIASES", "build_parser", "main"]
+__all__ = ["ALIASES", "SUBCOMMANDS", "Subcommand", "build_parser", "main"]
 
 log = logging.getLogger("astrophot")
 
-#: The seed's script names and the subcommands they stand for.
+
+class Subcommand(NamedTuple):
+    """One row of the subcommand table."""
+
+    name: str
+    module: str  #: ``astrophot.cli.<module>`` defines ``register(subparsers)``
+    summary: str  #: the line shown by ``astrophot --help``
+
+
+#: Every subcommand in pipeline order. A row whose module does not exist (yet) is left out.
+SUBCOMMANDS = (
+    Subcommand("run", "run", "process a whole night: calibrate, clean, solve, grade, combine"),
+    Subcommand(
+        "prepare", "prepare", "unzip an iTelescope download, replace spaces in names, fix permissions"
+    ),
+    Subcommand("combine", "calibration", "combine raw bias, dark or flat frames into a master"),
+    Subcommand("read-noise", "calibration", "read noise (and gain) from two bias frames"),
+    Subcommand("find-badpix", "calibration", "bad-pixel map from a master dark (and flat, and user regions)"),
+    Subcommand("find-badcols", "calibration", "bad columns and rows of a calibrated frame, as YAML"),
+    Subcommand("calib-index", "calibration", "index a calibration library; choose the masters for lights"),
+    Subcommand(
+        "calibrate", "reduction", "bias/dark/flat calibration with uncertainty and data-quality flags"
+    ),
+    Subcommand("add-metadata", "reduction", "target, site, time, airmass, Moon and Sun keywords (offline)"),
+    Subcommand("fix-badpix", "reduction", "replace flagged pixels by their good neighbours"),
+    Subcommand("cosmic-rays", "reduction", "find, flag and replace cosmic rays (L.A.Cosmic)"),
+    Subcommand("background", "analysis", "estimate the sky background (and its RMS); optionally subtract it"),
+    Subcommand(
+        "find-stars", "analysis", "find stars, measure them and the PSF (ECSV star list, ds9 regions)"
+    ),
+    Subcommand("solve", "astrometry", "plate-solve frames: find and verify their WCS"),
+    Subcommand(
+        "quality", "analysis", "grade frames: CSV, plots and an HTML report of accepted/rejected frames"
+    ),
+    Subcommand("resample", "resample", "resample solved frames onto a common grid"),
+    Subcommand("stack", "stack", "stack resampled frames into a deep image or mosaic"),
+    Subcommand("color", "color", "colour composite from stacked filter images"),
+    Subcommand("imarith", "analysis", "add, subtract, multiply or divide a frame by a frame or a number"),
+    Subcommand("info", "info", "describe frames: type, shape, exposure, filter, provenance"),
+    Subcommand("simulate", "simulate", "write a simulated iTelescope night (raw frames, library, truth)"),
+    Subcommand("demo", "demo", "simulate a small night and run every pipeline stage on it"),
+)
+
+#: The original ``ap_*`` scripts' names and the subcommands they stand for.
 ALIASES = {
     "ap_combine_darks": "combine",
     "ap_calc_read_noise": "read-noise",
@@ -35,25 +84,55 @@ ALIASES = {
     "ap_measure_background": "background",
 }
 
-
-def _command_modules():
-    import astrophot.cli as package
-
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if info.name in ("main",) or info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"astrophot.cli.{info.name}")
-        if hasattr(module, "register"):
-            yield module
+_VALUE_OPTIONS = ("-l", "--log-level", "--loglevel")
 
 
-def build_parser():
-    """The argument parser with every registered subcommand."""
+def _available(row):
+    return importlib.util.find_spec(f"astrophot.cli.{row.module}") is not None
+
+
+class _Only:
+    """A ``subparsers`` stand-in that keeps only the subcommands named in ``names``."""
+
+    def __init__(self, subparsers, names):
+        self._subparsers = subparsers
+        self._names = names
+
+    def add_parser(self, name, **kwargs):
+        if name in self._names:
+            return self._subparsers.add_parser(name, **kwargs)
+        return argparse.ArgumentParser(prog=name, add_help=False)
+
+
+def command_of(argv):
+    """The subcommand named in ``argv`` (after the global options), or None."""
+    argv = list(argv)
+    while argv:
+        token = argv.pop(0)
+        if token in _VALUE_OPTIONS:
+            argv = argv[1:]
+        elif not token.startswith("-"):
+            return token
+    return None
+
+
+def build_parser(command=None):
+    """
+    The argument parser.
+
+    With ``command`` (a subcommand's name) only that subcommand's module is imported and
+    its full parser built; the others are listed by name and summary. Without it every
+    available subcommand's module is imported (for tests and documentation).
+    """
     from astrophot import __version__
 
     parser = argparse.ArgumentParser(
         prog="astrophot",
-        description="From raw iTelescope (or any CCD) frames to calibrated, solved, graded products.",
+        description=(
+            "From raw iTelescope (or any CCD) frames to calibrated, solved, graded products. "
+            "The subcommands are listed in pipeline order; `astrophot <stage> --help` describes one."
+        ),
+        epilog="The original ap_* scripts' names (ap_calibrate, ...) are aliases of these subcommands.",
     )
     parser.add_argument("--version", action="version", version=f"astrophot {__version__}")
     parser.add_argument(
@@ -66,8 +145,18 @@ def build_parser():
         help="logging level (DEBUG also shows tracebacks)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="<stage>")
-    for module in _command_modules():
-        module.register(subparsers)
+    rows = [row for row in SUBCOMMANDS if _available(row)]
+    for row in rows:
+        if command is None or row.name == command:
+            module = importlib.import_module(f"astrophot.cli.{row.module}")
+            module.register(_Only(subparsers, {row.name}))
+            sub = subparsers.choices[row.name]
+            sub.description = sub.description or row.summary[0].upper() + row.summary[1:] + "."
+            for action in subparsers._choices_actions:  # the table's line is the one --help shows
+                if action.dest == row.name:
+                    action.help = row.summary
+        else:
+            subparsers.add_parser(row.name, help=row.summary, add_help=False)
     return parser
 
 
@@ -77,14 +166,17 @@ def _setup_logging(level):
     root = logging.getLogger("astrophot")
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.captureWarnings(True)
+    from astrophot.cli._common import install_warning_display
+
+    install_warning_display()
 
 
 def main(argv=None):
     """Run the command line; returns the exit code."""
     from astrophot.exceptions import AstrophotError
 
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(command_of(argv) or "")
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help(sys.stderr)
@@ -121,7 +213,7 @@ def _make_alias(subcommand):
             argv = argv[2:]
         sys.exit(main([*leading, subcommand, *argv]))
 
-    alias.__doc__ = f"The seed's script name for ``astrophot {subcommand}``."
+    alias.__doc__ = f"The original ``ap_*`` script name for ``astrophot {subcommand}``."
     return alias
 
 

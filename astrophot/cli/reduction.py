@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from astrophot.cli._common import output_for
+from astrophot.cli._common import is_up_to_date, output_for, run_batch
 from astrophot.exceptions import AstrophotError
 
 __all__ = ["register"]
@@ -35,7 +35,7 @@ def _cmd_calibrate(args):
         and not any((args.bias, args.dark, args.library, args.output))
         and not Path(args.raw[3]).exists()
     ):
-        # the seed's form: ap_calibrate INPUT MBIAS MDARK OUTPUT
+        # the original ap_calibrate form: INPUT MBIAS MDARK OUTPUT
         args.raw, args.bias, args.dark, args.output = [args.raw[0]], args.raw[1], args.raw[2], args.raw[3]
     if args.library and any((args.bias, args.dark, args.flat, args.bad_pixels)):
         log.info("explicit masters override the library's choice for their kind")
@@ -52,7 +52,21 @@ def _cmd_calibrate(args):
         library = CalibrationLibrary(args.library)
     cache = {}
     dark_includes_bias = {"yes": True, "no": False, "auto": None}[args.dark_includes_bias]
-    for raw_path in args.raw:
+    explicit = [p for p in (args.bias, args.dark, args.flat, args.bad_pixels) if p]
+
+    def one(raw_path):
+        out = output_for(
+            raw_path,
+            args.output,
+            len(args.raw),
+            prefix="cal",
+            verb="calibrating",
+            inputs=args.raw,
+            kind="CalibratedFrame",
+        )
+        if not args.overwrite and is_up_to_date(out, [raw_path, *explicit]):
+            log.info("%s: up to date, kept (--overwrite to redo)", out)
+            return
         raw = read_frame(raw_path)
         if not isinstance(raw, RawFrame) or raw.image_type in ("bias", "dark", "flat"):
             kind = raw.frame_type if not isinstance(raw, RawFrame) else f"raw {raw.image_type} frame"
@@ -81,11 +95,11 @@ def _cmd_calibrate(args):
             frame = fix_bad_pixels(frame)
         if args.cosmic_rays:
             frame = reject_cosmic_rays(frame)
-        out = output_for(raw_path, args.output, len(args.raw), prefix="cal", verb="calibrating")
         write_frame(frame, out, overwrite=args.overwrite)
         step = frame.provenance.steps[-1] if not (args.fix_badpix or args.cosmic_rays) else None
         log.info("%s -> %s%s", raw_path, out, f" ({step.outcome['n_masked']} pixels masked)" if step else "")
-    return 0
+
+    return run_batch("calibrate", args.raw, one)
 
 
 def _load_names(path):
@@ -201,7 +215,7 @@ def register(subparsers):
     p.add_argument(
         "raw",
         nargs="+",
-        help="raw light frame(s); the seed's form RAW MBIAS MDARK OUTPUT is accepted too",
+        help="raw light frame(s); the original ap_calibrate form RAW MBIAS MDARK OUTPUT is accepted too",
     )
     p.add_argument(
         "-o", "--output", help="output file (one input) or directory; default: cal-<name> beside the raw"
@@ -284,7 +298,11 @@ def register(subparsers):
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="INPUT [BADPIX] OUTPUT")
     p.add_argument("--box", type=int, default=5, help="width of the box of neighbours (odd)")
-    p.add_argument("--deltapix", type=int, help="half-width of the box (the seed's option; box = 2*d + 1)")
+    p.add_argument(
+        "--deltapix",
+        type=int,
+        help="half-width of the box (the original ``ap_*`` scripts' option; box = 2*d + 1)",
+    )
     p.add_argument("--min-good", type=int, default=4, help="fewest good neighbours for a repair")
     p.add_argument("--overwrite", action="store_true", help="replace an existing astrophot product")
     p.set_defaults(func=_cmd_fix_badpix)

@@ -131,7 +131,7 @@ def _as_skycoord(value, *, what):
 
 def load_keywords(keywords):
     """
-    Keyword values from a mapping or a YAML file (the seed's ``yamlkeyval`` mode).
+    Keyword values from a mapping or a YAML file (the original ``ap_*`` scripts' ``yamlkeyval`` mode).
 
     Parameters
     ----------

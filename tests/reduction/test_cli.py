@@ -36,8 +36,10 @@ def test_calibrate_from_library(night, tmp_path):
     roles = {ref.role: ref.path for ref in step.inputs}
     assert roles["dark"] == str(night.masters["dark"])
     assert step.outcome["dark_includes_bias"] is True  # the simulated library's dark is CALSTAT 'M'
-    # a second run does not overwrite without --overwrite: one clear error, exit 1
-    assert main(["calibrate", raws[0], "--library", str(night.root / "library"), "-o", str(tmp_path)]) == 1
+    # a second run keeps the up-to-date product (batch policy): exit 0, file unchanged
+    kept = _digest(outputs[0])
+    assert main(["calibrate", raws[0], "--library", str(night.root / "library"), "-o", str(tmp_path)]) == 0
+    assert _digest(outputs[0]) == kept
 
 
 def test_calibrate_explicit_masters_then_each_stage(night, tmp_path, capsys):

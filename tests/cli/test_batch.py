@@ -1,0 +1,135 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The command line as a user meets it, in real subprocesses: warnings on stderr naming the
+file, many frames per call, the batch policy (every frame processed, each failure reported,
+non-zero exit at the end), created output folders, inputs never taken as outputs.
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+from astrophot import CalibratedFrame, read_frame
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    from astrophot.datasets import simulate_night
+
+    root = tmp_path_factory.mktemp("night")
+    return simulate_night(root, shape=(64, 96), n_lights=2, n_bias=3, n_darks=3, n_flats=3, seed=5)
+
+
+def astrophot(*args, cwd=None):
+    """Run ``astrophot ARGS...`` in a subprocess with this tree first on the path."""
+    env = dict(os.environ)
+    return subprocess.run(
+        [sys.executable, "-m", "astrophot.cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def _digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def _masters(night, light):
+    flat = night.masters["flats"]["Ha"] if "-Ha-" in light.name else night.masters["flats"]["Red"]
+    return ["--bias", night.masters["bias"], "--dark", night.masters["dark"], "--flat", flat]
+
+
+def test_red_light_with_ha_flat_warns_on_stderr_naming_the_file(night, tmp_path):
+    red = next(p for p in night.lights if "-Red-" in p.name)
+    args = [
+        "--bias",
+        night.masters["bias"],
+        "--dark",
+        night.masters["dark"],
+        "--flat",
+        night.masters["flats"]["Ha"],
+    ]
+    proc = astrophot("calibrate", red, *args, "-o", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "WARNING" in line]
+    flat_lines = [line for line in lines if "filter" in line.lower() and "Ha" in line]
+    assert len(flat_lines) == 1, proc.stderr  # once
+    assert red.name in flat_lines[0]
+
+
+def test_many_frames_one_corrupt_processes_the_others_and_exits_1(night, tmp_path):
+    corrupt = tmp_path / "raw-corrupt.fit"
+    corrupt.write_bytes(b"SIMPLE  =                    T" + b"\0" * 100)
+    lights = sorted(p for p in night.lights if "-Red-" in p.name)
+    before = {p: _digest(p) for p in lights}
+    out = tmp_path / "made" / "here"  # does not exist: created
+    proc = astrophot("calibrate", lights[0], corrupt, *lights[1:], *_masters(night, lights[0]), "-o", out)
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert any("raw-corrupt.fit" in line for line in errors), proc.stderr
+    assert "1 of" in proc.stderr and "failed" in proc.stderr
+    written = sorted(out.glob("cal-*.fits"))
+    assert len(written) == len(lights)
+    assert all(isinstance(read_frame(p), CalibratedFrame) for p in written)
+    assert {p: _digest(p) for p in lights} == before
+
+    # a rerun keeps the complete, up-to-date products and still reports the bad frame
+    stamps = {p: p.stat().st_mtime_ns for p in written}
+    again = astrophot("calibrate", *lights, corrupt, *_masters(night, lights[0]), "-o", out)
+    assert again.returncode == 1
+    assert "up to date" in again.stderr
+    assert {p: p.stat().st_mtime_ns for p in written} == stamps
+
+
+def test_output_that_is_an_input_is_refused_even_with_overwrite(night, tmp_path):
+    light = night.lights[0]
+    before = _digest(light)
+    proc = astrophot("calibrate", light, *_masters(night, light), "-o", light, "--overwrite")
+    assert proc.returncode == 1
+    assert "is an input" in proc.stderr
+    assert _digest(light) == before
+
+
+def test_output_that_is_a_frame_of_another_kind_is_refused(night, tmp_path):
+    bias = tmp_path / "bias-copy.fits"
+    bias.write_bytes(open(night.masters["bias"], "rb").read())
+    light = night.lights[0]
+    proc = astrophot("calibrate", light, *_masters(night, light), "-o", bias, "--overwrite")
+    assert proc.returncode == 1
+    assert "refusing to replace it" in proc.stderr
+    assert _digest(bias) == _digest(night.masters["bias"])
+
+
+def test_help_lists_subcommands_in_pipeline_order_without_importing_them():
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "astrophot.cli.main", "--help"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
+    assert proc.returncode == 0
+    order = [
+        line.split()[0] for line in proc.stdout.splitlines() if line.startswith("    ") and line[4:5].strip()
+    ]
+    names = [n for n in order if n in ("prepare", "combine", "calibrate", "find-stars", "solve", "quality")]
+    assert names == ["prepare", "combine", "calibrate", "find-stars", "solve", "quality"]
+    imported = proc.stderr
+    for heavy in ("astropy.nddata", "asdf_astropy", "astrophot.cli.reduction", "astrophot.io"):
+        assert f" {heavy}\n" not in imported and f"| {heavy}\n" not in imported, heavy
+
+
+def test_every_subcommand_has_a_description_and_is_in_the_table():
+    from astrophot.cli import main as cli
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    table = {row.name for row in cli.SUBCOMMANDS}
+    for name, subparser in sub.choices.items():
+        assert name in table
+        assert subparser.description, name
