@@ -407,6 +407,15 @@ def _robust(values):
     return median, float(1.4826 * np.median(np.abs(good - median)))
 
 
+def _limit_text(median, sign, margin, tol, tol_option, relative, k, spread):
+    """How a robust limit was set, e.g. ``1.25 x night median 3.025``."""
+    if margin > tol:  # the spread, not the tolerance, set the limit
+        return f"night median {median:.4g} {'+' if sign > 0 else '-'} {k:g} x robust spread {spread:.3g}"
+    if relative:
+        return f"{1 + sign * tol_option:.2f} x night median {median:.4g}"
+    return f"night median {median:.4g} {'+' if sign > 0 else '-'} {tol_option:g}"
+
+
 def select_frames(records, *, rules=None):
     """
     Accept or reject frames, with the reason, and give stacking weights.
@@ -436,6 +445,9 @@ def select_frames(records, *, rules=None):
         accepted) and ``weight`` (relative signal-to-noise squared of a
         point source, ``transparency**2 / (fwhm**2 sky_noise**2)``, 1 for
         the best accepted frame of each filter, 0 when rejected).
+        ``meta["rules"]`` holds the rules applied and ``meta["limits"]``
+        the robust limit of each filter and column, ``{filter: {column:
+        (limit, how it was set)}}``.
 
     Raises
     ------
@@ -475,6 +487,8 @@ def select_frames(records, *, rules=None):
     failures = [[] for _ in range(n)]
     k = float(options["n_sigma"])
 
+    limits = {}
+
     def add(i, severity, text):
         failures[i].append((severity, text))
 
@@ -499,6 +513,8 @@ def select_frames(records, *, rules=None):
             tol = float(options[tol_key]) * (abs(median) if relative else 1.0)
             margin = max(k * (spread if math.isfinite(spread) else 0.0), tol)
             limit = median + sign * margin
+            what = _limit_text(median, sign, margin, tol, float(options[tol_key]), relative, k, spread)
+            limits.setdefault(str(table["filter"][idx[0]]), {})[column] = (limit, what)
             for i in idx:
                 v = values[i]
                 if not math.isfinite(v):
@@ -507,17 +523,10 @@ def select_frames(records, *, rules=None):
                     continue
                 if sign * (v - limit) > 0:
                     severity = abs(v - median) / margin if margin > 0 else math.inf
-                    what = (
-                        f"{1 + options[tol_key]:.2f} x night median"
-                        if relative and sign > 0
-                        else f"{1 - options[tol_key]:.2f} x night median"
-                        if relative
-                        else f"night median + {options[tol_key]:g}"
-                    )
                     label = "stars" if column == "n_stars" else column
                     op = ">" if sign > 0 else "<"
                     unit_text = f" {unit}" if unit else ""
-                    add(i, severity, f"{label} {v:.4g}{unit_text} {op} {limit:.4g} ({what} {median:.4g})")
+                    add(i, severity, f"{label} {v:.4g}{unit_text} {op} {limit:.4g} ({what})")
         tol = float(options["transparency_tolerance"])
         for i in idx:
             t = transparency[i]
@@ -572,6 +581,9 @@ def select_frames(records, *, rules=None):
     out["accepted"] = accepted
     out["reason"] = np.array(reason, dtype=str) if n else np.zeros(0, dtype=str)
     out["weight"] = weight
+    # the rules applied and the limits each filter's frames were held to (for reports and plots)
+    out.meta["rules"] = options
+    out.meta["limits"] = limits
     for i in range(n):
         if not accepted[i]:
             log.info("%s rejected: %s", out["file"][i], reason[i])

@@ -9,23 +9,116 @@ import math
 import os
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
 
-from astrophot.analysis.quality import select_frames
+from astrophot.analysis.quality import DEFAULT_RULES, select_frames
 from astrophot.exceptions import FrameWriteError
 
-__all__ = ["make_thumbnail", "write_quality_report"]
+__all__ = [
+    "QUALITY_COLUMNS",
+    "ReportColumn",
+    "html_figure",
+    "html_header",
+    "html_page",
+    "html_table",
+    "make_thumbnail",
+    "night_facts",
+    "plot_against_time",
+    "relative_link",
+    "rules_text",
+    "write_preview",
+    "write_quality_report",
+]
 
 log = logging.getLogger(__name__)
 
+
+#: The plots of the quality report: column, axis label, file name, caption.
 _PLOTS = (
-    ("fwhm", "FWHM (pixels)", "quality_fwhm.png"),
-    ("background", "background (per pixel)", "quality_background.png"),
-    ("n_stars", "stars detected", "quality_stars.png"),
+    ("fwhm", "FWHM (px)", "quality_fwhm.png", "Seeing: star FWHM of each frame"),
+    ("ellipticity", "ellipticity (1 - b/a)", "quality_ellipticity.png", "Star elongation (trailing, tilt)"),
+    ("background", "sky background ({unit}/px)", "quality_background.png", "Sky background"),
+    ("n_stars", "stars detected", "quality_stars.png", "Stars detected (clouds, focus)"),
+    ("airmass", "airmass", "quality_airmass.png", "Airmass"),
 )
+
+
+@dataclass(frozen=True)
+class ReportColumn:
+    """
+    One column of a report table.
+
+    ``key`` is the table column, ``title`` the heading a person reads, ``unit`` shown
+    under it, ``fmt`` a format for numbers and ``css`` a class for its cells (``"wide"``
+    lets the text wrap; the others stay on one line).
+    """
+
+    key: str
+    title: str
+    unit: str = ""
+    fmt: str = "{:.4g}"
+    css: str = ""
+
+
+#: The columns of the quality table, in order.
+QUALITY_COLUMNS = (
+    ReportColumn("file", "Frame", css="file"),
+    ReportColumn("date_obs", "Time", "UTC", css="time"),
+    ReportColumn("filter", "Filter"),
+    ReportColumn("exposure_time", "Exp.", "s", "{:.0f}"),
+    ReportColumn("fwhm", "FWHM", "px", "{:.2f}"),
+    ReportColumn("fwhm_arcsec", "FWHM", "arcsec", "{:.2f}"),
+    ReportColumn("ellipticity", "Ellip.", "", "{:.3f}"),
+    ReportColumn("n_stars", "Stars", "", "{:d}"),
+    ReportColumn("background", "Sky", "{unit}/px", "{:.4g}"),
+    ReportColumn("sky_noise", "Sky noise", "{unit}/px", "{:.3g}"),
+    ReportColumn("transparency", "Transp.", "rel.", "{:.2f}"),
+    ReportColumn("airmass", "Airmass", "", "{:.2f}"),
+    ReportColumn("limiting_magnitude", "Limit", "instr. mag", "{:.2f}"),
+    ReportColumn("weight", "Weight", "", "{:.2f}"),
+    ReportColumn("accepted", "Kept"),
+    ReportColumn("reason", "Reason for rejection", css="wide"),
+)
+
+#: What the less obvious quality columns mean (shown under the table).
+QUALITY_NOTES = (
+    "Transparency is each frame's star flux relative to the median frame of its filter: 1 is the "
+    "night's typical frame, above 1 a clearer (or better focused) frame than the median.",
+    "Limit is the 5-sigma point-source limiting magnitude in instrumental magnitudes "
+    "(-2.5 log10 of the flux in the frame's unit); it compares frames of one filter, not catalogues.",
+    "Weight is the relative point-source signal-to-noise squared used when stacking "
+    "(1 for the best frame of each filter, 0 for rejected frames).",
+)
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 1.2em; color: #222; max-width: 1900px; }
+h1 { font-size: 1.5em; margin: 0 0 0.3em 0; }
+h2 { font-size: 1.15em; margin: 1.2em 0 0.4em 0; }
+dl.facts { display: grid; grid-template-columns: max-content auto; gap: 0.15em 1em; margin: 0.4em 0; }
+dl.facts dt { font-weight: 600; }
+dl.facts dd { margin: 0; }
+ul.rules, ul.notes { margin: 0.3em 0; padding-left: 1.4em; font-size: 0.9em; }
+table.frames { border-collapse: collapse; font-size: 12.5px; width: 100%; }
+table.frames td, table.frames th { border: 1px solid #ccc; padding: 2px 4px; vertical-align: middle; }
+table.frames th { background: #f2f2f2; font-weight: 600; }
+table.frames th .unit { display: block; font-weight: normal; color: #666; font-size: 0.9em; }
+table.frames td { white-space: nowrap; text-align: right; }
+table.frames td.file, table.frames td.wide, table.frames td.text { text-align: left; }
+table.frames td.file { white-space: normal; overflow-wrap: anywhere; max-width: 13em; }
+table.frames td.wide { white-space: normal; min-width: 14em; }
+table.frames td.thumb { padding: 1px; }
+table.frames td.thumb img { width: 150px; display: block; }
+tr.bad { background: #fde2e2; }
+tr.ok { background: #eef8ee; }
+div.figures { display: flex; flex-wrap: wrap; gap: 0.8em; }
+figure { margin: 0; }
+figcaption { font-weight: 600; font-size: 0.95em; margin-bottom: 0.2em; }
+figure img { width: 440px; }
+"""
 
 
 def _atomic_bytes(data, path):
@@ -102,110 +195,294 @@ def make_thumbnail(frame, *, size=256):
     return buffer.getvalue()
 
 
+def html_page(title, sections):
+    """A whole HTML page (UTF-8, the report style sheet, no scripts) from HTML ``sections``."""
+    body = "\n".join(sections)
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style></head><body>\n{body}\n</body></html>\n"
+    )
+
+
+def html_header(title, facts, *, rules=(), notes=()):
+    """
+    The head of a report: a title, ``facts`` (pairs of label and text) as a list, and the
+    ``rules`` applied and ``notes`` as bullet lists (plain text, escaped here).
+    """
+    items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts)
+    parts = [f"<h1>{html.escape(title)}</h1>", f'<dl class="facts">{items}</dl>']
+    if rules:
+        parts.append("<h2>Rules applied</h2>")
+        parts.append('<ul class="rules">' + "".join(f"<li>{html.escape(r)}</li>" for r in rules) + "</ul>")
+    if notes:
+        parts.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+    return "<header>" + "".join(parts) + "</header>"
+
+
+def _format(value, column):
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return f"{int(value):d}"
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return ""
+        fmt = column.fmt if "d}" not in column.fmt else "{:.0f}"
+        return fmt.format(float(value))
+    return html.escape(str(value))
+
+
+def html_table(rows, columns, *, row_class=None, first=None, first_title="", unit="", cell_html=None):
+    """
+    A table of ``rows`` (an `~astropy.table.Table` or dicts) with ``columns``
+    (`ReportColumn`; those missing from the rows are left out).
+
+    ``row_class(i)`` gives a CSS class per row (``"ok"``/``"bad"``), ``first[i]`` an HTML
+    snippet for a leading column (a thumbnail), ``unit`` replaces ``{unit}`` in the column
+    units, and ``cell_html(i, column)`` may return the HTML of a cell (else the value).
+    """
+    names = rows.colnames if isinstance(rows, Table) else (list(rows[0]) if len(rows) else [])
+    shown = [c for c in columns if c.key in names]
+    heads = "".join(
+        f"<th>{html.escape(c.title)}"
+        + (f'<span class="unit">{html.escape(c.unit.format(unit=unit))}</span>' if c.unit else "")
+        + "</th>"
+        for c in shown
+    )
+    if first is not None:
+        heads = f"<th>{html.escape(first_title)}</th>{heads}"
+    body = []
+    for i, row in enumerate(rows):
+        cells = []
+        for c in shown:
+            content = cell_html(i, c) if cell_html is not None else None
+            if content is None:
+                content = _format(row[c.key], c)
+            css = c.css or ("text" if isinstance(row[c.key], str) else "")
+            cells.append(f'<td class="{css}">{content}</td>' if css else f"<td>{content}</td>")
+        lead = f'<td class="thumb">{first[i]}</td>' if first is not None else ""
+        cls = f' class="{row_class(i)}"' if row_class is not None else ""
+        body.append(f"<tr{cls}>{lead}{''.join(cells)}</tr>")
+    return f'<table class="frames"><thead><tr>{heads}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def html_figure(image, caption, *, alt=None):
+    """A figure with its caption above; ``image`` is PNG bytes (inlined) or a relative path."""
+    src = f"data:image/png;base64,{_b64(image)}" if isinstance(image, bytes) else html.escape(str(image))
+    alt = html.escape(alt or caption)
+    return f'<figure><figcaption>{html.escape(caption)}</figcaption><img alt="{alt}" src="{src}"></figure>'
+
+
+def relative_link(path, start):
+    """``path`` relative to the directory ``start``, with ``/`` separators (for an HTML link)."""
+    return Path(os.path.relpath(Path(path).resolve(), Path(start).resolve())).as_posix()
+
+
 def _time_axis(table):
-    mjd = np.asarray(table["mjd"], dtype=float)
+    mjd = np.asarray(table["mjd"], dtype=float) if "mjd" in table.colnames else np.full(len(table), np.nan)
     if len(mjd) and np.all(np.isfinite(mjd)):
         return (mjd - mjd.min()) * 24.0, "hours since the first frame (UTC)"
     return np.arange(len(table), dtype=float), "frame number"
 
 
-def _plot(table, column, label):
+def plot_against_time(table, column, label, *, limits=None):
+    """
+    PNG bytes: ``column`` of each frame against time, one colour per filter, rejected
+    frames as red crosses, and each filter's limit (``limits``: ``{filter: (value, text)}``)
+    as a dashed line in that filter's colour.
+    """
     from matplotlib.figure import Figure
 
     x, xlabel = _time_axis(table)
     values = np.asarray(table[column], dtype=float)
     accepted = np.asarray(table["accepted"], dtype=bool)
-    fig = Figure(figsize=(7.0, 3.2), dpi=100)
+    fig = Figure(figsize=(5.5, 3.0), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
-    filters = sorted(set(str(f) for f in table["filter"]))
-    for name in filters:
-        sel = np.asarray([str(f) == name for f in table["filter"]])
-        ax.plot(x[sel & accepted], values[sel & accepted], "o", label=name or "no filter")
+    names = [str(f) for f in table["filter"]]
+    for name in sorted(set(names)):
+        sel = np.asarray([f == name for f in names])
+        (line,) = ax.plot(x[sel & accepted], values[sel & accepted], "o", label=name or "no filter")
         if np.any(sel & ~accepted):
             ax.plot(x[sel & ~accepted], values[sel & ~accepted], "x", color="red", ms=9)
+        limit = (limits or {}).get(name)
+        if limit is not None and math.isfinite(limit[0]):
+            ax.axhline(limit[0], color=line.get_color(), ls="--", lw=1, label=f"{name or 'no filter'} limit")
     if np.any(~accepted):
         ax.plot([], [], "x", color="red", label="rejected")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(label)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="best")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", loc="best")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
 
 
-def _cell(value):
-    if isinstance(value, (float, np.floating)):
-        if not math.isfinite(value):
-            return ""
-        return f"{value:.4g}"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    return html.escape(str(value))
-
-
-_HTML_COLUMNS = (
-    "file",
-    "date_obs",
-    "filter",
-    "exposure_time",
-    "fwhm",
-    "fwhm_arcsec",
-    "ellipticity",
-    "n_stars",
-    "background",
-    "sky_noise",
-    "transparency",
-    "airmass",
-    "limiting_magnitude",
-    "weight",
-    "accepted",
-    "reason",
-)
-
-
 def _b64(data):
     return base64.b64encode(data).decode("ascii")
 
 
-def _html(table, plots, thumbnails):
-    rows = []
-    for i, row in enumerate(table):
-        cls = "ok" if row["accepted"] else "bad"
-        thumb = thumbnails[i]
-        img = f'<img alt="thumbnail" src="data:image/png;base64,{_b64(thumb)}">' if thumb else "(no image)"
-        cells = "".join(f"<td>{_cell(row[c])}</td>" for c in _HTML_COLUMNS if c in table.colnames)
-        rows.append(f'<tr class="{cls}"><td>{img}</td>{cells}</tr>')
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in _HTML_COLUMNS if c in table.colnames)
-    figures = "".join(
-        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{_b64(png)}">'
-        f"<figcaption>{html.escape(name)}</figcaption></figure>"
-        for name, png in plots
+def _minutes(seconds):
+    return f"{seconds / 60.0:.1f} min" if seconds < 3600 else f"{seconds / 3600.0:.2f} h"
+
+
+def _distinct(table, column):
+    if column not in table.colnames:
+        return []
+    return sorted({str(v) for v in table[column] if str(v).strip()})
+
+
+def night_facts(table, *, site=None):
+    """
+    The facts heading a night's report, as (label, text) pairs: telescope, target, night
+    (UTC span), site, frames per filter (accepted of all) and total accepted exposure.
+    """
+    facts = [
+        ("Telescope", ", ".join(_distinct(table, "telescope")) or "unknown"),
+        ("Target", ", ".join(_distinct(table, "target")) or "unknown"),
+    ]
+    dates = (
+        sorted(str(d) for d in table["date_obs"] if str(d).strip()) if "date_obs" in table.colnames else []
     )
+    if dates:
+        facts.append(
+            ("Night (UTC)", f"{dates[0][:16].replace('T', ' ')} to {dates[-1][:16].replace('T', ' ')}")
+        )
+    else:
+        facts.append(("Night (UTC)", "unknown (no DATE-OBS)"))
+    facts.append(("Site", site or "unknown"))
+    accepted = np.asarray(table["accepted"], dtype=bool)
+    exposure = np.asarray(table["exposure_time"], dtype=float) if "exposure_time" in table.colnames else None
+    per_filter, total = [], 0.0
+    for name in sorted({str(f) for f in table["filter"]}):
+        sel = np.asarray([str(f) == name for f in table["filter"]])
+        text = f"{name or 'no filter'}: {int(np.sum(sel & accepted))} of {int(np.sum(sel))} accepted"
+        if exposure is not None:
+            seconds = float(np.nansum(exposure[sel & accepted]))
+            total += seconds
+            text += f" ({_minutes(seconds)})"
+        per_filter.append(text)
+    facts.append(("Frames per filter", "; ".join(per_filter)))
+    facts.append(("Total accepted exposure", _minutes(total) if exposure is not None else "unknown"))
+    return facts
+
+
+_RULE_TEXT = {
+    "fwhm_tolerance": "FWHM is more than {v:.0%} above the filter's median",
+    "ellipticity_tolerance": "ellipticity is more than {v:g} above the filter's median",
+    "stars_tolerance": "star count is more than {v:.0%} below the filter's median",
+    "background_tolerance": "sky is more than {v:.0%} above the filter's median",
+    "transparency_tolerance": "star flux is more than {v:.0%} below the filter's median",
+    "max_fwhm": "FWHM is above {v:g} px",
+    "max_fwhm_arcsec": "FWHM is above {v:g} arcsec",
+    "max_ellipticity": "ellipticity is above {v:g}",
+    "min_stars": "star count is below {v:g}",
+    "max_background": "sky is above {v:g}",
+    "max_sky_noise": "sky noise is above {v:g}",
+    "max_airmass": "airmass is above {v:g}",
+    "min_transparency": "transparency is below {v:g}",
+}
+
+
+def rules_text(rules):
+    """The rules of `~astrophot.analysis.select_frames` as sentences (rejected when ...)."""
+    if not rules:
+        return []
+    out = []
+    robust = rules.get("robust", True)
+    if robust:
+        out.append(
+            f"Night rules compare each frame with the other frames of its filter (when there are at "
+            f"least {rules.get('min_frames', 3)}): a frame must be beyond {rules.get('n_sigma', 5):g} "
+            "robust spreads (MAD) and beyond the tolerance below to be rejected."
+        )
+    for key, template in _RULE_TEXT.items():
+        value = rules.get(key)
+        if value is None or (key.endswith("_tolerance") and not robust):
+            continue
+        value = float(getattr(value, "value", value))
+        if key.endswith("_tolerance"):
+            out.append("Rejected when the " + template.format(v=value) + " (night rule)")
+        else:
+            out.append("Rejected when the " + template.format(v=value) + " (fixed limit)")
+    return out
+
+
+def write_preview(frame, path, *, size=1200):
+    """Write a larger PNG preview of a frame (see `make_thumbnail`) atomically; returns ``path``."""
+    _atomic_bytes(make_thumbnail(frame, size=size), path)
+    return Path(path)
+
+
+def _site_of(source):
+    header = getattr(source, "header", None)
+    if header is None and isinstance(source, (str, os.PathLike)) and Path(source).is_file():
+        from astropy.io import fits
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                header = fits.getheader(source, 0)
+        except OSError:
+            header = None
+    if header is None:
+        return None
+    name = header.get("OBSERVAT") or header.get("SITENAME")
+    if name:
+        return str(name)
+    lat, lon = header.get("SITELAT"), header.get("SITELONG")
+    return f"lat {lat}, lon {lon}" if lat is not None and lon is not None else None
+
+
+def _report_html(table, plots, thumbnails, links, *, site=None, title=None):
+    unit = ", ".join(_distinct(table, "unit")) or "unit"
+    facts = night_facts(table, site=site)
+    target = dict(facts).get("Target", "")
+    title = title or f"Night report: {dict(facts)['Telescope']}, {target}"
     n_ok = int(np.sum(table["accepted"]))
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>astrophot quality report</title>
-<style>
-body {{ font-family: sans-serif; margin: 1.5em; }}
-table {{ border-collapse: collapse; font-size: 0.85em; }}
-td, th {{ border: 1px solid #ccc; padding: 3px 6px; vertical-align: middle; }}
-tr.bad {{ background: #fde2e2; }}
-tr.ok {{ background: #eef8ee; }}
-td img {{ max-width: 200px; }}
-figure {{ display: inline-block; margin: 0.5em; }}
-</style></head><body>
-<h1>Quality report</h1>
-<p>{len(table)} frames: {n_ok} accepted, {len(table) - n_ok} rejected.</p>
-{figures}
-<table><thead><tr><th>image</th>{head}</tr></thead><tbody>
-{"".join(rows)}
-</tbody></table>
-</body></html>
-"""
+    facts.insert(0, ("Frames", f"{len(table)}: {n_ok} accepted, {len(table) - n_ok} rejected"))
+    header = html_header(title, facts, rules=rules_text(table.meta.get("rules")), notes=())
+    figures = (
+        '<h2>Through the night</h2><div class="figures">'
+        + "".join(html_figure(png, caption) for caption, png in plots)
+        + "</div>"
+    )
+    first = []
+    for i, thumb in enumerate(thumbnails):
+        if not thumb:
+            first.append("(no image)")
+            continue
+        img = f'<img alt="thumbnail" src="data:image/png;base64,{_b64(thumb)}">'
+        preview = links[i].get("preview")
+        first.append(f'<a href="{html.escape(preview)}">{img}</a>' if preview else img)
+
+    def cell_html(i, column):
+        if column.key == "date_obs":
+            text = str(table["date_obs"][i])
+            return html.escape(text[11:19] if len(text) >= 19 else text)
+        if column.key != "file":
+            return None
+        name = html.escape(Path(str(table["file"][i])).name)
+        target = links[i].get("file")
+        return f'<a href="{html.escape(target)}">{name}</a>' if target else name
+
+    frames = html_table(
+        table,
+        QUALITY_COLUMNS,
+        row_class=lambda i: "ok" if table["accepted"][i] else "bad",
+        first=first,
+        first_title="Image",
+        unit=unit,
+        cell_html=cell_html,
+    )
+    notes = '<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in QUALITY_NOTES) + "</ul>"
+    return html_page(title, [header, "<h2>Frames</h2>", frames, notes, figures])
 
 
-def write_quality_report(records, outdir, *, frames=None, rules=None, overwrite=False):
+def write_quality_report(records, outdir, *, frames=None, rules=None, site=None, title=None, overwrite=False):
     """
     Write the night's quality report: a CSV, three PNG plots and one HTML page.
 
@@ -223,6 +500,11 @@ def write_quality_report(records, outdir, *, frames=None, rules=None, overwrite=
     rules : dict, optional
         Passed to `~astrophot.analysis.select_frames` (when ``records`` has
         no ``accepted`` column yet).
+    site : str, optional
+        The site named in the header (default: ``OBSERVAT`` or ``SITELAT``/``SITELONG``
+        of the first frame that has them).
+    title : str, optional
+        The page's title (default: telescope and target).
     overwrite : bool, optional
         Replace existing report files.
 
@@ -243,9 +525,16 @@ def write_quality_report(records, outdir, *, frames=None, rules=None, overwrite=
 
     Notes
     -----
-    The HTML page is self-contained (plots and thumbnails are inlined as
-    base64 PNG), so it can be mailed or archived alone. Rejected frames are
-    shaded red with their reason. Each file is written atomically.
+    The HTML page opens with the night (telescope, target, UTC span, site,
+    frames per filter, accepted exposure, the rules applied), then one plot
+    per quantity against time (caption above, each filter's limit dashed),
+    then the frames: a thumbnail linking to a larger preview in
+    ``previews/``, the file name linking to the frame (paths relative to the
+    page), and the measurements with units; rejected frames are shaded red
+    with their reason. Plots and thumbnails are inlined, so the page reads
+    alone too; each file is written atomically. The building blocks
+    (`html_page`, `html_header`, `html_table`, `html_figure`,
+    `plot_against_time`, `night_facts`, `rules_text`) serve other reports.
 
     Examples
     --------
@@ -263,7 +552,7 @@ def write_quality_report(records, outdir, *, frames=None, rules=None, overwrite=
     outdir.mkdir(parents=True, exist_ok=True)
     csv_path = outdir / "quality.csv"
     html_path = outdir / "quality.html"
-    plot_paths = [outdir / name for _, _, name in _PLOTS]
+    plot_paths = [outdir / name for _, _, name, _ in _PLOTS]
     if not overwrite:
         existing = [p for p in (csv_path, html_path, *plot_paths) if p.exists()]
         if existing:
@@ -274,25 +563,54 @@ def write_quality_report(records, outdir, *, frames=None, rules=None, overwrite=
     buffer = io.StringIO()
     table.write(buffer, format="ascii.csv")
     _atomic_bytes(buffer.getvalue().encode("utf-8"), csv_path)
+    if rules and "rules" not in table.meta:
+        table.meta["rules"] = {**DEFAULT_RULES, **rules}
+    unit = ", ".join(_distinct(table, "unit")) or "frame unit"
+    limits = table.meta.get("limits", {})
     plots = []
-    for (column, label, _), path in zip(_PLOTS, plot_paths):
-        png = _plot(table, column, label)
+    for (column, label, _, caption), path in zip(_PLOTS, plot_paths):
+        per_filter = {name: lim[column] for name, lim in limits.items() if column in lim}
+        png = plot_against_time(table, column, label.format(unit=unit), limits=per_filter)
         _atomic_bytes(png, path)
-        plots.append((label, png))
-    thumbnails = []
+        plots.append((caption + (" (dashed: each filter's limit)" if per_filter else ""), png))
+    thumbnails, links = _thumbnails_and_links(table, frames, outdir)
+    site = site or next((s for s in map(_site_of, _sources(table, frames)) if s), None)
+    page = _report_html(table, plots, thumbnails, links, site=site, title=title)
+    _atomic_bytes(page.encode("utf-8"), html_path)
+    log.info("quality report written to %s", html_path)
+    return {"csv": csv_path, "html": html_path, "plots": plot_paths}
+
+
+def _sources(table, frames):
     for i in range(len(table)):
         source = frames[i] if frames is not None else None
         if source is None:
             name = str(table["file"][i])
             source = name if name and Path(name).is_file() else None
+        yield source
+
+
+def _thumbnails_and_links(table, frames, outdir):
+    """A thumbnail (PNG bytes) per frame, and links to its larger preview and its file."""
+    thumbnails, links = [], []
+    previews = outdir / "previews"
+    for i, source in enumerate(_sources(table, frames)):
+        link = {}
+        path = source if isinstance(source, (str, os.PathLike)) else getattr(source, "source_path", None)
+        if path is not None and Path(path).is_file():
+            link["file"] = relative_link(path, outdir)
         if source is None:
             thumbnails.append(None)
+            links.append(link)
             continue
         try:
-            thumbnails.append(make_thumbnail(source))
+            thumbnails.append(make_thumbnail(source, size=360))
+            previews.mkdir(exist_ok=True)
+            stem = Path(str(table["file"][i])).name or f"frame{i + 1}"
+            preview = write_preview(source, previews / f"{i + 1:03d}-{stem}.png")
+            link["preview"] = relative_link(preview, outdir)
         except Exception as exc:
             log.warning("%s: no thumbnail (%s)", table["file"][i], exc)
             thumbnails.append(None)
-    _atomic_bytes(_html(table, plots, thumbnails).encode("utf-8"), html_path)
-    log.info("quality report written to %s", html_path)
-    return {"csv": csv_path, "html": html_path, "plots": plot_paths}
+        links.append(link)
+    return thumbnails, links

@@ -160,7 +160,8 @@ def test_report(tmp_path, night):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = paths["html"].read_text()
     assert html.count('alt="thumbnail"') == len(frames)
-    assert html.count("data:image/png;base64,") == len(frames) + 3
+    assert len(paths["plots"]) == 5  # fwhm, ellipticity, background, stars, airmass
+    assert html.count("data:image/png;base64,") == len(frames) + len(paths["plots"])
     assert "transparency" in html and "<script" not in html
     with pytest.raises(FrameWriteError, match="exists"):
         write_quality_report(records, tmp_path / "report")
