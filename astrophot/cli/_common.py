@@ -21,6 +21,7 @@ __all__ = [
     "add_output_arguments",
     "check_output",
     "default_output",
+    "original_form",
     "output_for",
     "run_batch",
     "show_warning",
@@ -141,7 +142,10 @@ def existing_frame_type(path):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return str(fits.getheader(path, 0).get("APFRAME", "raw"))
+            header = fits.getheader(path, 0)
+        if "APFRAME" in header:
+            return str(header["APFRAME"])
+        return "table" if header.get("NAXIS", 0) == 0 else "raw"
     except OSError:
         return None
 
@@ -164,6 +168,22 @@ def check_output(out, *, inputs=(), kind=None):
             f"{out}: exists and is {what}; refusing to replace it with a {kind} (even with --overwrite)"
         )
     return out
+
+
+def original_form(paths, output, *, n_extra=0, is_output=None):
+    """
+    The original ``ap_*`` scripts' ``INPUT [EXTRA...] OUTPUT`` form: when ``-o`` is not given
+    and the last of ``2 + n_extra`` (at most) paths does not exist (or ``is_output(path)``
+    says it is an output, not an input, e.g. an existing star table), it is the output of the
+    first. Returns ``(inputs, extras, output)``; otherwise every path is an input (an
+    existing frame is never taken as an output).
+    """
+    paths = [str(p) for p in paths]
+    last = Path(paths[-1]) if paths else None
+    taken = last is not None and (not last.exists() or (is_output is not None and is_output(last)))
+    if output is None and 2 <= len(paths) <= 2 + n_extra and taken:
+        return paths[:1], paths[1:-1], paths[-1]
+    return paths, [], output
 
 
 def add_output_arguments(parser, *, what="product"):

@@ -128,19 +128,35 @@ def _register_find_stars(subparsers):
         help="find stars, measure them and the PSF (ECSV star list, ds9 regions)",
         description=(
             "Find the stars of a calibrated frame: positions, aperture fluxes, instrumental magnitudes, "
-            "Moffat FWHM and shapes, flags. Writes an ECSV (or FITS) table and, on request, a ds9 region "
-            "file; logs the PSF summary."
+            "Moffat FWHM and shapes, flags. Writes an ECSV (or FITS) table per frame (<name>.stars.ecsv "
+            "beside it, or in -o DIR) and, on request, a ds9 region file; logs the PSF summary. "
+            "Run it on frames cleaned of cosmic rays (astrophot cosmic-rays, or calibrate --cosmic-rays)."
         ),
     )
-    parser.add_argument("input", metavar="FRAME", help="input FITS frame")
     parser.add_argument(
-        "output", metavar="STARS", nargs="?", help="output star list (default: FRAME's name + .stars.ecsv)"
+        "frames",
+        metavar="FRAME",
+        nargs="+",
+        help="calibrated frames (the original form FRAME STARS works too)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        help="directory for the star lists (created; default: beside each frame)",
     )
     parser.add_argument(
         "--format", choices=["ecsv", "fits"], default=None, help="table format (from the name)"
     )
     parser.add_argument(
-        "-d", "--ds9", "--regions", dest="regions", metavar="REG", help="also write ds9 regions"
+        "-d",
+        "--ds9",
+        "--regions",
+        dest="regions",
+        metavar="REG",
+        nargs="?",
+        const=True,
+        help="also write ds9 regions (beside each star list as .reg; a file name with one frame)",
     )
     parser.add_argument("--n-sigma", type=float, default=5.0, help="detection threshold (default: 5)")
     parser.add_argument("--fwhm", type=float, help="PSF FWHM in pixels (default: measured)")
@@ -152,16 +168,49 @@ def _register_find_stars(subparsers):
     parser.set_defaults(func=_run_find_stars)
 
 
+def _star_list_path(path, output, n_inputs, fmt):
+    from astrophot.cli._common import check_output
+
+    suffix = ".stars.fits" if fmt == "fits" else ".stars.ecsv"
+    name = _stem(path) + suffix
+    if output is None:
+        out = Path(path).with_name(name)
+    else:
+        out = Path(output)
+        if out.is_dir() or n_inputs > 1 or not out.name.lower().endswith((".ecsv", ".fits", ".fit")):
+            out.mkdir(parents=True, exist_ok=True)
+            out = out / name
+    return check_output(out, inputs=[path], kind="table")
+
+
 def _run_find_stars(args):
+    from astrophot.cli._common import existing_frame_type, original_form, run_batch
+
+    def is_table(path):
+        return existing_frame_type(path) in (None, "table")
+
+    inputs, _, output = original_form(args.frames, args.output, is_output=is_table)
+    if isinstance(args.regions, str) and len(inputs) > 1:
+        raise ValueError("--ds9 FILE needs one frame; give --ds9 alone to write one .reg per frame")
+
+    def one(path):
+        fmt = args.format or ("fits" if str(output or "").lower().endswith((".fits", ".fit")) else "ecsv")
+        out_path = _check_output(
+            _star_list_path(path, output, len(inputs), fmt), args.overwrite, inputs=inputs
+        )
+        regions = out_path.with_suffix("").with_suffix(".reg") if args.regions is True else args.regions
+        reg_path = _check_output(regions, args.overwrite, inputs=inputs) if regions else None
+        _find_stars_one(args, path, out_path, fmt, reg_path)
+
+    return run_batch("find-stars", inputs, one)
+
+
+def _find_stars_one(args, path, out_path, fmt, reg_path):
     from astrophot.analysis import ds9_regions, find_stars, measure_psf
     from astrophot.exceptions import AnalysisError
     from astrophot.io import read_frame
 
-    frame = read_frame(args.input)
-    output = args.output or str(Path(args.input).with_name(_stem(args.input) + ".stars.ecsv"))
-    fmt = args.format or ("fits" if output.lower().endswith((".fits", ".fit")) else "ecsv")
-    out_path = _check_output(output, args.overwrite, inputs=[args.input])
-    reg_path = _check_output(args.regions, args.overwrite, inputs=[args.input]) if args.regions else None
+    frame = read_frame(path)
     stars = find_stars(
         frame,
         n_sigma=args.n_sigma,
@@ -175,24 +224,16 @@ def _run_find_stars(args):
         psf = measure_psf(frame, stars)
         stars.meta["psf"] = psf.to_dict()
         arcsec = f" = {psf.fwhm_arcsec:.2f} arcsec" if psf.fwhm_arcsec is not None else ""
-        log.info(
-            "%s: %d stars; FWHM %.2f px%s, ellipticity %.3f (from %d stars)",
-            args.input,
-            len(stars),
-            psf.fwhm,
-            arcsec,
-            psf.ellipticity,
-            psf.n_stars,
+        summary = (
+            f"FWHM {psf.fwhm:.2f} px{arcsec}, ellipticity {psf.ellipticity:.3f} (from {psf.n_stars} stars)"
         )
     except AnalysisError as exc:
-        log.warning("%s: %d stars; no PSF (%s)", args.input, len(stars), exc)
-    stars.meta["source_file"] = str(args.input)
+        summary = f"no PSF ({exc})"
+    stars.meta["source_file"] = str(path)
     _write_table(stars, out_path, fmt)
-    log.info("star list written to %s", out_path)
     if reg_path is not None:
         _atomic_write_text(ds9_regions(stars), reg_path)
-        log.info("ds9 regions written to %s", reg_path)
-    return 0
+    log.info("%s -> %s: %d stars; %s", path, out_path, len(stars), summary)
 
 
 # ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from astrophot.cli._common import is_up_to_date, output_for, run_batch
+from astrophot.cli._common import is_up_to_date, original_form, output_for, run_batch
 from astrophot.exceptions import AstrophotError
 
 __all__ = ["register"]
@@ -130,76 +130,84 @@ def _cmd_add_metadata(args):
 
     if args.mode == "yamlkeyval" and not args.keywords:
         raise AstrophotError("--mode yamlkeyval needs --keywords (or --yamlfile) FILE.yml")
-    if args.output is None and not args.in_place:
-        raise AstrophotError("give OUTPUT, or --in-place to update an astrophot product (never a raw file)")
+    inputs, _, output = original_form(args.frames, args.output)
     cache_path = None if args.no_name_cache else Path(args.name_cache or _default_name_cache())
     names = _load_names(cache_path)
-    frame = read_frame(args.input)
-    coordinates = args.coordinates
-    out = add_metadata(
-        frame,
-        target=args.target,
-        telescope=args.telescope,
-        coordinates=coordinates,
-        location=args.site,
-        keywords=args.keywords,
-        resolve=args.resolve,
-        timeout=args.timeout,
-        names=names,
-    )
-    step = out.provenance.steps[-1]
-    if step.outcome.get("coordinates_source") == "name resolver" and cache_path is not None:
-        target = str(out.header.get("OBJECT"))
-        names[target] = [float(out.header["RA-OBJ"]), float(out.header["DEC-OBJ"])]
-        _save_names(cache_path, names)
-    output = Path(args.output) if args.output else Path(args.input)
-    write_frame(out, output, overwrite=args.overwrite or args.in_place)
-    airmass = out.header.get("AIRMASS")
-    log.info("%s -> %s (AIRMASS %s)", args.input, output, airmass)
-    return 0
+
+    def one(path):
+        if args.in_place:
+            out_path = Path(path)
+        else:
+            out_path = output_for(path, output, len(inputs), prefix="meta", verb="annotating", inputs=inputs)
+        frame = read_frame(path)
+        out = add_metadata(
+            frame,
+            target=args.target,
+            telescope=args.telescope,
+            coordinates=args.coordinates,
+            location=args.site,
+            keywords=args.keywords,
+            resolve=args.resolve,
+            timeout=args.timeout,
+            names=names,
+        )
+        step = out.provenance.steps[-1]
+        if step.outcome.get("coordinates_source") == "name resolver" and cache_path is not None:
+            target = str(out.header.get("OBJECT"))
+            names[target] = [float(out.header["RA-OBJ"]), float(out.header["DEC-OBJ"])]
+            _save_names(cache_path, names)
+        write_frame(out, out_path, overwrite=args.overwrite or args.in_place)
+        log.info("%s -> %s (AIRMASS %s)", path, out_path, out.header.get("AIRMASS"))
+
+    return run_batch("add-metadata", inputs, one)
 
 
 def _cmd_fix_badpix(args):
     from astrophot import fix_bad_pixels, read_frame, write_frame
 
-    if len(args.files) == 2:
-        in_path, bpm_path, out_path = args.files[0], None, args.files[1]
-    elif len(args.files) == 3:
-        in_path, bpm_path, out_path = args.files
-    else:
-        raise AstrophotError("usage: fix-badpix INPUT [BADPIX] OUTPUT")
-    frame = read_frame(in_path, frame_type="CalibratedFrame")
+    inputs, extras, output = original_form(args.frames, args.output, n_extra=1)
+    bpm_path = args.bad_pixels or (extras[0] if extras else None)
     bad_pixels = read_frame(bpm_path, frame_type="BadPixelMap") if bpm_path else None
     box = args.box if args.deltapix is None else 2 * args.deltapix + 1
-    out = fix_bad_pixels(frame, bad_pixels=bad_pixels, box=box, min_good=args.min_good)
-    write_frame(out, out_path, overwrite=args.overwrite)
-    outcome = out.provenance.steps[-1].outcome
-    log.info(
-        "%s -> %s: %d of %d flagged pixels repaired",
-        in_path,
-        out_path,
-        outcome["n_repaired"],
-        outcome["n_flagged"],
-    )
-    return 0
+
+    def one(path):
+        out_path = output_for(path, output, len(inputs), prefix="fixed", verb="repairing", inputs=inputs)
+        frame = read_frame(path, frame_type="CalibratedFrame")
+        out = fix_bad_pixels(frame, bad_pixels=bad_pixels, box=box, min_good=args.min_good)
+        write_frame(out, out_path, overwrite=args.overwrite)
+        outcome = out.provenance.steps[-1].outcome
+        log.info(
+            "%s -> %s: %d of %d flagged pixels repaired",
+            path,
+            out_path,
+            outcome["n_repaired"],
+            outcome["n_flagged"],
+        )
+
+    return run_batch("fix-badpix", inputs, one)
 
 
 def _cmd_cosmic_rays(args):
     from astrophot import read_frame, reject_cosmic_rays, write_frame
 
-    frame = read_frame(args.input, frame_type="CalibratedFrame")
-    out = reject_cosmic_rays(
-        frame,
-        fast=not args.full,
-        sigclip=args.sigclip,
-        objlim=args.objlim,
-        fwhm=args.fwhm,
-        read_noise=args.read_noise,
-    )
-    write_frame(out, args.output, overwrite=args.overwrite)
-    outcome = out.provenance.steps[-1].outcome
-    log.info("%s -> %s: %d cosmic-ray pixels", args.input, args.output, outcome["n_pixels"])
-    return 0
+    inputs, _, output = original_form(args.frames, args.output)
+
+    def one(path):
+        out_path = output_for(path, output, len(inputs), prefix="cr", verb="cleaning", inputs=inputs)
+        frame = read_frame(path, frame_type="CalibratedFrame")
+        out = reject_cosmic_rays(
+            frame,
+            fast=not args.full,
+            sigclip=args.sigclip,
+            objlim=args.objlim,
+            fwhm=args.fwhm,
+            read_noise=args.read_noise,
+        )
+        write_frame(out, out_path, overwrite=args.overwrite)
+        outcome = out.provenance.steps[-1].outcome
+        log.info("%s -> %s: %d cosmic-ray pixels", path, out_path, outcome["n_pixels"])
+
+    return run_batch("cosmic-rays", inputs, one)
 
 
 def register(subparsers):
@@ -267,13 +275,15 @@ def register(subparsers):
         "add-metadata",
         help="target, site, time, airmass, Moon and Sun keywords (offline)",
         description=(
-            "Add observing metadata to a frame and write it to OUTPUT. Name resolution (--resolve) "
-            "is the only network use; its answers are cached in a small JSON file."
+            "Add observing metadata to frames: each FRAME gets a meta-<name>.fits beside it (or in "
+            "-o DIR); --in-place updates astrophot products. The original form INPUT OUTPUT works "
+            "too. Name resolution (--resolve) is the only network use; its answers are cached in a "
+            "small JSON file."
         ),
     )
-    p.add_argument("input", help="frame to annotate")
-    p.add_argument("output", nargs="?", help="file to write (or --in-place for an astrophot product)")
-    p.add_argument("--in-place", action="store_true", help="replace INPUT (astrophot products only)")
+    p.add_argument("frames", nargs="+", metavar="FRAME", help="frames to annotate")
+    p.add_argument("-o", "--output", metavar="DIR", help="directory for the results (created)")
+    p.add_argument("--in-place", action="store_true", help="replace each FRAME (astrophot products only)")
     p.add_argument("--target", help="target name (default: header or file name)")
     p.add_argument("--telescope", help="telescope, e.g. T33 (default: header or file name)")
     p.add_argument("--coordinates", help="target coordinates, e.g. '18:20:48.1 -16:10:59' or '275.2 -16.18'")
@@ -294,9 +304,14 @@ def register(subparsers):
     p = subparsers.add_parser(
         "fix-badpix",
         help="replace flagged pixels by their good neighbours",
-        description="Repair flagged pixels of a calibrated frame: fix-badpix INPUT [BADPIX] OUTPUT.",
+        description=(
+            "Repair the flagged pixels of calibrated frames: each FRAME gets a fixed-<name>.fits "
+            "beside it (or in -o DIR). The original form INPUT [BADPIX] OUTPUT works too."
+        ),
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="INPUT [BADPIX] OUTPUT")
+    p.add_argument("frames", nargs="+", metavar="FRAME", help="calibrated frames")
+    p.add_argument("-o", "--output", metavar="DIR", help="directory for the results (created)")
+    p.add_argument("--bad-pixels", metavar="BADPIX", help="bad-pixel map to apply as well")
     p.add_argument("--box", type=int, default=5, help="width of the box of neighbours (odd)")
     p.add_argument(
         "--deltapix",
@@ -310,10 +325,14 @@ def register(subparsers):
     p = subparsers.add_parser(
         "cosmic-rays",
         help="find, flag and replace cosmic rays (L.A.Cosmic)",
-        description="Reject cosmic rays of a calibrated frame with astroscrappy, tuned from the frame.",
+        description=(
+            "Reject cosmic rays of calibrated frames with astroscrappy, tuned from each frame: each "
+            "FRAME gets a cr-<name>.fits beside it (or in -o DIR). The original form INPUT OUTPUT "
+            "works too."
+        ),
     )
-    p.add_argument("input", help="calibrated frame")
-    p.add_argument("output", help="file to write")
+    p.add_argument("frames", nargs="+", metavar="FRAME", help="calibrated frames")
+    p.add_argument("-o", "--output", metavar="DIR", help="directory for the results (created)")
     p.add_argument(
         "--full", action="store_true", help="four whole-frame iterations instead of the fast default"
     )

@@ -133,3 +133,44 @@ def test_every_subcommand_has_a_description_and_is_in_the_table():
     for name, subparser in sub.choices.items():
         assert name in table
         assert subparser.description, name
+
+
+@pytest.fixture(scope="module")
+def calibrated(night, tmp_path_factory):
+    from astrophot.cli.main import main
+
+    out = tmp_path_factory.mktemp("cal")
+    lights = sorted(p for p in night.lights if "-Red-" in p.name)
+    assert main(["calibrate", *map(str, lights), *map(str, _masters(night, lights[0])), "-o", str(out)]) == 0
+    return sorted(out.glob("cal-*.fits"))
+
+
+def test_find_stars_on_many_frames_never_writes_over_a_frame(calibrated, tmp_path):
+    frames = [tmp_path / p.name for p in calibrated]
+    for src, dst in zip(calibrated, frames):
+        dst.write_bytes(src.read_bytes())
+        dst.with_suffix(".asdf").write_bytes(src.with_suffix(".asdf").read_bytes())
+    before = [_digest(p) for p in frames]
+    # the README's glob with exactly two frames: both are inputs, even with --overwrite
+    proc = astrophot("find-stars", *frames, "--overwrite")
+    assert proc.returncode == 0, proc.stderr
+    assert [_digest(p) for p in frames] == before
+    lists = sorted(tmp_path.glob("*.stars.ecsv"))
+    assert len(lists) == len(frames)
+    assert all(p.name in proc.stderr for p in frames)  # the log lines name the files
+    # into a new folder, with a region file per frame
+    proc = astrophot("find-stars", *frames, "-o", tmp_path / "stars", "--ds9")
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "stars").glob("*.stars.ecsv"))) == len(frames)
+    assert len(list((tmp_path / "stars").glob("*.reg"))) == len(frames)
+
+
+def test_cosmic_rays_and_fix_badpix_take_many_frames(calibrated, tmp_path):
+    proc = astrophot("cosmic-rays", *calibrated, "-o", tmp_path / "clean")
+    assert proc.returncode == 0, proc.stderr
+    cleaned = sorted((tmp_path / "clean").glob("*.fits"))
+    assert len(cleaned) == len(calibrated)
+    proc = astrophot("fix-badpix", *cleaned, "-o", tmp_path / "fixed")
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "fixed").glob("*.fits"))) == len(calibrated)
+    assert all(p.name in proc.stderr for p in cleaned)

@@ -84,8 +84,13 @@ def test_add_metadata_never_writes_raw_in_place(night, capsys):
     assert main(["add-metadata", str(raw), "--in-place"]) == 1
     assert "raw" in capsys.readouterr().err
     assert _digest(raw) == before
-    assert main(["add-metadata", str(raw)]) == 1
-    assert "give OUTPUT" in capsys.readouterr().err
+    # without -o the product goes beside the raw file under a new name; the raw file is untouched
+    assert main(["add-metadata", str(raw)]) == 0
+    beside = raw.with_name("meta-" + raw.name.split("-", 1)[1]).with_suffix(".fits")
+    assert "AIRMASS" in read_frame(beside).header
+    assert _digest(raw) == before
+    beside.unlink()
+    beside.with_suffix(".asdf").unlink()
 
 
 def test_add_metadata_resolve_offline_is_quick(tmp_path, capsys):
