@@ -21,6 +21,7 @@ cosmic rays.
 
 from ._makers import make_bias_stack, make_dark_stack, make_flat_stack, make_raw_frame, make_wcs, zero_point
 from ._model import make_detector
+from ._itelescope_night import DownloadedNight, simulate_itelescope_night
 from ._night import BAD_FRAME_REASONS, Night, SimulationError, load_night, simulate_night
 from ._truth import PSF, DetectorTruth, FrameTruth, Truth
 from .catalog import (
@@ -36,6 +37,7 @@ __all__ = [
     "BAD_FRAME_REASONS",
     "CatalogError",
     "DetectorTruth",
+    "DownloadedNight",
     "FrameTruth",
     "Night",
     "PSF",
@@ -53,6 +55,7 @@ __all__ = [
     "make_raw_frame",
     "make_wcs",
     "read_index_stars",
+    "simulate_itelescope_night",
     "simulate_night",
     "zero_point",
 ]

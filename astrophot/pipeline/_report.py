@@ -1,0 +1,201 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""The night report: one self-contained HTML page (images embedded as data URIs)."""
+
+import base64
+import html
+import io
+import logging
+from pathlib import Path
+
+import yaml
+
+__all__ = ["write_night_report"]
+
+log = logging.getLogger(__name__)
+
+_STYLE = """
+body{font-family:sans-serif;margin:1.5em;max-width:1200px}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 6px;font-size:90%}
+.rejected{background:#fdd}.failed{background:#fbb}.done{background:#efe}
+.thumbs{display:flex;flex-wrap:wrap;gap:8px}.thumb{width:210px;font-size:80%}
+.thumb img{width:200px;border:3px solid #6a6}.thumb.bad img{border-color:#c44}
+pre{background:#f6f6f6;padding:.5em}
+"""
+
+
+def _b64png(data):
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+def _e(value):
+    return html.escape(str(value))
+
+
+def _plots(frames):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    rows = [f for f in frames if f.get("quality")]
+    if not rows:
+        return ""
+    columns = [
+        ("fwhm", "FWHM (px)"),
+        ("background", "background"),
+        ("n_stars", "stars"),
+        ("airmass", "airmass"),
+        ("star_flux", "star flux (transparency)"),
+    ]
+    fig = Figure(figsize=(10, 2.2 * len(columns)))
+    axes = fig.subplots(len(columns), 1, sharex=True)
+    for ax, (column, label) in zip(axes, columns):
+        by_filter = {}
+        for frame in rows:
+            q = frame["quality"]
+            try:
+                by_filter.setdefault(q.get("filter"), []).append((float(q["mjd"]), float(q[column])))
+            except (TypeError, ValueError, KeyError):
+                continue
+        for filt, points in sorted(by_filter.items(), key=str):
+            points.sort()
+            ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=str(filt))
+        ax.set_ylabel(label)
+    axes[0].legend(loc="best", fontsize="small")
+    axes[-1].set_xlabel("MJD")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    return f'<img alt="quality against time" src="{_b64png(buffer.getvalue())}">'
+
+
+def _thumbnails(frames, size):
+    from astrophot.analysis.report import make_thumbnail
+
+    items = []
+    for frame in frames:
+        product = frame["products"].get("solved") or frame["products"].get("calibrated")
+        name = Path(frame["file"]).name
+        bad = frame["status"] != "done" or not frame.get("accepted", True)
+        why = frame.get("reason") or frame.get("rejection") or ("accepted" if not bad else "")
+        img = ""
+        if product:
+            try:
+                img = f'<img alt="{_e(name)}" src="{_b64png(make_thumbnail(product, size=size))}">'
+            except Exception as exc:
+                img = f"(no thumbnail: {_e(exc)})"
+        status = "rejected" if frame.get("accepted") is False else frame["status"]
+        items.append(
+            f'<div class="thumb{" bad" if bad else ""}">{img}<br><b>{_e(name)}</b><br>{_e(status)}: {_e(why)}</div>'
+        )
+    return '<div class="thumbs">' + "".join(items) + "</div>"
+
+
+def _link(path, output):
+    """A link from ``report/night.html`` to a product."""
+    path = Path(path)
+    return f"../{path.relative_to(output)}" if path.is_relative_to(output) else path.as_uri()
+
+
+def _frame_table(frames, output):
+    head = "<tr><th>light</th><th>status</th><th>reason</th><th>FWHM</th><th>stars</th><th>seconds</th><th>products</th></tr>"
+    rows = []
+    for frame in frames:
+        q = frame.get("quality") or {}
+        status = "rejected" if frame.get("accepted") is False else frame["status"]
+        links = " ".join(
+            f'<a href="{_e(_link(p, output))}">{_e(k)}</a>' for k, p in frame["products"].items()
+        )
+        fwhm = q.get("fwhm")
+        rows.append(
+            f'<tr class="{_e(status)}"><td>{_e(Path(frame["file"]).name)}</td><td>{_e(status)}</td>'
+            f"<td>{_e(frame.get('reason') or frame.get('rejection') or '')}</td>"
+            f"<td>{'' if fwhm is None else f'{float(fwhm):.2f}'}</td><td>{_e(q.get('n_stars', ''))}</td>"
+            f"<td>{frame['seconds'].get('total', 0):.2f}</td><td>{links}</td></tr>"
+        )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _masters(result):
+    rows = "".join(
+        f"<tr><td>{_e(name)}</td><td>{_e(Path(path).name if path else 'none')}</td><td>{_e(reason)}</td></tr>"
+        for name, (path, reason) in sorted(result.masters.items())
+    )
+    return f"<table><tr><th>master</th><th>file</th><th>why</th></tr>{rows}</table>"
+
+
+def _stages(result):
+    rows = "".join(
+        f'<tr class="{_e(s["status"].replace(" ", "-"))}"><td>{_e(name)}</td><td>{_e(s["status"])}</td>'
+        f"<td>{_e(s.get('reason', ''))}</td><td>{' '.join(_e(Path(p).name) for p in s['products'])}</td></tr>"
+        for name, s in result.stages.items()
+    )
+    times = "".join(f"<tr><td>{_e(k)}</td><td>{v:.2f}</td></tr>" for k, v in result.timings.items())
+    return (
+        f"<table><tr><th>stage</th><th>status</th><th>reason</th><th>products</th></tr>{rows}</table>"
+        f"<h3>Time per stage (s; per-frame stages summed over frames)</h3><table>{times}</table>"
+    )
+
+
+def _previews(result, size):
+    from astrophot.analysis.report import make_thumbnail
+
+    items = []
+    for kind in ("stack", "mosaic", "continuum"):
+        for path in result.products.get(kind, []):
+            try:
+                items.append(
+                    f'<div class="thumb"><img alt="{_e(Path(path).name)}" src="{_b64png(make_thumbnail(path, size=size))}">'
+                    f"<br>{_e(Path(path).name)}</div>"
+                )
+            except Exception as exc:
+                items.append(f'<div class="thumb">{_e(Path(path).name)}: no preview ({_e(exc)})</div>')
+    for path in result.products.get("color", []):
+        if str(path).endswith(".png"):
+            data = Path(path).read_bytes()
+            items.append(
+                f'<div class="thumb"><img alt="colour" src="{_b64png(data)}"><br>{_e(Path(path).name)}</div>'
+            )
+    if not items:
+        return "<p>No stack, line or colour product in this run (see the stage table for why).</p>"
+    return '<div class="thumbs">' + "".join(items) + "</div>"
+
+
+def write_night_report(plan, result):
+    """
+    Write ``report/night.html`` (self-contained) for a processed night.
+
+    Returns
+    -------
+    `~pathlib.Path`
+    """
+    from astrophot.io._atomic import write_text_atomic
+
+    output = Path(plan.output)
+    size = int(plan.config["report"]["thumbnail_size"])
+    (output / "report").mkdir(exist_ok=True)
+    n_bad = len(result.failed)
+    body = [
+        f"<h1>astrophot night report</h1><p>{_e(plan.source)} &rarr; {_e(output)}; "
+        f"{len(result.frames)} light(s), {n_bad} not processed</p>",
+        "<h2>Stages</h2>",
+        _stages(result),
+        "<h2>Frames</h2>",
+        _frame_table(result.frames, output),
+        _thumbnails(result.frames, size),
+        "<h2>Quality against time</h2>",
+        _plots(result.frames),
+        "<h2>Masters used and why</h2>",
+        _masters(result),
+        "<h2>Stacks, line and colour</h2>",
+        _previews(result, size * 2),
+        "<h2>Configuration</h2>",
+        f"<pre>{_e(yaml.safe_dump(plan.config, sort_keys=False))}</pre>",
+    ]
+    page = (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>astrophot night report</title>'
+        f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>"
+    )
+    path = output / "report" / "night.html"
+    write_text_atomic(path, page)
+    return path
