@@ -17,6 +17,7 @@ __all__ = [
     "FrameReadError",
     "FrameTypeError",
     "FrameWriteError",
+    "InvalidKeywordError",
     "MissingKeywordError",
     "ProvenanceError",
     "UnsafeArchiveError",
@@ -103,3 +104,31 @@ class AstrometryError(AstrophotError, RuntimeError):
 
 class AstrophotUserWarning(UserWarning):
     """A warning about data or parameters that the user should look at."""
+
+
+class InvalidKeywordError(AstrophotError, ValueError):
+    """
+    A FITS keyword a transform needs is present but its value is unusable.
+
+    Parameters
+    ----------
+    keyword : str
+        The card.
+    value : object
+        The value found.
+    reason : str
+        Why it is refused (``"must be a finite number of seconds >= 0"``).
+    source : str, optional
+        The file (or a description of the in-memory frame).
+    """
+
+    def __init__(self, keyword, value, reason, source=None):
+        self.keyword = keyword
+        self.value = value
+        self.reason = reason
+        self.source = source
+        super().__init__(keyword)
+
+    def __str__(self):
+        where = self.source or "<in-memory frame>"
+        return f"{where}: FITS keyword {self.keyword} = {self.value!r} is invalid ({self.reason})"

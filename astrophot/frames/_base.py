@@ -3,7 +3,6 @@
 
 import hashlib
 import re
-import warnings
 
 import astropy.units as u
 import numpy as np
@@ -11,7 +10,8 @@ from astropy.coordinates import Angle, SkyCoord
 from astropy.nddata import CCDData
 from astropy.time import Time
 
-from astrophot.exceptions import AstrophotUserWarning, MissingKeywordError
+from astrophot.exceptions import InvalidKeywordError, MissingKeywordError
+from astrophot.frames._validate import valid_integer, valid_number
 from astrophot.frames.dqflags import flags_to_mask
 from astrophot.provenance import FrameReference, Provenance
 
@@ -131,6 +131,8 @@ class FrameBase(CCDData):
         self.provenance = provenance if provenance is not None else Provenance.new()
         self.flags = flags
         self.source_path = str(source_path) if source_path is not None else None
+        #: The frame type the file itself says (APFRAME or a master file name), set by read_frame.
+        self.stamped_type = getattr(data, "stamped_type", None) if isinstance(data, FrameBase) else None
         self._checksum = None
         for name, value in carried.items():
             setattr(self, name, value)
@@ -291,21 +293,41 @@ class FrameBase(CCDData):
         except Exception:
             return None
 
+    def _valid_number(self, attribute, keys):
+        """The first valid value of ``keys``; present-but-invalid cards raise when none is valid."""
+        invalid = None
+        for key in keys:
+            value = self.header.get(key)
+            if _clean_str(value) is None:
+                continue
+            try:
+                return valid_number(attribute, key, value, self.name)
+            except InvalidKeywordError as exc:
+                invalid = invalid or exc
+        if invalid is not None:
+            raise invalid
+        return None
+
     @property
     def exposure_time(self):
-        """Exposure time (EXPOSURE or EXPTIME) as a `~astropy.units.Quantity` in s, or None."""
-        _, value = self._card(*KEYWORD_ALTERNATIVES["exposure_time"])
-        value = _to_float(value)
+        """Exposure time (EXPOSURE or EXPTIME) as a `~astropy.units.Quantity` in s, or None.
+
+        Raises `~astrophot.exceptions.InvalidKeywordError` when the card is
+        present but not a finite number from 0 to 1e6 s.
+        """
+        value = self._valid_number("exposure_time", KEYWORD_ALTERNATIVES["exposure_time"])
         return None if value is None else value * u.s
 
     @property
     def gain(self):
-        """Gain (GAIN or EGAIN, numeric strings accepted) in electron/adu, or None."""
-        for key in KEYWORD_ALTERNATIVES["gain"]:
-            value = _to_float(self.header.get(key))
-            if value is not None and value > 0:
-                return value * _GAIN_UNIT
-        return None
+        """Gain (GAIN or EGAIN, numeric strings accepted) in electron/adu, or None.
+
+        The first card with a positive finite value (at most 1000) wins;
+        `~astrophot.exceptions.InvalidKeywordError` when cards are present but
+        none is valid.
+        """
+        value = self._valid_number("gain", KEYWORD_ALTERNATIVES["gain"])
+        return None if value is None else value * _GAIN_UNIT
 
     @property
     def date_obs(self):
@@ -336,10 +358,10 @@ class FrameBase(CCDData):
             try:
                 return Time(date, scale="utc")
             except ValueError:
-                warnings.warn(
-                    f"{self.name}: cannot parse DATE-OBS {date!r}", AstrophotUserWarning, stacklevel=2
-                )
-                return None
+                key = "DATE-OBS" if _clean_str(header.get("DATE-OBS")) else "DATE"
+                raise InvalidKeywordError(
+                    key, header.get(key), "not an ISO date and time (yyyy-mm-ddThh:mm:ss)", source=self.name
+                ) from None
 
     @property
     def filter(self):
@@ -352,24 +374,23 @@ class FrameBase(CCDData):
 
     @property
     def binning(self):
-        """(x, y) binning from XBINNING/YBINNING; (1, 1) when absent."""
-        x = self.header.get("XBINNING", 1)
-        y = self.header.get("YBINNING", x)
-        try:
-            return (int(x), int(y))
-        except (TypeError, ValueError):
-            return (1, 1)
+        """(x, y) binning from XBINNING/YBINNING; (1, 1) when absent (integers 1-16, else an error)."""
+        x = self.header.get("XBINNING")
+        x = 1 if _clean_str(x) is None else valid_integer("XBINNING", x, self.name)
+        y = self.header.get("YBINNING")
+        y = x if _clean_str(y) is None else valid_integer("YBINNING", y, self.name)
+        return (x, y)
 
     @property
     def set_temperature(self):
         """CCD set-point (SET-TEMP) in deg_C, or None."""
-        value = _to_float(self.header.get("SET-TEMP"))
+        value = self._valid_number("set_temperature", ("SET-TEMP",))
         return None if value is None else value * u.deg_C
 
     @property
     def ccd_temperature(self):
         """Measured CCD temperature (CCD-TEMP) in deg_C, or None."""
-        value = _to_float(self.header.get("CCD-TEMP"))
+        value = self._valid_number("ccd_temperature", ("CCD-TEMP",))
         return None if value is None else value * u.deg_C
 
     @property
@@ -431,11 +452,19 @@ class FrameBase(CCDData):
         ------
         astrophot.exceptions.MissingKeywordError
             Naming the file, the keyword and its accepted alternatives.
+        astrophot.exceptions.InvalidKeywordError
+            The card is present but unusable (an exposure time must also be
+            positive here), naming the file, the card and the value.
         """
         value = getattr(self, attribute)
         if value is None:
             keys = KEYWORD_ALTERNATIVES.get(attribute, (attribute.upper(),))
             raise MissingKeywordError(keys[0], keys[1:], source=self.name, purpose=purpose)
+        if attribute == "exposure_time" and value.value <= 0:
+            # a stage that needs an exposure time (dark scaling, rates) needs a positive one
+            key, card = self._card(*KEYWORD_ALTERNATIVES["exposure_time"])
+            why = "must be > 0 s" + (f" for {purpose}" if purpose else "")
+            raise InvalidKeywordError(key, card, why, source=self.name)
         return value
 
     def __repr__(self):

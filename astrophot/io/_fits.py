@@ -132,6 +132,18 @@ def _guess_type(path, header):
     return RawFrame
 
 
+def _stamped_type(path, header):
+    """The frame type the file says it holds: astrophot's stamp or an iTelescope master name."""
+    stamp = header.get(KEY_TYPE)
+    if stamp in FRAME_TYPES:
+        return stamp
+    match = _MASTER_NAME.match(Path(path).name)
+    if match:
+        kind = match.group(1).lower()
+        return "BadPixelMap" if kind == "badpix" else f"Master{kind.title()}"
+    return None
+
+
 def _native(array):
     """A FITS array in native byte order (FITS is big-endian on disk; files are read with memmap off)."""
     array = np.asarray(array)
@@ -301,10 +313,11 @@ def read_frame(path, *, frame_type=None):
                 AstrophotUserWarning,
                 stacklevel=2,
             )
+    stamp = _stamped_type(path, header)
     for key in (KEY_TYPE, KEY_SIDECAR, KEY_PROVID):
         header.remove(key, ignore_missing=True)
 
-    return cls(
+    frame = cls(
         data,
         unit=unit,
         meta=header,
@@ -313,6 +326,8 @@ def read_frame(path, *, frame_type=None):
         source_path=str(path),
         **extras,
     )
+    frame.stamped_type = stamp
+    return frame
 
 
 def _raw_paths(frame):

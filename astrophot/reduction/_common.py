@@ -12,6 +12,7 @@ from astrophot.frames import FrameBase
 
 __all__ = [
     "as_frame",
+    "check_role",
     "check_compatible",
     "header_float",
     "parse_section",
@@ -22,6 +23,58 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _SECTION = re.compile(r"^\s*\[\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*:\s*(\d+)\s*\]\s*$")
+
+
+#: The kind of data each frame class holds (for `check_role`).
+_KIND_OF_TYPE = {
+    "MasterBias": "bias",
+    "MasterDark": "dark",
+    "MasterFlat": "flat",
+    "BadPixelMap": "bad-pixel map",
+    "CalibratedFrame": "light",
+    "SolvedFrame": "light",
+}
+_EXPECTED_KIND = {
+    "MasterBias": "bias",
+    "MasterDark": "dark",
+    "MasterFlat": "flat",
+    "BadPixelMap": "bad-pixel map",
+}
+
+
+def _kinds_claimed(frame):
+    """(what, kind) pairs the frame says about itself: its type stamp and IMAGETYP."""
+    from astrophot.io import classify_imagetyp
+
+    claims = []
+    stamp = getattr(frame, "stamped_type", None)
+    if stamp in _KIND_OF_TYPE:
+        claims.append((f"its type stamp says {stamp}", _KIND_OF_TYPE[stamp]))
+    imagetyp = frame.header.get("IMAGETYP") if frame.header is not None else None
+    kind = classify_imagetyp(imagetyp)
+    if kind is not None and kind != "badpix":
+        claims.append((f"IMAGETYP is {str(imagetyp).strip()!r}", kind.replace("master ", "")))
+    return claims
+
+
+def check_role(frame, cls, role):
+    """
+    Refuse a frame whose own type stamp or IMAGETYP names another kind than its role.
+
+    A master dark given as the bias, or a raw light given as the flat, is a
+    `~astrophot.exceptions.FrameTypeError` with the reason. Frames that say
+    nothing about their kind pass. Returns ``frame``.
+    """
+    expected = _EXPECTED_KIND.get(cls.__name__, "light" if role == "light frame" else None)
+    if expected is None:
+        return frame
+    for what, kind in _kinds_claimed(frame):
+        if kind != expected:
+            raise FrameTypeError(
+                f"{frame.name}: given as the {role} but {what} (a {kind}, not a {expected}); "
+                "pass the right file, or fix the card if the file is mislabelled"
+            )
+    return frame
 
 
 def as_frame(value, cls, role, *, accept=()):
@@ -47,9 +100,9 @@ def as_frame(value, cls, role, *, accept=()):
     if isinstance(value, (str, bytes)) or hasattr(value, "__fspath__"):
         from astrophot.io import read_frame
 
-        return read_frame(value, frame_type=cls)
+        return check_role(read_frame(value, frame_type=cls), cls, role)
     if isinstance(value, (cls, *accept)):
-        return value
+        return check_role(value, cls, role)
     if isinstance(value, FrameBase):
         raise FrameTypeError(
             f"{value.name}: the {role} must be a {cls.__name__}, not a {value.frame_type} "
