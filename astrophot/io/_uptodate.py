@@ -11,6 +11,9 @@ __all__ = ["is_up_to_date", "up_to_date_reason"]
 
 log = logging.getLogger(__name__)
 
+#: Pixel checksums of input files, by (path, mtime, size): a batch compares every output with the same masters.
+_CHECKSUMS = {}
+
 
 def _input_checksum(item):
     """sha256 of an input given as a frame, a FrameReference, a checksum string or a path."""
@@ -22,9 +25,16 @@ def _input_checksum(item):
         return item.checksum()
     if isinstance(item, str) and len(item) == 64 and all(c in "0123456789abcdef" for c in item):
         return item
-    from astrophot.io._fits import read_frame
+    path = Path(item)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _CHECKSUMS:
+        from astrophot.io._fits import read_frame
 
-    return read_frame(item).checksum()
+        if len(_CHECKSUMS) > 256:
+            _CHECKSUMS.clear()
+        _CHECKSUMS[key] = read_frame(path).checksum()
+    return _CHECKSUMS[key]
 
 
 def _same_parameters(recorded, wanted):
@@ -77,7 +87,7 @@ def _check_step(step, function, parameters, inputs, version):
     return None
 
 
-def up_to_date_reason(path, *, inputs=None, function=None, parameters=None, version=True, verify_data=True):
+def up_to_date_reason(path, inputs=None, *, function=None, parameters=None, version=True, verify_data=True):
     """
     Why the product at ``path`` is not complete and up to date, or None if it is.
 
@@ -99,7 +109,10 @@ def up_to_date_reason(path, *, inputs=None, function=None, parameters=None, vers
     if reason:
         return reason
     step = frame.provenance.last
-    reason = _check_step(step, function, parameters, inputs, version)
+    try:
+        reason = _check_step(step, function, parameters, inputs, version)
+    except OSError as exc:  # an input that cannot be read: the product cannot be shown to be up to date
+        return f"an input is unreadable ({exc})"
     if reason:
         return reason
     if verify_data and step.output is not None and step.output.sha256 != frame.checksum():
@@ -107,7 +120,7 @@ def up_to_date_reason(path, *, inputs=None, function=None, parameters=None, vers
     return None
 
 
-def is_up_to_date(path, *, inputs=None, function=None, parameters=None, version=True, verify_data=True):
+def is_up_to_date(path, inputs=None, *, function=None, parameters=None, version=True, verify_data=True):
     """
     True if the product at ``path`` is complete and was made from ``inputs`` the same way.
 
@@ -122,7 +135,7 @@ def is_up_to_date(path, *, inputs=None, function=None, parameters=None, version=
     path : str or path-like
         The product (``name.fits``; its sidecar is found through its header).
     inputs : iterable, optional
-        The inputs of the step that made it, each a frame, a
+        (May be given positionally.) The inputs of the step that made it, each a frame, a
         `~astrophot.provenance.FrameReference`, a sha256 hex string or a path
         (read to get its pixel checksum). Compared as a multiset with the
         last step's recorded inputs (all roles: raw, bias, dark, ...).

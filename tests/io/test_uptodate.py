@@ -63,3 +63,13 @@ def test_missing_partial_or_edited_is_not(made, tmp_path):
     foreign = tmp_path / "raw.fits"
     fits.writeto(foreign, np.zeros((4, 4), dtype=np.uint16))
     assert "not an astrophot product" in up_to_date_reason(foreign)
+
+
+def test_inputs_given_as_paths_positionally(made, tmp_path):
+    from astrophot import write_frame as write
+
+    raw, bias, _, path = made
+    raw_path = write(raw.copy(), tmp_path / "raw.fits")
+    bias_path = write(bias, tmp_path / "bias.fits")
+    assert is_up_to_date(path, [raw_path, bias_path])
+    assert "unreadable" in up_to_date_reason(path, [tmp_path / "gone.fits"])
