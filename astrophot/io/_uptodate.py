@@ -80,10 +80,12 @@ def _check_step(step, function, parameters, inputs, version):
         if reason:
             return reason
     if inputs is not None:
-        recorded = sorted(ref.sha256 for ref in step.inputs)
-        wanted = sorted(_input_checksum(item) for item in inputs)
-        if recorded != wanted:
-            return f"its inputs differ ({len(recorded)} recorded, {len(wanted)} given, checksums differ)"
+        recorded = {ref.sha256 for ref in step.inputs}
+        for item in inputs:
+            if _input_checksum(item) not in recorded:
+                return (
+                    f"it was not made from {getattr(item, 'name', item)} (no recorded input has its checksum)"
+                )
     return None
 
 
@@ -137,8 +139,9 @@ def is_up_to_date(path, inputs=None, *, function=None, parameters=None, version=
     inputs : iterable, optional
         (May be given positionally.) The inputs of the step that made it, each a frame, a
         `~astrophot.provenance.FrameReference`, a sha256 hex string or a path
-        (read to get its pixel checksum). Compared as a multiset with the
-        last step's recorded inputs (all roles: raw, bias, dark, ...).
+        (read to get its pixel checksum). Each must be among the last
+        step's recorded inputs (any role: raw, bias, dark, ...); inputs the
+        caller did not know (masters a library chose) are not required.
         ``None`` skips the comparison.
     function : str, optional
         The public name of the transform (``"calibrate_frame"`` or
