@@ -1,48 +1,190 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
-"""``astrophot info FILE...``: what a frame is and where it came from."""
+"""
+``astrophot info FILE...``: what a file is and where it came from.
+
+It reads only the FITS header and the provenance sidecar's YAML (no pixels, no ASDF
+extensions), so it starts fast; files that are not frames (star tables, region files,
+sidecars, archives) are named for what they are.
+"""
+
+import re
+from pathlib import Path
 
 __all__ = ["register"]
 
+_KINDS = (
+    (b"# %ECSV", "an ECSV table (a star list? `astrophot find-stars` writes them)"),
+    (b"# Region file format", "a ds9 region file"),
+    (b"#ASDF", "an ASDF file (a frame's provenance sidecar: run info on its .fits)"),
+    (b"PK\x03\x04", "a zip archive (`astrophot prepare` unpacks downloads)"),
+)
+
 
 def register(subparsers):
-    parser = subparsers.add_parser("info", help="describe frames: type, shape, exposure, filter, provenance")
-    parser.add_argument("files", nargs="+", help="FITS files")
+    parser = subparsers.add_parser(
+        "info",
+        help="describe frames: type, shape, exposure, filter, provenance",
+        description=(
+            "Describe files: a frame's type, shape, exposure, filter, binning, gain, time, "
+            "temperatures, telescope, target, pointing, WCS and provenance steps (from the header "
+            "and the sidecar, without reading pixels); other files are named for what they are."
+        ),
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="FITS frames (or any file)")
     parser.set_defaults(func=_run)
 
 
 def _fmt(value):
-    return "-" if value is None else str(value)
+    return "-" if value is None or value == "" else str(value)
+
+
+def _what(path):
+    from astrophot.exceptions import FrameReadError
+
+    path = Path(path)
+    if not path.exists():
+        raise FrameReadError(f"{path}: no such file")
+    if path.is_dir():
+        raise FrameReadError(f"{path}: is a directory (give the frames in it, e.g. {path}/*.fits)")
+    with open(path, "rb") as handle:
+        start = handle.read(80)
+    if start.startswith(b"SIMPLE"):
+        return "a FITS header saved as text" if b"\n" in start else None
+    for magic, kind in _KINDS:
+        if start.startswith(magic):
+            return kind
+    raise FrameReadError(f"{path}: not a FITS file, nor a file astrophot writes")
+
+
+def _steps(sidecar):
+    """The provenance id and steps from a sidecar's YAML (tags ignored), or None."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def _untagged(loader, suffix, node):
+        if isinstance(node, yaml.MappingNode):
+            return loader.construct_mapping(node, deep=True)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node, deep=True)
+        return loader.construct_scalar(node)
+
+    _Loader.add_multi_constructor("", _untagged)
+    try:
+        text = Path(sidecar).read_bytes().split(b"\n...", 1)[0].decode("utf-8", "replace")
+        tree = yaml.load(re.sub(r"^(#|%).*$", "", text, flags=re.M), Loader=_Loader)
+        return tree.get("provenance") or None
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+
+
+def _value(text):
+    text = text.split("/", 1)[0].strip() if not text.lstrip().startswith("'") else text.strip()
+    if text.startswith("'"):
+        end = text.find("'", 1)
+        while end != -1 and text[end + 1 : end + 2] == "'":
+            end = text.find("'", end + 2)
+        return text[1:end].replace("''", "'").rstrip()
+    if text in ("T", "F"):
+        return text == "T"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text or None
+
+
+def _headers(path, limit=3):
+    """The first ``limit`` FITS headers as dicts, read as text (no astropy: info starts fast)."""
+    headers = []
+    with open(path, "rb") as handle:
+        while len(headers) < limit:
+            cards = {}
+            while True:
+                block = handle.read(2880)
+                if len(block) < 2880:
+                    return headers
+                for i in range(0, 2880, 80):
+                    card = block[i : i + 80].decode("ascii", "replace")
+                    key = card[:8].strip()
+                    if key == "END":
+                        break
+                    if card[8:10] == "= " and key not in cards:
+                        cards[key] = _value(card[10:])
+                else:
+                    continue
+                break
+            headers.append(cards)
+            size = abs(cards.get("BITPIX", 8)) // 8 * cards.get("GCOUNT", 1)
+            dims = [cards.get(f"NAXIS{i}", 0) for i in range(1, cards.get("NAXIS", 0) + 1)]
+            n = 1
+            for d in dims:
+                n *= d
+            nbytes = size * (n + cards.get("PCOUNT", 0)) if dims else 0
+            handle.seek((nbytes + 2879) // 2880 * 2880, 1)
+    return headers
+
+
+def _describe(path):
+    headers = _headers(path)
+    header = headers[0] if headers else {}
+    if header.get("NAXIS", 0) == 0 and "APFRAME" not in header:
+        for hdu in headers[1:]:
+            if hdu.get("XTENSION") == "BINTABLE":
+                return [f"  type        a FITS table ({hdu.get('NAXIS2')} rows), not a frame"]
+            if hdu.get("NAXIS", 0) >= 2:
+                header = hdu
+                break
+    frame_type = header.get("APFRAME") or f"raw frame (IMAGETYP {_fmt(header.get('IMAGETYP'))})"
+    bitpix = {8: "uint8", 16: "int16", 32: "int32", -32: "float32", -64: "float64"}.get(header.get("BITPIX"))
+    if header.get("BITPIX") == 16 and header.get("BZERO") == 32768:
+        bitpix = "uint16"
+    lines = [
+        f"  type        {frame_type}",
+        f"  shape       {_fmt(header.get('NAXIS1'))} x {_fmt(header.get('NAXIS2'))} ({bitpix}, {_fmt(header.get('BUNIT') or 'adu')})",
+        f"  exposure    {_fmt(header.get('EXPTIME', header.get('EXPOSURE')))} s",
+        f"  filter      {_fmt(header.get('FILTER'))}",
+        f"  binning     {_fmt(header.get('XBINNING', 1))}x{_fmt(header.get('YBINNING', 1))}",
+        f"  gain        {_fmt(header.get('EGAIN', header.get('GAIN')))}",
+        f"  time (UTC)  {_fmt(header.get('DATE-OBS'))}",
+        f"  set temp    {_fmt(header.get('SET-TEMP'))}   ccd temp {_fmt(header.get('CCD-TEMP'))}",
+        f"  telescope   {_fmt(header.get('TELESCOP'))}   target {_fmt(header.get('OBJECT'))}",
+        f"  pointing    {_fmt(header.get('OBJCTRA', header.get('RA')))} {_fmt(header.get('OBJCTDEC', header.get('DEC')))}",
+        f"  wcs         {'yes' if header.get('CTYPE1') else 'no'}",
+    ]
+    sidecar = header.get("APSIDECR")
+    provenance = _steps(Path(path).with_name(sidecar)) if sidecar else None
+    if provenance is None:
+        lines.append(
+            "  provenance  none (not an astrophot product)"
+            if not sidecar
+            else "  provenance  unreadable sidecar"
+        )
+        return lines
+    steps = provenance.get("steps") or []
+    lines.append(f"  provenance  {len(steps)} step(s), id {provenance.get('id')}")
+    for step in steps:
+        lines.append(
+            f"    - {step.get('function')} at {step.get('start_time')} ({len(step.get('inputs') or [])} input(s), "
+            f"{float(step.get('duration') or 0):.2f} s)"
+        )
+    return lines
 
 
 def _run(args):
-    from astrophot.io import read_frame
+    from astrophot.cli._common import run_batch
 
-    for index, path in enumerate(args.files):
-        frame = read_frame(path)
-        if index:
+    shown = []
+
+    def one(path):
+        kind = _what(path)
+        lines = [f"  type        {kind}"] if kind else _describe(path)
+        if shown:
             print()
-        date = frame.date_obs
-        print(f"{path}")
-        print(f"  type        {frame.frame_type}")
-        print(
-            f"  shape       {frame.data.shape[1]} x {frame.data.shape[0]} ({frame.data.dtype}, {frame.unit})"
-        )
-        print(f"  exposure    {_fmt(frame.exposure_time)}")
-        print(f"  filter      {_fmt(frame.filter)}")
-        print(f"  binning     {frame.binning[0]}x{frame.binning[1]}")
-        print(f"  gain        {_fmt(frame.gain)}")
-        print(f"  time (UTC)  {_fmt(date.isot if date is not None else None)}")
-        print(f"  set temp    {_fmt(frame.set_temperature)}   ccd temp {_fmt(frame.ccd_temperature)}")
-        print(f"  telescope   {_fmt(frame.telescope)}   target {_fmt(frame.target)}")
-        coords = frame.coordinates
-        print(
-            f"  pointing    {_fmt(coords.to_string('hmsdms', precision=1) if coords is not None else None)}"
-        )
-        print(f"  wcs         {'yes' if frame.wcs is not None else 'no'}")
-        steps = frame.provenance.steps
-        print(f"  provenance  {len(steps)} step(s), id {frame.provenance.id}")
-        for step in steps:
-            print(
-                f"    - {step.function} at {step.start_time} ({len(step.inputs)} input(s), {step.duration:.2f} s)"
-            )
-    return 0
+        print(path)
+        print("\n".join(lines))
+        shown.append(path)
+
+    return run_batch("info", args.files, one, what="file")
