@@ -43,6 +43,8 @@ _PUBLIC = {
     "CalibrationLibrary": "astrophot.calibration",
     # reduction
     "calibrate_frame": "astrophot.reduction",
+    "prepare_calibration": "astrophot.reduction",
+    "CalibrationPlan": "astrophot.reduction",
     "fix_bad_pixels": "astrophot.reduction",
     "reject_cosmic_rays": "astrophot.reduction",
     "add_metadata": "astrophot.reduction",

@@ -141,8 +141,10 @@ class StepRecorder:
         for role, value in (inputs or {}).items():
             self.inputs.extend(_references(role, value))
         self.software = software_versions(*software)
-        self.start_time = datetime.datetime.now(datetime.UTC)
-        self._t0 = time.perf_counter()
+        now = time.perf_counter()
+        self._t0 = now if started is None else float(started)
+        # the wall-clock start is the moment `started` refers to, not when the recorder was made
+        self.start_time = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=now - self._t0)
         self.outcome = {}
 
     def step(self, *, output=None, outcome=None):

@@ -3,7 +3,8 @@
 Reduction: from a raw light frame to a calibrated, repaired, annotated frame.
 
 - `calibrate_frame`: bias, overscan, dark, flat, gain, uncertainty and
-  data-quality flags.
+  data-quality flags; `prepare_calibration` reads, checks and hashes a set of
+  masters once into a picklable `CalibrationPlan` for many lights.
 - `fix_bad_pixels`: replace flagged pixels from their good neighbours
   (`REPAIRABLE` says which flags by default).
 - `reject_cosmic_rays`: L.A.Cosmic (astroscrappy) with parameters taken from
@@ -14,11 +15,12 @@ Reduction: from a raw light frame to a calibrated, repaired, annotated frame.
 """
 
 from astrophot.reduction._badpix import REPAIRABLE, fix_bad_pixels
-from astrophot.reduction._calibrate import calibrate_frame
+from astrophot.reduction._calibrate import CalibrationPlan, calibrate_frame, prepare_calibration
 from astrophot.reduction._cosmics import estimate_fwhm, reject_cosmic_rays
 from astrophot.reduction._metadata import NameResolveError, add_metadata, load_keywords, resolve_name
 
 __all__ = [
+    "CalibrationPlan",
     "NameResolveError",
     "REPAIRABLE",
     "add_metadata",
@@ -26,6 +28,7 @@ __all__ = [
     "estimate_fwhm",
     "fix_bad_pixels",
     "load_keywords",
+    "prepare_calibration",
     "reject_cosmic_rays",
     "resolve_name",
 ]

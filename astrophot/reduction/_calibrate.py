@@ -5,18 +5,17 @@ import hashlib
 import itertools
 import logging
 import math
-import os
 import threading
 import time
 import warnings
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor, wait
 
 import astropy.units as u
 import numpy as np
 from astropy.io import fits
 from astropy.nddata import StdDevUncertainty
 
+from astrophot._concurrency import resolve_threads, thread_map
 from astrophot.exceptions import (
     AstrophotUserWarning,
     CalibrationError,
@@ -42,7 +41,7 @@ from astrophot.reduction._common import (
     telescope_fact,
 )
 
-__all__ = ["calibrate_frame"]
+__all__ = ["CalibrationPlan", "calibrate_frame", "prepare_calibration"]
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +53,8 @@ SATURATION_KEYS = ("SATURATE", "SATLEVEL", "DATAMAX")
 _BLOCK_PIXELS = 1 << 17  # pixels per block of the kernel (fits the CPU caches)
 #: The masters' flags are set by index when at most 1 pixel in this many is flagged.
 _SPARSE_FRACTION = 16
-#: Threads that run the kernel's blocks and the checksums (numpy and hashlib release the
-#: GIL inside their loops): the calling thread and a helper when there are two cores.
-_THREADS = max(1, min(2, os.cpu_count() or 1))
+#: Threads beyond which the kernel (bound by memory bandwidth) gains nothing.
+_MAX_THREADS = 2
 
 
 def _unit_of(unit):
@@ -202,37 +200,6 @@ _BAD_BITS = np.uint32(DQFlag.bad_bits())
 _REPAIRED_BIT = np.uint32(DQFlag.REPAIRED)
 
 
-_POOLS = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _helpers():
-    """
-    The helper threads (None with one core), started once per process.
-
-    Starting a thread for every frame costs milliseconds; these idle between calls.
-    """
-    with _POOLS_LOCK:
-        if not _POOLS:
-            _POOLS["helpers"] = (
-                ThreadPoolExecutor(max_workers=_THREADS - 1, thread_name_prefix="astrophot-calibrate")
-                if _THREADS > 1
-                else None
-            )
-        return _POOLS["helpers"]
-
-
-def _forget_pools():
-    """In a forked child the pools' threads do not exist: start new ones when needed."""
-    global _POOLS_LOCK
-    _POOLS.clear()
-    _POOLS_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pools)
-
-
 def _saturation_threshold(level, dtype):
     """
     The saturation level to compare raw values of ``dtype`` with (same result, faster).
@@ -253,15 +220,17 @@ def _saturation_threshold(level, dtype):
     return dtype.type(threshold)
 
 
-def _run_blocks(kernel, blocks, digest, helpers):
+def _run_blocks(kernel, blocks, digest, *, n_threads=1, before=None):
     """
-    Run ``kernel`` on every block of rows, on this thread and the helpers, and
-    feed the finished blocks to ``digest`` in order as they come.
+    Run ``kernel`` on every block of rows on ``n_threads`` threads, and feed the
+    finished blocks to ``digest`` in order as they come.
 
     Whichever thread finishes a block hashes the finished blocks that follow
     the last hashed one (one thread at a time, never waiting for the other):
-    the checksum costs as much CPU as half the kernel and is spread over both
-    cores. Returns the kernel's counts, block by block.
+    the checksum costs as much CPU as half the kernel and is spread over the
+    threads. ``before`` (the raw frame's checksum) runs first on one of them.
+    The threads live for this call only (`astrophot._concurrency.thread_map`).
+    Returns the kernel's counts, block by block.
     """
     n = len(blocks)
     counts = [None] * n
@@ -283,7 +252,9 @@ def _run_blocks(kernel, blocks, digest, helpers):
             if not (cursor[0] < n and done[cursor[0]]):
                 return
 
-    def work():
+    def work(index):
+        if index == 0 and before is not None:
+            before()
         for i in tickets:
             if i >= n or failed:
                 return
@@ -295,14 +266,7 @@ def _run_blocks(kernel, blocks, digest, helpers):
             done[i] = True
             advance()
 
-    futures = [] if helpers is None or n < 2 else [helpers.submit(work) for _ in range(_THREADS - 1)]
-    try:
-        work()
-    finally:
-        if futures:
-            wait(futures)  # no thread touches the arrays once this returns or raises
-    for future in futures:
-        future.result()
+    thread_map(work, range(max(1, min(n_threads, n))), n_threads=n_threads)
     advance()
     if cursor[0] != n:  # pragma: no cover - guards the hand-over above
         raise RuntimeError(f"calibrate_frame: {cursor[0]} of {n} blocks hashed")
@@ -334,18 +298,6 @@ class _Prepared:
         self.__dict__.update(values)
 
 
-#: Prepared master arrays of the last few calls, by the masters' identity and checksums.
-_PREPARED = OrderedDict()
-_PREPARED_SIZE = 2
-_PREPARED_LOCK = threading.Lock()
-
-
-def _identity(master):
-    if master is None:
-        return None
-    return (id(master.frame), master.frame.checksum())
-
-
 def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out_gain, flat_threshold):
     """
     Combine the masters into the arrays the kernel needs, once per night.
@@ -356,26 +308,8 @@ def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out
     ``(sigma_flat / flat)**2``, and the flags of the bad-pixel map and the
     masters with ``LOW_RESPONSE``. A light calibrated with the same masters,
     exposure ratio, read noise and gain reuses them: a night's frames pay for
-    them once.
+    them once (`CalibrationPlan` keeps them).
     """
-    key = (
-        _identity(b),
-        _identity(d),
-        _identity(f),
-        _identity(bpm),
-        tuple(shape),
-        None if trim is None else tuple((s.start, s.stop) for s in trim),
-        bias_coefficient,
-        ratio,
-        rn_adu2,
-        out_gain,
-        flat_threshold,
-    )
-    with _PREPARED_LOCK:
-        cached = _PREPARED.get(key)
-        if cached is not None:
-            _PREPARED.move_to_end(key)
-            return cached
     frames = [m.frame for m in (b, d, f, bpm) if m is not None]
     finite = True
     # the Poisson term counts every electron of the raw frame, dark current included:
@@ -466,10 +400,6 @@ def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out
         n_low=n_low,
         frames=frames,
     )
-    with _PREPARED_LOCK:
-        _PREPARED[key] = prepared
-        while len(_PREPARED) > _PREPARED_SIZE:
-            _PREPARED.popitem(last=False)
     return prepared
 
 
@@ -580,8 +510,100 @@ class _Kernel:
             np.bitwise_or(flg, bit, out=flg, where=sel)
 
 
-def calibrate_frame(
-    raw,
+#: calibrate_frame's options and their defaults: what a `CalibrationPlan` holds besides the masters.
+_OPTIONS = {
+    "gain": None,
+    "read_noise": None,
+    "unit": "electron",
+    "saturation": None,
+    "overscan": True,
+    "dark_includes_bias": None,
+    "flat_threshold": 0.1,
+    "max_dark_ratio": 2.0,
+    "temperature_tolerance": 1.0 * u.K,
+}
+#: The masters: keyword, frame class, role in messages.
+_MASTERS = (
+    ("bias", MasterBias, "bias"),
+    ("dark", MasterDark, "dark"),
+    ("flat", MasterFlat, "flat"),
+    ("bad_pixels", BadPixelMap, "bad-pixel map"),
+)
+#: Prepared arrays a plan keeps (one per light geometry, exposure ratio, read noise and gain).
+_PLAN_CACHE_SIZE = 2
+
+
+class CalibrationPlan:
+    """
+    The masters and options of `calibrate_frame`, prepared once for many lights.
+
+    Made by `prepare_calibration`; pass it as ``calibrate_frame(raw, plan=plan)``.
+    The masters are read (when given as paths) and hashed once, when the plan is
+    made. What depends on the masters alone (the combined bias and dark, the
+    flat's factor, the merged flags) is computed by the first light and kept in
+    the plan for the next lights with the same geometry, exposure ratio, read
+    noise and gain (the last two sets are kept).
+
+    A plan is picklable (a night runner sends one per filter to its workers):
+    the masters, their checksums and the options travel, the prepared arrays
+    do not (each worker prepares them on its first light). A plan is safe to
+    share between threads.
+
+    Attributes
+    ----------
+    bias, dark, flat, bad_pixels : frame or None
+        The masters (`~astrophot.MasterBias`, `~astrophot.MasterDark`,
+        `~astrophot.MasterFlat`, `~astrophot.BadPixelMap`).
+    options : dict
+        `calibrate_frame`'s other options (``gain``, ``read_noise``, ``unit``,
+        ``saturation``, ``overscan``, ``dark_includes_bias``,
+        ``flat_threshold``, ``max_dark_ratio``, ``temperature_tolerance``).
+    """
+
+    def __init__(self, *, bias=None, dark=None, flat=None, bad_pixels=None, options=None):
+        self.bias = bias
+        self.dark = dark
+        self.flat = flat
+        self.bad_pixels = bad_pixels
+        self.options = {**_OPTIONS, **(options or {})}
+        self._cache = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def masters(self):
+        """The masters by keyword (``bias``, ``dark``, ``flat``, ``bad_pixels``), None when absent."""
+        return {name: getattr(self, name) for name, _, _ in _MASTERS}
+
+    def __repr__(self):
+        given = ", ".join(f"{name}={frame.name}" for name, frame in self.masters.items() if frame is not None)
+        return f"<CalibrationPlan {given or 'no masters'}>"
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_cache"], state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._cache = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _prepared(self, key, build):
+        """The prepared arrays for ``key``, built by ``build()`` the first time."""
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+        prepared = build()
+        with self._lock:
+            self._cache[key] = prepared
+            while len(self._cache) > _PLAN_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return prepared
+
+
+def prepare_calibration(
     *,
     bias=None,
     dark=None,
@@ -598,12 +620,299 @@ def calibrate_frame(
     temperature_tolerance=1.0 * u.K,
 ):
     """
+    Read, check and hash a set of masters once, for `calibrate_frame` on many lights.
+
+    Parameters
+    ----------
+    bias, dark, flat, bad_pixels : frame or path-like, optional
+        The masters, as for `calibrate_frame` (a path is read with
+        `~astrophot.read_frame`, once).
+    gain, read_noise, unit, saturation, overscan, dark_includes_bias, flat_threshold, max_dark_ratio, temperature_tolerance : optional
+        `calibrate_frame`'s options, applied to every light calibrated with the plan.
+
+    Returns
+    -------
+    `CalibrationPlan`
+        Picklable; give it as ``calibrate_frame(raw, plan=plan)``.
+
+    Raises
+    ------
+    astrophot.exceptions.FrameTypeError
+        A master is not of the expected frame type.
+    astrophot.exceptions.FrameMismatchError
+        The bias or dark is not in ADU.
+    ValueError
+        ``unit`` is neither electrons nor ADU.
+
+    See Also
+    --------
+    calibrate_frame : applies the plan to a light.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrophot import MasterBias, RawFrame, calibrate_frame, prepare_calibration
+    >>> plan = prepare_calibration(bias=MasterBias(np.full((4, 4), 100.0, dtype=np.float32)), read_noise=10.0)
+    >>> lights = [RawFrame(np.full((4, 4), v, dtype=np.uint16), meta={"GAIN": 2.0}) for v in (1100, 1200)]
+    >>> [float(calibrate_frame(raw, plan=plan).data[0, 0]) for raw in lights]
+    [2000.0, 2200.0]
+    """
+    _unit_of(unit)
+    given = {"bias": bias, "dark": dark, "flat": flat, "bad_pixels": bad_pixels}
+    masters = {name: as_frame(given[name], cls, role) for name, cls, role in _MASTERS}
+    for name in ("bias", "dark"):
+        if masters[name] is not None:
+            _check_unit(masters[name], name, (u.adu, u.dimensionless_unscaled))
+    for frame in masters.values():
+        if frame is not None:
+            frame.checksum()  # once, for the provenance of every light
+    options = {
+        "gain": gain,
+        "read_noise": read_noise,
+        "unit": unit,
+        "saturation": saturation,
+        "overscan": overscan,
+        "dark_includes_bias": dark_includes_bias,
+        "flat_threshold": flat_threshold,
+        "max_dark_ratio": max_dark_ratio,
+        "temperature_tolerance": temperature_tolerance,
+    }
+    return CalibrationPlan(**masters, options=options)
+
+
+def _is_default(name, value):
+    default = _OPTIONS.get(name)
+    if value is default:
+        return True
+    try:
+        return bool(value == default)
+    except (TypeError, ValueError, u.UnitsError):
+        return False
+
+
+def _plan_for(plan, given):
+    """The plan ``calibrate_frame`` uses: ``plan``, or one made from the keywords."""
+    if plan is None:
+        return prepare_calibration(**given)
+    if not isinstance(plan, CalibrationPlan):
+        raise TypeError(
+            f"plan must be a CalibrationPlan (from prepare_calibration), not {type(plan).__name__}"
+        )
+    extra = [
+        name
+        for name, value in given.items()
+        if (value is not None if name not in _OPTIONS else not _is_default(name, value))
+    ]
+    if extra:
+        raise ValueError(
+            f"calibrate_frame: {', '.join(extra)} given with plan=; "
+            "give the masters and options to prepare_calibration instead"
+        )
+    return plan
+
+
+def _light_geometry(raw, overscan):
+    """The light's pixels to calibrate, its overscan level and trim (None when untrimmed)."""
+    full_shape = tuple(raw.data.shape)
+    raw_data = np.asarray(raw.data)
+    overscan_level = 0.0
+    trim = None
+    if overscan:
+        if raw.header.get("BIASSEC"):
+            section = parse_section(raw.header["BIASSEC"], full_shape, keyword="BIASSEC", source=raw.name)
+            overscan_level = float(np.median(raw_data[section]))
+        for key in ("TRIMSEC", "DATASEC"):
+            if raw.header.get(key):
+                trim = parse_section(raw.header[key], full_shape, keyword=key, source=raw.name)
+                break
+    if trim is not None:
+        raw_data = raw_data[trim]
+    return raw_data, overscan_level, trim, full_shape
+
+
+def _electronics(raw, bias, options, out_unit):
+    """Gain, read noise and saturation with where each came from."""
+    gain_value, gain_source = _resolve_gain(raw, options["gain"])
+    if gain_value is None:
+        if out_unit == u.electron:
+            raise MissingKeywordError(
+                "GAIN",
+                ("EGAIN",),
+                source=raw.name,
+                purpose="conversion to electrons; pass gain=, or unit='adu'",
+            )
+        warnings.warn(
+            f"{raw.name}: no gain (GAIN/EGAIN, argument or telescope table); the Poisson "
+            "part of the uncertainty assumes 1 electron/adu",
+            AstrophotUserWarning,
+            stacklevel=3,
+        )
+        gain_value, gain_source = 1.0, "assumed"
+    rn_e, rn_source = _resolve_read_noise(raw, bias, options["read_noise"], gain_value)
+    if rn_e is None:
+        warnings.warn(
+            f"{raw.name}: no read noise (argument, RDNOISE/READNOIS in the light or bias header, "
+            "or telescope table); the uncertainty omits it",
+            AstrophotUserWarning,
+            stacklevel=3,
+        )
+        rn_e, rn_source = 0.0, "none"
+    sat_level, sat_source = _resolve_saturation(raw, options["saturation"])
+    return {
+        "gain": gain_value,
+        "gain_source": gain_source,
+        "read_noise": rn_e,
+        "read_noise_source": rn_source,
+        "saturation": sat_level,
+        "saturation_source": sat_source,
+    }
+
+
+def _check_temperature(raw, dark, tolerance):
+    t_raw, t_drk = raw.set_temperature, dark.set_temperature
+    if t_raw is None or t_drk is None:
+        return
+    difference = abs(t_raw.to_value(u.deg_C) - t_drk.to_value(u.deg_C))
+    if difference > u.Quantity(tolerance, u.K).value:
+        warnings.warn(
+            f"{raw.name}: set temperature {t_raw.value:g} C differs from the dark "
+            f"{dark.name}'s {t_drk.value:g} C by {difference:g} K",
+            AstrophotUserWarning,
+            stacklevel=4,
+        )
+
+
+def _dark_scaling(raw, dark, bias, options):
+    """``(ratio, bias_coefficient, includes_bias)`` of the dark for this light."""
+    if dark is None:
+        return 0.0, 1.0, False
+    t_light = raw.require("exposure_time", purpose="scaling the dark").to_value(u.s)
+    t_dark = dark.require("exposure_time", purpose="scaling the dark").to_value(u.s)
+    if t_dark <= 0:
+        raise CalibrationError(f"the dark {dark.name} has exposure time {t_dark} s; cannot scale it")
+    ratio = t_light / t_dark
+    if ratio > options["max_dark_ratio"]:
+        warnings.warn(
+            f"{raw.name}: the dark {dark.name} ({t_dark:g} s) is extrapolated {ratio:.2f}x "
+            f"to the light's {t_light:g} s (more than {options['max_dark_ratio']:g}x)",
+            AstrophotUserWarning,
+            stacklevel=3,
+        )
+    _check_temperature(raw, dark, options["temperature_tolerance"])
+    includes_bias = options["dark_includes_bias"]
+    if includes_bias is None:
+        known = dark.bias_subtracted
+        if known is None:
+            log.info("%s: the dark has no CALSTAT; taking it as bias-subtracted", dark.name)
+        includes_bias = known is False
+    if not includes_bias:
+        return ratio, 1.0, False
+    if bias is None:
+        raise CalibrationError(
+            f"the dark {dark.name} still contains the bias (CALSTAT {dark.header.get('CALSTAT')!r}); "
+            "pass the matching bias too"
+        )
+    return ratio, 1.0 - ratio, True
+
+
+def _check_filter(raw, flat):
+    if flat is None or not raw.filter or not flat.filter:
+        return
+    if raw.filter.strip().lower() != flat.filter.strip().lower():
+        warnings.warn(
+            f"{raw.name}: filter {raw.filter!r} differs from the flat {flat.name}'s {flat.filter!r}",
+            AstrophotUserWarning,
+            stacklevel=3,
+        )
+
+
+def _apply(prep, raw, raw_data, *, offset, sat_level, gain, out_gain, n_threads):
+    """The kernel over the light, block by block: the product's planes, counts and checksum."""
+    shape = raw_data.shape
+    ny, nx = shape
+    data = np.empty(shape, dtype=np.float32)
+    var = np.empty(shape, dtype=np.float32)
+    sparse = prep.flags is None or prep.flag_index is not None
+    flags = (np.zeros if sparse else np.empty)(shape, dtype=np.uint32)
+    mask = (np.zeros if sparse else np.empty)(shape, dtype=bool)
+    integer_raw = raw_data.dtype.kind in "ui"
+    kernel = _Kernel(
+        prep=prep,
+        raw=raw_data,
+        data=data,
+        var=var,
+        flags=flags,
+        mask=mask,
+        sat_level=_saturation_threshold(sat_level, raw_data.dtype),
+        offset=offset,
+        gain=gain,
+        out_gain=out_gain,
+        check_finite=not (prep.finite and integer_raw),
+        finite_poisson=prep.bias_finite and integer_raw,
+        sparse=sparse,
+    )
+    step = max(1, _BLOCK_PIXELS // max(nx, 1))
+    blocks = [slice(start, min(start + step, ny)) for start in range(0, ny, step)]
+    if prep.flag_index is not None:
+        # where each block's flagged pixels are in the sorted flat indices
+        edges = np.searchsorted(prep.flag_index, [rows.start * nx for rows in blocks] + [ny * nx]).tolist()
+        kernel.flag_bounds = {rows.start: (edges[i], edges[i + 1]) for i, rows in enumerate(blocks)}
+    digest = _StreamingChecksum(data)
+    # the raw frame's checksum (for the provenance) is computed by one of the threads first
+    counts = _run_blocks(kernel, blocks, digest, n_threads=n_threads, before=raw.checksum)
+    totals = [int(sum(c[i] for c in counts)) for i in range(3)]
+    return (data, var, flags, mask), totals, digest.hexdigest()
+
+
+def _product_header(raw, plan, *, trim, out_unit, gain_value, rn_e):
+    header = fits.Header(raw.header).copy()
+    for key in ("BZERO", "BSCALE", "BLANK", "PEDESTAL", "EGAIN", "CHECKSUM", "DATASUM"):
+        header.remove(key, ignore_missing=True, remove_all=True)
+    if trim is not None:
+        for key in ("BIASSEC", "TRIMSEC", "DATASEC"):
+            header.remove(key, ignore_missing=True, remove_all=True)
+    header["BUNIT"] = (out_unit.to_string(), "physical unit of the data")
+    steps = "".join(
+        code for code, name in (("B", "bias"), ("D", "dark"), ("F", "flat")) if getattr(plan, name)
+    )
+    if steps:
+        header["CALSTAT"] = (steps, "calibrations applied: B bias, D dark, F flat")
+    header["GAIN"] = (gain_value if out_unit == u.adu else 1.0, "[e-/data unit] gain of the calibrated data")
+    header["CALGAIN"] = (gain_value, "[e-/adu] gain applied by calibrate_frame")
+    header["RDNOISE"] = (rn_e / (1.0 if out_unit == u.electron else gain_value), f"[{out_unit}] read noise")
+    return header
+
+
+def calibrate_frame(
+    raw,
+    *,
+    plan=None,
+    bias=None,
+    dark=None,
+    flat=None,
+    bad_pixels=None,
+    gain=None,
+    read_noise=None,
+    unit="electron",
+    saturation=None,
+    overscan=True,
+    dark_includes_bias=None,
+    flat_threshold=0.1,
+    max_dark_ratio=2.0,
+    temperature_tolerance=1.0 * u.K,
+    parallel=None,
+):
+    """
     Calibrate a raw light frame: bias, dark, flat, gain, uncertainty and flags.
 
     Parameters
     ----------
     raw : `~astrophot.RawFrame` or path-like
         The light frame, in ADU as read (a path is read with `~astrophot.read_frame`).
+    plan : `CalibrationPlan`, optional
+        The masters and options, prepared once by `prepare_calibration` for
+        many lights (masters given as paths are then read and hashed once).
+        With a plan, give no master or option here.
     bias : `~astrophot.MasterBias` or path-like, optional
         Master bias (ADU).
     dark : `~astrophot.MasterDark` or path-like, optional
@@ -638,6 +947,10 @@ def calibrate_frame(
         Warn when the dark is scaled up by more than this factor.
     temperature_tolerance : `~astropy.units.Quantity`, optional
         Warn when the set temperatures of the dark and the light differ by more.
+    parallel : None, bool or int, optional
+        Threads for the per-light arithmetic and checksums (see
+        `astrophot._concurrency`): None (default) uses up to two, one inside
+        a Dask worker; False or 1 the calling thread only.
 
     Returns
     -------
@@ -702,11 +1015,12 @@ def calibrate_frame(
     referenced (with checksums) in the provenance, not in the header.
 
     What depends on the masters alone (the combined bias and dark, the flat's
-    factor, the merged flags) is prepared once and reused by the next lights
-    calibrated with the same masters. The per-light arithmetic runs in blocks
-    of rows on the calling thread and one helper thread (two with two cores
-    or more), which also compute the checksums; the result does not depend on
-    the number of threads.
+    factor, the merged flags) is prepared once per `CalibrationPlan` and reused
+    by its next lights; without ``plan=`` a plan is made for this call alone,
+    so a night should call `prepare_calibration` once and pass the plan. The
+    per-light arithmetic runs in blocks of rows on ``parallel`` threads (they
+    live for the call), which also compute the checksums; the result does not
+    depend on the number of threads.
 
     Examples
     --------
@@ -720,16 +1034,16 @@ def calibrate_frame(
     >>> round(float(cal.uncertainty.array[0, 0]), 3)  # sqrt(2000 + 10**2)
     45.826
     """
+    t_start = time.perf_counter()
     raw = as_frame(raw, RawFrame, "light frame")
-    bias = as_frame(bias, MasterBias, "bias")
-    dark = as_frame(dark, MasterDark, "dark")
-    flat = as_frame(flat, MasterFlat, "flat")
-    bad_pixels = as_frame(bad_pixels, BadPixelMap, "bad-pixel map")
-    out_unit = _unit_of(unit)
-    parameters = {
+    given = {
+        "bias": bias,
+        "dark": dark,
+        "flat": flat,
+        "bad_pixels": bad_pixels,
         "gain": gain,
         "read_noise": read_noise,
-        "unit": out_unit.to_string(),
+        "unit": unit,
         "saturation": saturation,
         "overscan": overscan,
         "dark_includes_bias": dark_includes_bias,
@@ -737,122 +1051,29 @@ def calibrate_frame(
         "max_dark_ratio": max_dark_ratio,
         "temperature_tolerance": temperature_tolerance,
     }
-    # checksums (for the provenance) are computed while the kernel runs: the raw frame's
-    # by the helper thread first, the product's block by block as the kernel writes it
-    t_start = time.perf_counter()
-    helpers = _helpers()
-    raw_checksum = None if helpers is None else helpers.submit(raw.checksum)
-    for frame, role in ((bias, "bias"), (dark, "dark")):
-        if frame is not None:
-            _check_unit(frame, role, (u.adu, u.dimensionless_unscaled))
+    plan = _plan_for(plan, given)
+    n_threads = resolve_threads(parallel)
+    if parallel is None:
+        n_threads = min(n_threads, _MAX_THREADS)
+    options = plan.options
+    out_unit = _unit_of(options["unit"])
+    bias, dark, flat, bad_pixels = plan.bias, plan.dark, plan.flat, plan.bad_pixels
 
-    # --- overscan and trim ------------------------------------------------
-    full_shape = tuple(raw.data.shape)
-    raw_data = np.asarray(raw.data)
-    overscan_level = 0.0
-    trim = None
-    if overscan:
-        if raw.header.get("BIASSEC"):
-            section = parse_section(raw.header["BIASSEC"], full_shape, keyword="BIASSEC", source=raw.name)
-            overscan_level = float(np.median(raw_data[section]))
-        for key in ("TRIMSEC", "DATASEC"):
-            if raw.header.get(key):
-                trim = parse_section(raw.header[key], full_shape, keyword=key, source=raw.name)
-                break
-    shape = _trimmed_shape(trim, full_shape)
-    if trim is not None:
-        raw_data = raw_data[trim]
-
+    raw_data, overscan_level, trim, full_shape = _light_geometry(raw, options["overscan"])
     masters = {}
-    for frame, role in ((bias, "bias"), (dark, "dark"), (flat, "flat"), (bad_pixels, "bad-pixel map")):
+    for name, _, role in _MASTERS:
+        frame = getattr(plan, name)
         if frame is not None:
-            masters[role] = _Master(frame, role, raw, full_shape=full_shape, trim=trim, overscan=overscan)
-
-    # --- gain, read noise, saturation ----------------------------------------
-    gain_value, gain_source = _resolve_gain(raw, gain)
-    if gain_value is None:
-        if out_unit == u.electron:
-            raise MissingKeywordError(
-                "GAIN",
-                ("EGAIN",),
-                source=raw.name,
-                purpose="conversion to electrons; pass gain=, or unit='adu'",
+            masters[name] = _Master(
+                frame, role, raw, full_shape=full_shape, trim=trim, overscan=options["overscan"]
             )
-        warnings.warn(
-            f"{raw.name}: no gain (GAIN/EGAIN, argument or telescope table); the Poisson "
-            "part of the uncertainty assumes 1 electron/adu",
-            AstrophotUserWarning,
-            stacklevel=2,
-        )
-        gain_value, gain_source = 1.0, "assumed"
-    rn_e, rn_source = _resolve_read_noise(raw, bias, read_noise, gain_value)
-    if rn_e is None:
-        warnings.warn(
-            f"{raw.name}: no read noise (argument, RDNOISE/READNOIS in the light or bias header, "
-            "or telescope table); the uncertainty omits it",
-            AstrophotUserWarning,
-            stacklevel=2,
-        )
-        rn_e, rn_source = 0.0, "none"
-    sat_level, sat_source = _resolve_saturation(raw, saturation)
+    outcome = _electronics(raw, bias, options, out_unit)
+    gain_value, rn_e = outcome["gain"], outcome["read_noise"]
+    ratio, bias_coefficient, includes_bias = _dark_scaling(raw, dark, bias, options)
+    _check_filter(raw, flat)
 
-    # --- dark scaling --------------------------------------------------------
-    ratio = 0.0
-    bias_coefficient = 1.0
-    includes_bias = False
-    if dark is not None:
-        t_light = raw.require("exposure_time", purpose="scaling the dark").to_value(u.s)
-        t_dark = dark.require("exposure_time", purpose="scaling the dark").to_value(u.s)
-        if t_dark <= 0:
-            raise CalibrationError(f"the dark {dark.name} has exposure time {t_dark} s; cannot scale it")
-        ratio = t_light / t_dark
-        if ratio > max_dark_ratio:
-            warnings.warn(
-                f"{raw.name}: the dark {dark.name} ({t_dark:g} s) is extrapolated {ratio:.2f}x "
-                f"to the light's {t_light:g} s (more than {max_dark_ratio:g}x)",
-                AstrophotUserWarning,
-                stacklevel=2,
-            )
-        t_raw, t_drk = raw.set_temperature, dark.set_temperature
-        if t_raw is not None and t_drk is not None:
-            difference = abs(t_raw.to_value(u.deg_C) - t_drk.to_value(u.deg_C))
-            if difference > u.Quantity(temperature_tolerance, u.K).value:
-                warnings.warn(
-                    f"{raw.name}: set temperature {t_raw.value:g} C differs from the dark "
-                    f"{dark.name}'s {t_drk.value:g} C by {difference:g} K",
-                    AstrophotUserWarning,
-                    stacklevel=2,
-                )
-        includes_bias = dark_includes_bias
-        if includes_bias is None:
-            known = dark.bias_subtracted
-            if known is None:
-                log.info("%s: the dark has no CALSTAT; taking it as bias-subtracted", dark.name)
-            includes_bias = known is False
-        if includes_bias:
-            if bias is None:
-                raise CalibrationError(
-                    f"the dark {dark.name} still contains the bias (CALSTAT {dark.header.get('CALSTAT')!r}); "
-                    "pass the matching bias too"
-                )
-            bias_coefficient = 1.0 - ratio
-    if (
-        flat is not None
-        and raw.filter
-        and flat.filter
-        and raw.filter.strip().lower() != flat.filter.strip().lower()
-    ):
-        warnings.warn(
-            f"{raw.name}: filter {raw.filter!r} differs from the flat {flat.name}'s {flat.filter!r}",
-            AstrophotUserWarning,
-            stacklevel=2,
-        )
-
-    # --- what the masters contribute, prepared once per set of masters -------
-    b = masters.get("bias")
-    d = masters.get("dark")
-    f = masters.get("flat")
-    bpm = masters.get("bad-pixel map")
+    # what the masters contribute, prepared once per plan and light geometry
+    b, d, f, bpm = (masters.get(name) for name in ("bias", "dark", "flat", "bad_pixels"))
     offset = overscan_level
     if b is not None:
         offset -= bias_coefficient * b.overscan_level
@@ -860,78 +1081,32 @@ def calibrate_frame(
         offset -= ratio * d.overscan_level
     out_gain = gain_value if out_unit == u.electron else 1.0
     rn_adu2 = (rn_e / gain_value) ** 2
-    prep = _prepare(
-        b,
-        d,
-        f,
-        bpm,
-        shape=shape,
-        trim=trim,
-        bias_coefficient=bias_coefficient,
-        ratio=ratio,
-        rn_adu2=rn_adu2,
-        out_gain=out_gain,
-        flat_threshold=float(flat_threshold),
-    )
+    shape = tuple(raw_data.shape)
+    settings = {
+        "shape": shape,
+        "trim": trim,
+        "bias_coefficient": bias_coefficient,
+        "ratio": ratio,
+        "rn_adu2": rn_adu2,
+        "out_gain": out_gain,
+        "flat_threshold": float(options["flat_threshold"]),
+    }
+    key = (shape, None if trim is None else tuple((s.start, s.stop) for s in trim), bias_coefficient, ratio)
+    key += (rn_adu2, out_gain, settings["flat_threshold"])
+    prep = plan._prepared(key, lambda: _prepare(b, d, f, bpm, **settings))
 
-    # --- the kernel, block by block ------------------------------------------
-    ny, nx = shape
-    data = np.empty(shape, dtype=np.float32)
-    var = np.empty(shape, dtype=np.float32)
-    sparse = prep.flags is None or prep.flag_index is not None
-    flags = (np.zeros if sparse else np.empty)(shape, dtype=np.uint32)
-    mask = (np.zeros if sparse else np.empty)(shape, dtype=bool)
-    integer_raw = raw_data.dtype.kind in "ui"
-    kernel = _Kernel(
-        prep=prep,
-        raw=raw_data,
-        data=data,
-        var=var,
-        flags=flags,
-        mask=mask,
-        sat_level=_saturation_threshold(sat_level, raw_data.dtype),
+    planes, (n_sat, n_nonfinite, n_masked), product_checksum = _apply(
+        prep,
+        raw,
+        raw_data,
         offset=offset,
+        sat_level=outcome["saturation"],
         gain=gain_value,
         out_gain=out_gain,
-        check_finite=not (prep.finite and integer_raw),
-        finite_poisson=prep.bias_finite and integer_raw,
-        sparse=sparse,
+        n_threads=n_threads,
     )
-    step = max(1, _BLOCK_PIXELS // max(nx, 1))
-    blocks = [slice(start, min(start + step, ny)) for start in range(0, ny, step)]
-    if prep.flag_index is not None:
-        # where each block's flagged pixels are in the sorted flat indices
-        edges = np.searchsorted(prep.flag_index, [rows.start * nx for rows in blocks] + [ny * nx]).tolist()
-        kernel.flag_bounds = {rows.start: (edges[i], edges[i + 1]) for i, rows in enumerate(blocks)}
-    digest = _StreamingChecksum(data)
-    counts = _run_blocks(kernel, blocks, digest, helpers)
-    product_checksum = digest.hexdigest()
-    if raw_checksum is None:
-        raw.checksum()
-    else:
-        raw_checksum.result()
-    n_sat, n_nonfinite, n_masked = (int(sum(c[i] for c in counts)) for i in range(3))
-    n_low = prep.n_low
-    flat_median = prep.flat_median
-
-    # --- the product ---------------------------------------------------------
-    header = fits.Header(raw.header).copy()
-    for key in ("BZERO", "BSCALE", "BLANK", "PEDESTAL", "EGAIN", "CHECKSUM", "DATASUM"):
-        header.remove(key, ignore_missing=True, remove_all=True)
-    if trim is not None:
-        for key in ("BIASSEC", "TRIMSEC", "DATASEC"):
-            header.remove(key, ignore_missing=True, remove_all=True)
-    header["BUNIT"] = (out_unit.to_string(), "physical unit of the data")
-    steps = (
-        ("B" if bias is not None else "")
-        + ("D" if dark is not None else "")
-        + ("F" if flat is not None else "")
-    )
-    if steps:
-        header["CALSTAT"] = (steps, "calibrations applied: B bias, D dark, F flat")
-    header["GAIN"] = (gain_value if out_unit == u.adu else 1.0, "[e-/data unit] gain of the calibrated data")
-    header["CALGAIN"] = (gain_value, "[e-/adu] gain applied by calibrate_frame")
-    header["RDNOISE"] = (rn_e / (1.0 if out_unit == u.electron else gain_value), f"[{out_unit}] read noise")
+    data, var, flags, mask = planes
+    header = _product_header(raw, plan, trim=trim, out_unit=out_unit, gain_value=gain_value, rn_e=rn_e)
     wcs = raw.wcs
     if wcs is not None and trim is not None:
         wcs = wcs[trim]
@@ -944,25 +1119,20 @@ def calibrate_frame(
         mask=mask,
         wcs=wcs,
     )
-    outcome = {
-        "gain": gain_value,
-        "gain_source": gain_source,
-        "read_noise": rn_e,
-        "read_noise_source": rn_source,
-        "saturation": sat_level,
-        "saturation_source": sat_source,
-        "overscan_level": overscan_level if overscan_level else None,
-        "trim": None if trim is None else [[s.start, s.stop] for s in trim],
-        "dark_ratio": ratio if dark is not None else None,
-        "dark_includes_bias": bool(includes_bias) if dark is not None else None,
-        "flat_median": flat_median,
-        "n_saturated": n_sat,
-        "n_low_response": n_low,
-        "n_nonfinite": n_nonfinite,
-        "n_masked": n_masked,
-    }
+    outcome.update(
+        overscan_level=overscan_level if overscan_level else None,
+        trim=None if trim is None else [[s.start, s.stop] for s in trim],
+        dark_ratio=ratio if dark is not None else None,
+        dark_includes_bias=bool(includes_bias) if dark is not None else None,
+        flat_median=prep.flat_median,
+        n_saturated=n_sat,
+        n_low_response=prep.n_low,
+        n_nonfinite=n_nonfinite,
+        n_masked=n_masked,
+    )
     log.debug("%s: calibrated (%s)", raw.name, outcome)
     out._checksum = product_checksum
+    parameters = dict(options, unit=out_unit.to_string())
     rec = start_step(
         "calibrate_frame",
         parameters=parameters,
