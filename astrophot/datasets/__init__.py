@@ -15,13 +15,18 @@ cosmic rays.
 - `simulate_night`: a night written to disk as iTelescope delivers it (raw
   lights with iTelescope names, calibration frames, a calibration library of
   masters) and its `Night` truth.
+- `make_dithered_frames`, `make_mosaic_frames`: plate-solved frames of one
+  field (dithers with cosmic rays and a satellite trail; a 2x2 mosaic with
+  sky offsets, gradients and a nebula) and their `DitherTruth`, for stacks
+  and mosaics.
 - `read_index_stars`, `load_demo_catalog`, `field_stars`, `demo_fields`: the
   real stars.
 """
 
+from ._dithers import DitherTruth, make_dithered_frames, make_mosaic_frames
+from ._itelescope_night import DownloadedNight, simulate_itelescope_night
 from ._makers import make_bias_stack, make_dark_stack, make_flat_stack, make_raw_frame, make_wcs, zero_point
 from ._model import make_detector
-from ._itelescope_night import DownloadedNight, simulate_itelescope_night
 from ._night import BAD_FRAME_REASONS, Night, SimulationError, load_night, simulate_night
 from ._truth import PSF, DetectorTruth, FrameTruth, Truth
 from .catalog import (
@@ -37,6 +42,7 @@ __all__ = [
     "BAD_FRAME_REASONS",
     "CatalogError",
     "DetectorTruth",
+    "DitherTruth",
     "DownloadedNight",
     "FrameTruth",
     "Night",
@@ -51,7 +57,9 @@ __all__ = [
     "make_bias_stack",
     "make_dark_stack",
     "make_detector",
+    "make_dithered_frames",
     "make_flat_stack",
+    "make_mosaic_frames",
     "make_raw_frame",
     "make_wcs",
     "read_index_stars",
