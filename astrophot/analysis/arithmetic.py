@@ -8,7 +8,7 @@ import numpy as np
 from astropy.nddata import CCDData, StdDevUncertainty
 
 from astrophot.exceptions import FrameMismatchError, FrameTypeError
-from astrophot.frames import CalibratedFrame, DQFlag, FrameBase, SolvedFrame
+from astrophot.frames import CalibratedFrame, DQFlag, FrameBase, RawFrame, SolvedFrame
 from astrophot.provenance import start_step
 
 __all__ = ["OPERATORS", "image_arithmetic"]
@@ -76,7 +76,9 @@ def image_arithmetic(left, operator, right):
     left : `~astrophot.frames.FrameBase` or `~astropy.nddata.CCDData`
         The first operand; the result has its type (a `CalibratedFrame` stays
         a `CalibratedFrame`; a plain ``CCDData`` gives a ``CCDData``, without
-        provenance), header and WCS.
+        provenance), header and WCS, except that a `~astrophot.RawFrame`
+        (pixels as read) gives a `~astrophot.CalibratedFrame` in its unit:
+        ``raw - bias`` is no longer raw data.
     operator : {'+', '-', '*', '/'}
         Also ``add``, ``sub``, ``mul``, ``div`` (any case), as the original ``ap_*`` scripts'
         ``ap_imarith`` spells them.
@@ -88,7 +90,7 @@ def image_arithmetic(left, operator, right):
 
     Returns
     -------
-    result : type of ``left``
+    result : type of ``left`` (`~astrophot.CalibratedFrame` for a raw frame)
         Data computed in floating point. Uncertainties propagate for
         independent operands: in quadrature for ``+``/``-``, in relative
         quadrature for ``*``/``/`` (a number has none). Masks and DQ flags
@@ -220,7 +222,11 @@ def image_arithmetic(left, operator, right):
     if isinstance(left, CalibratedFrame) and mask is None and flags is not None:
         mask = np.zeros(data.shape, dtype=bool)
 
-    cls = type(left) if isinstance(left, FrameBase) else CCDData
+    if isinstance(left, RawFrame):
+        # raw data are the pixels as read: anything computed from them is processed data
+        cls = CalibratedFrame
+    else:
+        cls = type(left) if isinstance(left, FrameBase) else CCDData
     header = left.meta.copy() if left.meta is not None else {}
     kwargs = {
         "unit": unit,

@@ -11,6 +11,7 @@ from astropy.nddata import CCDData
 from astropy.time import Time
 
 from astrophot.exceptions import InvalidKeywordError, MissingKeywordError
+from astrophot.frames._unified import register_frame_io
 from astrophot.frames._validate import valid_integer, valid_number
 from astrophot.frames.dqflags import flags_to_mask
 from astrophot.provenance import FrameReference, Provenance
@@ -105,6 +106,11 @@ class FrameBase(CCDData):
     _default_unit = None
     #: Extra keyword-only attributes a subclass carries (copied by ``copy``/slicing).
     _carried = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Frame.read / frame.write go through read_frame / write_frame (sidecar, flags, raw guard)
+        register_frame_io(cls)
 
     def __init__(self, data, *args, provenance=None, flags=None, source_path=None, **kwargs):
         carried = {name: kwargs.pop(name, None) for name in self._carried}
@@ -469,3 +475,6 @@ class FrameBase(CCDData):
 
     def __repr__(self):
         return f"<{self.frame_type} {self.data.shape} {self.unit} from {self.name}>"
+
+
+register_frame_io(FrameBase)

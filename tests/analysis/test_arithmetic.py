@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from astrophot import CalibratedFrame, DQFlag, MasterFlat, RawFrame, SolvedFrame
+from astrophot import CalibratedFrame, DQFlag, MasterBias, MasterFlat, RawFrame, SolvedFrame
 from astrophot.analysis import image_arithmetic
 from astrophot.exceptions import FrameMismatchError, FrameTypeError
 
@@ -128,7 +128,13 @@ def test_types_provenance_and_purity():
 
     raw = RawFrame(np.ones(SHAPE, dtype=np.uint16), unit=u.adu)
     raw_out = image_arithmetic(raw, "+", 1)
-    assert type(raw_out) is RawFrame and raw_out.data.dtype.kind == "f"
+    # pixels computed from raw data are no longer raw: not a mislabelled RawFrame (STYLE.md)
+    assert type(raw_out) is CalibratedFrame and raw_out.data.dtype.kind == "f"
+    assert raw_out.unit == u.adu and np.all(raw_out.data == 2)
+    bias = MasterBias(np.full(SHAPE, 0.25, dtype=np.float32))
+    debiased = image_arithmetic(raw, "-", bias)
+    assert type(debiased) is CalibratedFrame and np.all(debiased.data == 0.75)
+    assert debiased.provenance.steps[-1].inputs[0].sha256 == raw.checksum()
 
     solved = SolvedFrame(np.ones(SHAPE), unit=u.electron, solution={"rms": 0.2})
     solved_out = image_arithmetic(solved, "*", 2)
