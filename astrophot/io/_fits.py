@@ -351,6 +351,16 @@ def _is_astrophot_product(path):
         return False
 
 
+def _smallest_flags(flags):
+    """DQ flags in the smallest unsigned integer type holding the bits set (uint8 for most frames)."""
+    flags = np.asarray(flags)
+    top = int(flags.max()) if flags.size else 0
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if top <= np.iinfo(dtype).max:
+            return flags.astype(dtype, copy=False)
+    return flags.astype(np.uint32)  # pragma: no cover - DQFlag fits in 32 bits
+
+
 def _build_hdulist(frame, sidecar_name):
     header = frame.header.copy() if frame.header is not None else fits.Header()
     header = fits.Header(header)
@@ -379,7 +389,7 @@ def _build_hdulist(frame, sidecar_name):
         if not derived or not np.array_equal(mask, frame.mask_from_flags()):
             hdus.append(fits.ImageHDU(mask.astype(np.uint8), name="MASK"))
     if frame.flags is not None:
-        hdus.append(fits.ImageHDU(np.asarray(frame.flags, dtype=np.uint32), name="DQ"))
+        hdus.append(fits.ImageHDU(_smallest_flags(frame.flags), name="DQ"))
     hdus.extend(frame._extra_hdus())
     return fits.HDUList(hdus)
 
