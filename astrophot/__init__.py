@@ -59,6 +59,8 @@ _PUBLIC = {
     "select_frames": "astrophot.analysis",
     # astrometry
     "solve_astrometry": "astrophot.astrometry",
+    # batch
+    "process_night": "astrophot.pipeline",
 }
 
 #: Names of the design that later stages add (combination and the night runner).
@@ -68,7 +70,6 @@ _PLANNED = {
     "stack_frames": "combination",
     "subtract_continuum": "combination",
     "make_color_composite": "combination",
-    "process_night": "batch processing",
 }
 
 __all__ = sorted([*_PUBLIC, "__version__"])

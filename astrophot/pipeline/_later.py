@@ -39,6 +39,7 @@ def _select(plan, result):
         _stage(result, "select", "skipped", "disabled" if rows else "no quality records")
         return
     table = select_frames(rows)
+    result.selection = table
     rejected = 0
     by_file = {str(row["file"]): row for row in table}
     for frame in result.frames:

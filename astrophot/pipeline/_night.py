@@ -39,6 +39,10 @@ class NightResult:
         Stage to seconds (summed over frames for per-frame stages).
     config : dict
     report : `~pathlib.Path` or None
+    selection : `~astropy.table.Table` or None
+        The quality table of `~astrophot.analysis.select_frames` (accepted,
+        reason, weight per frame).
+    seconds : float
     """
 
     output: Path
@@ -49,6 +53,7 @@ class NightResult:
     timings: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
     report: Path | None = None
+    selection: object = None
     seconds: float = 0.0
 
     @property
@@ -206,6 +211,7 @@ def process_night(
             plan = plan_night(
                 source, output=output, config=config, library=library, overrides=overrides, resume=resume
             )
+            plan.started = t0
             result = _execute(plan, client=client, progress=progress or _log_progress)
         finally:
             logging.getLogger("astrophot").removeHandler(handler)
@@ -240,9 +246,14 @@ def _runner(client, config):
 
         client = owned = Client(address)
     elif client is None and workers:
+        import dask
         from dask.distributed import Client, LocalCluster
 
-        cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True)
+        # worker processes that may start helpers (the astrometry engine's time limit): not daemonic
+        with dask.config.set({"distributed.worker.daemon": False}):
+            cluster = LocalCluster(
+                n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=":0"
+            )
         client = owned = Client(cluster)
     if client is not None:
         log.info("Dask dashboard: %s", getattr(client, "dashboard_link", "n/a"))

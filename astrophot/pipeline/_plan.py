@@ -29,6 +29,7 @@ class NightPlan:
     uncalibrated: dict = field(default_factory=dict)
     corrupt: dict = field(default_factory=dict)
     masters: dict = field(default_factory=dict)
+    started: float | None = None
 
     def describe(self):
         """The plan as text (``astrophot run --plan``)."""

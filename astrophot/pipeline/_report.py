@@ -3,8 +3,8 @@
 
 import base64
 import html
-import io
 import logging
+import time
 from pathlib import Path
 
 import yaml
@@ -14,7 +14,6 @@ __all__ = ["write_night_report"]
 log = logging.getLogger(__name__)
 
 _STYLE = """
-body{font-family:sans-serif;margin:1.5em;max-width:1200px}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 6px;font-size:90%}
 .rejected{background:#fdd}.failed{background:#fbb}.done{background:#efe}
 .thumbs{display:flex;flex-wrap:wrap;gap:8px}.thumb{width:210px;font-size:80%}
@@ -31,42 +30,28 @@ def _e(value):
     return html.escape(str(value))
 
 
-def _plots(frames):
-    import matplotlib
+def _plots(selection):
+    """Quality against time, drawn by the quality report's `plot_against_time`."""
+    from astrophot.analysis.report import html_figure, plot_against_time
 
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    rows = [f for f in frames if f.get("quality")]
-    if not rows:
-        return ""
+    if selection is None or not len(selection):
+        return "<p>No quality records (no frame was measured).</p>"
     columns = [
         ("fwhm", "FWHM (px)"),
-        ("background", "background"),
-        ("n_stars", "stars"),
-        ("airmass", "airmass"),
-        ("star_flux", "star flux (transparency)"),
+        ("background", "Sky background"),
+        ("n_stars", "Stars detected"),
+        ("airmass", "Airmass"),
+        ("transparency", "Transparency (star flux / filter median)"),
+        ("ellipticity", "Ellipticity"),
     ]
-    fig = Figure(figsize=(10, 2.2 * len(columns)))
-    axes = fig.subplots(len(columns), 1, sharex=True)
-    for ax, (column, label) in zip(axes, columns):
-        by_filter = {}
-        for frame in rows:
-            q = frame["quality"]
+    figures = []
+    for column, label in columns:
+        if column in selection.colnames:
             try:
-                by_filter.setdefault(q.get("filter"), []).append((float(q["mjd"]), float(q[column])))
-            except (TypeError, ValueError, KeyError):
-                continue
-        for filt, points in sorted(by_filter.items(), key=str):
-            points.sort()
-            ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=str(filt))
-        ax.set_ylabel(label)
-    axes[0].legend(loc="best", fontsize="small")
-    axes[-1].set_xlabel("MJD")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    return f'<img alt="quality against time" src="{_b64png(buffer.getvalue())}">'
+                figures.append(html_figure(plot_against_time(selection, column, label), label))
+            except (TypeError, ValueError) as exc:
+                log.debug("no %s plot: %s", column, exc)
+    return '<div class="figures">' + "".join(figures) + "</div>"
 
 
 def _thumbnails(frames, size):
@@ -161,30 +146,56 @@ def _previews(result, size):
     return '<div class="thumbs">' + "".join(items) + "</div>"
 
 
+def _header(plan, result):
+    from astrophot.analysis.report import html_header, night_facts, rules_text
+
+    counts = {}
+    for frame in result.frames:
+        status = "rejected" if frame.get("accepted") is False else frame["status"]
+        counts[status] = counts.get(status, 0) + 1
+    selection = getattr(result, "selection", None)
+    facts = [("Night", f"{plan.source} -> {plan.output}")]
+    facts.append(("Lights", ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"))
+    rules = ()
+    if selection is not None and len(selection):
+        facts.extend(night_facts(selection))
+        rules = rules_text(selection.meta.get("rules"))
+    if plan.started is not None:
+        facts.append(("Run time", f"{time.perf_counter() - plan.started:.1f} s until the report"))
+    return html_header("astrophot night report", facts, rules=rules)
+
+
 def write_night_report(plan, result):
     """
-    Write ``report/night.html`` (self-contained) for a processed night.
+    Write ``report/night.html`` for a processed night.
+
+    The page is self-contained (thumbnails, plots and previews inlined as
+    data URIs) and extends the quality report
+    (`~astrophot.analysis.write_quality_report`) with its pieces: the
+    header, the plots against time, and the night's own sections (every
+    frame's status and why, masters used and why, stages and their time,
+    previews of the combined products, links, the configuration).
 
     Returns
     -------
     `~pathlib.Path`
     """
+    from astrophot.analysis.report import html_page
     from astrophot.io._atomic import write_text_atomic
 
     output = Path(plan.output)
     size = int(plan.config["report"]["thumbnail_size"])
     (output / "report").mkdir(exist_ok=True)
-    n_bad = len(result.failed)
-    body = [
-        f"<h1>astrophot night report</h1><p>{_e(plan.source)} &rarr; {_e(output)}; "
-        f"{len(result.frames)} light(s), {n_bad} not processed</p>",
+    sections = [
+        f"<style>{_STYLE}</style>",
+        _header(plan, result),
         "<h2>Stages</h2>",
         _stages(result),
         "<h2>Frames</h2>",
         _frame_table(result.frames, output),
         _thumbnails(result.frames, size),
-        "<h2>Quality against time</h2>",
-        _plots(result.frames),
+        "<h2>Through the night</h2>",
+        _plots(getattr(result, "selection", None)),
         "<h2>Masters used and why</h2>",
         _masters(result),
         "<h2>Stacks, line and colour</h2>",
@@ -192,10 +203,6 @@ def write_night_report(plan, result):
         "<h2>Configuration</h2>",
         f"<pre>{_e(yaml.safe_dump(plan.config, sort_keys=False))}</pre>",
     ]
-    page = (
-        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>astrophot night report</title>'
-        f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>"
-    )
     path = output / "report" / "night.html"
-    write_text_atomic(path, page)
+    write_text_atomic(path, html_page("astrophot night report", sections))
     return path

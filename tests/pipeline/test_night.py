@@ -51,25 +51,28 @@ def _cli(*args):
     return [sys.executable, "-c", code, *args]
 
 
-def test_run_cli_products_report_and_provenance(night, tmp_path):
+RUN = ["cosmic_rays.enabled=true", "metadata.enabled=false"]
+
+
+@pytest.fixture(scope="module")
+def cli_run(night, tmp_path_factory):
+    """One ``astrophot run`` of the zipped night (a real process)."""
+    tmp_path = tmp_path_factory.mktemp("run")
     download = _copy_download(night, tmp_path)
     out = tmp_path / "out"
+    sets = sum((["--set", s] for s in RUN), [])
     proc = subprocess.run(
-        _cli(
-            "run",
-            str(download),
-            "-o",
-            str(out),
-            "--library",
-            str(night.library),
-            "--set",
-            "metadata.enabled=false",
-        ),
+        _cli("run", str(download), "-o", str(out), "--library", str(night.library), *sets),
         capture_output=True,
         text=True,
         env=_env(),
-        timeout=300,
+        timeout=600,
     )
+    return proc, out
+
+
+def test_run_cli_products_report_and_provenance(night, cli_run):
+    proc, out = cli_run
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "lights: 3 done" in proc.stdout
     summary = json.loads((out / "night.json").read_text())
@@ -228,7 +231,7 @@ def test_resume_after_kill_9_and_stack_option(night, tmp_path):
     assert _sidecar_times(out) == after
 
 
-def test_distributed_matches_local(night, tmp_path):
+def test_distributed_matches_local(night, cli_run, tmp_path):
     pytest.importorskip("distributed")
     dask = shutil.which("dask")
     if dask is None:
@@ -286,14 +289,8 @@ def test_distributed_matches_local(night, tmp_path):
                 output=tmp_path / "dist",
                 library=night.library,
                 client=client,
-                overrides=FAST,
+                overrides=RUN,
             )
-        local = process_night(
-            _copy_download(night, tmp_path / "b"),
-            output=tmp_path / "local",
-            library=night.library,
-            overrides=FAST,
-        )
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -304,9 +301,9 @@ def test_distributed_matches_local(night, tmp_path):
                 proc.kill()
                 proc.wait()
 
-    def checksums(result):
+    def checksums(frames):
         sums = {}
-        for frame in result.frames:
+        for frame in frames:
             for kind in ("calibrated", "solved"):
                 sums[(Path(frame["file"]).name, kind)] = data_checksum(
                     read_frame(frame["products"][kind]).data
@@ -314,4 +311,51 @@ def test_distributed_matches_local(night, tmp_path):
         return sums
 
     assert len(remote.frames) == 3 and all(f["status"] == "done" for f in remote.frames)
-    assert checksums(remote) == checksums(local)
+    local = json.loads((cli_run[1] / "night.json").read_text())["frames"]
+    assert checksums(remote.frames) == checksums(local)
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def test_report_in_headless_chromium(cli_run, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium installed (Debian: apt-get install chromium; .ci/run installs it)")
+    _, out = cli_run
+    report = out / "report" / "night.html"
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
+    # the browser rendered the page: every section and every frame's thumbnail are in its DOM
+    for heading in ("Stages", "Frames", "Through the night", "Masters used and why", "Configuration"):
+        assert f"<h2>{heading}</h2>" in dom
+    assert dom.count('class="thumb"') == 3
+    assert "not available" in dom or "stack-" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [browser, *flags, "--window-size=1300,2400", f"--screenshot={shot}", report.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
+    from matplotlib.image import imread
+
+    image = imread(shot)
+    assert image.shape[:2] == (2400, 1300)
+    assert image[..., :3].std() > 0.05  # not a blank page
