@@ -23,31 +23,22 @@ CALIBRATE_FUNCTION = "astrophot.pipeline.calibrate_light"
 SOLVE_FUNCTION = "astrophot.pipeline.analyse_and_solve"
 
 
-def _masters(paths):
-    from astrophot.io import read_frame
-
-    return {k: (read_frame(v) if v else None) for k, v in paths.items() if k != "raw"}
-
-
 def _calibrate(task, timings):
     """Calibrate, fix bad pixels, reject cosmic rays, add metadata."""
     import astrophot as ap
     from astrophot.io import read_frame
 
     config = task["config"]
+    inputs = task["inputs"]
     t0 = time.perf_counter()
-    raw = read_frame(task["inputs"]["raw"])
-    masters = _masters(task["inputs"])
+    raw = read_frame(inputs["raw"])
+    # the stage-contract plan: masters given as paths, read, checked and hashed once
+    plan = ap.prepare_calibration(
+        **{k: inputs.get(k) for k in ("bias", "dark", "flat", "bad_pixels")}, unit=config["calibrate"]["unit"]
+    )
     timings["read"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    frame = ap.calibrate_frame(
-        raw,
-        bias=masters.get("bias"),
-        dark=masters.get("dark"),
-        flat=masters.get("flat"),
-        bad_pixels=masters.get("bad_pixels"),
-        unit=config["calibrate"]["unit"],
-    )
+    frame = ap.calibrate_frame(raw, plan=plan)
     timings["calibrate"] = time.perf_counter() - t0
     for stage, function in (
         ("fix_bad_pixels", ap.fix_bad_pixels),
