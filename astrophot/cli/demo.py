@@ -6,9 +6,15 @@ __all__ = ["register"]
 
 def register(subparsers):
     parser = subparsers.add_parser(
-        "demo", help="simulate a small iTelescope night and run every pipeline stage on it"
+        "demo",
+        help="simulate a small iTelescope night and run every pipeline stage on it",
+        description=(
+            "Simulate a small iTelescope night and run every stage on it, checking the results against "
+            "the simulation's truth. OUTDIR must be new or empty (a second run into a used folder is "
+            "refused at once, nothing written)."
+        ),
     )
-    parser.add_argument("outdir", help="output directory (created)")
+    parser.add_argument("outdir", help="output directory (created; must be new or empty)")
     parser.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
     parser.add_argument(
         "--shape",
@@ -24,7 +30,17 @@ def register(subparsers):
 
 
 def _run(args):
+    from pathlib import Path
+
+    from astrophot.exceptions import AstrophotError
     from astrophot.pipeline.demo import run_demo
+
+    outdir = Path(args.outdir)
+    if outdir.exists() and (not outdir.is_dir() or any(outdir.iterdir())):
+        # refused at once: a second demo into the same folder would leave old and new products mixed
+        raise AstrophotError(
+            f"{outdir}: exists and is not empty (a previous demo?); give a new folder, or remove it first"
+        )
 
     result = run_demo(
         args.outdir, seed=args.seed, shape=tuple(args.shape), n_lights=args.n_lights, solve=not args.no_solve

@@ -174,3 +174,14 @@ def test_cosmic_rays_and_fix_badpix_take_many_frames(calibrated, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert len(list((tmp_path / "fixed").glob("*.fits"))) == len(calibrated)
     assert all(p.name in proc.stderr for p in cleaned)
+
+
+def test_demo_into_a_used_folder_is_refused_at_once(tmp_path):
+    used = tmp_path / "demo-output"
+    (used / "quality").mkdir(parents=True)
+    (used / "quality" / "quality.csv").write_text("file\n")
+    before = sorted(p.relative_to(used) for p in used.rglob("*"))
+    proc = astrophot("demo", used)
+    assert proc.returncode == 1
+    assert "not empty" in proc.stderr and "Traceback" not in proc.stderr
+    assert sorted(p.relative_to(used) for p in used.rglob("*")) == before  # nothing written
