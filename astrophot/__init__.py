@@ -90,4 +90,5 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_PUBLIC))
+    # the API only (not the helpers this module imports)
+    return list(__all__)

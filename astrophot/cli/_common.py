@@ -214,6 +214,24 @@ def is_up_to_date(output, inputs):
     return all(Path(p).exists() and Path(p).stat().st_mtime <= mtime for p in inputs)
 
 
+#: Library wording in error messages -> the command line's own flags.
+_CLI_WORDS = (
+    ("pass shape=(ny, nx)", "give --shape NY NX"),
+    ("(give hint=/scale=)", "(give --ra/--dec and --scale)"),
+    (" or pass api_key=", " (the command line has no flag for the key)"),
+    ("(pass overwrite=True to replace it)", "(use --overwrite to replace it)"),
+    ("(use overwrite=True to replace the report)", "(use --overwrite to replace the report)"),
+)
+
+
+def cli_words(message):
+    """An error message with the library's keyword names replaced by the command line's flags."""
+    message = str(message)
+    for python, cli in _CLI_WORDS:
+        message = message.replace(python, cli)
+    return message
+
+
 def run_batch(command, paths, process, *, what="frame"):
     """
     Run ``process(path)`` for every path; report each failure and return the exit code.
@@ -231,7 +249,7 @@ def run_batch(command, paths, process, *, what="frame"):
             try:
                 process(path)
             except (_Error, OSError, ValueError) as exc:
-                reason = str(exc)
+                reason = cli_words(exc)
                 if str(path) not in reason and Path(path).name not in reason:
                     reason = f"{path}: {reason}"
                 print(f"astrophot {command}: error: {reason}", file=sys.stderr)

@@ -187,7 +187,9 @@ def main(argv=None):
     except (AstrophotError, OSError, ValueError) as exc:
         if args.log_level == "DEBUG":
             raise
-        print(f"astrophot {args.command}: error: {exc}", file=sys.stderr)
+        from astrophot.cli._common import cli_words
+
+        print(f"astrophot {args.command}: error: {cli_words(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"astrophot {args.command}: interrupted", file=sys.stderr)

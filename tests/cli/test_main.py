@@ -81,3 +81,30 @@ def test_unexpected_errors_are_one_line_too(monkeypatch, capsys):
     assert len(err) == 1 and "RuntimeError: something internal" in err[0] and "-l DEBUG" in err[0]
     with pytest.raises(RuntimeError):
         cli.main(["-l", "DEBUG", "info", "whatever.fits"])
+
+
+def test_errors_name_the_command_line_flags(tmp_path):
+    from astrophot.cli._common import cli_words
+
+    assert cli_words("T99: frame size unknown; pass shape=(ny, nx)").endswith("give --shape NY NX")
+    assert "--ra/--dec and --scale" in cli_words(
+        "the Python matcher needs a position hint (give hint=/scale=)"
+    )
+    # a real path: writing over an existing product without --overwrite, in a subprocess
+    path = tmp_path / "x.fits"
+    frame = CalibratedFrame(np.ones((5, 7), dtype=np.float32), meta={"EXPTIME": 1.0})
+    write_frame(start_step("calibrate_frame", parameters={}).finish(frame), path)
+    out = tmp_path / "sum.fits"
+    args = [sys.executable, "-m", "astrophot.cli.main", "imarith", str(path), "+", "1", str(out)]
+    assert subprocess.run(args, capture_output=True, text=True).returncode == 0
+    proc = subprocess.run(args, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "overwrite=True" not in proc.stderr and "--overwrite" in proc.stderr
+
+
+def test_dir_shows_only_the_api():
+    import astrophot.io  # a loaded submodule is not API either
+
+    names = dir(astrophot)
+    assert names == sorted(astrophot.__all__)
+    assert not {"importlib", "version", "PackageNotFoundError", "io"} & set(names)
