@@ -159,10 +159,11 @@ class ReadNoise:
             if self.gain is not None
             else "gain unknown"
         )
+        in_adu = str(self.read_noise.unit).lower() == "adu"
+        also = "" if in_adu else f"{self.read_noise_adu.value:.4g} ADU; "
         return (
             f"read noise {self.read_noise.value:.4g} {self.read_noise.unit} "
-            f"({self.read_noise_adu.value:.4g} ADU; {gain}; "
-            f"{self.n_pixels} pixels, {self.n_rejected} rejected)"
+            f"({also}{gain}; {self.n_pixels} pixels, {self.n_rejected} rejected)"
         )
 
 
@@ -252,7 +253,7 @@ def measure_read_noise(bias_a, bias_b, *, gain=None, n_sigma=5.0, plot=False):
         difference_mean=float(np.mean(kept)) * u.adu,
         figure=figure,
     )
-    log.info("%s", result)
+    log.debug("%s", result)  # the caller shows it (the CLI prints it once)
     return result
 
 
