@@ -24,6 +24,7 @@ _PUBLIC = {
     "BadPixelMap": "astrophot.frames",
     "CalibratedFrame": "astrophot.frames",
     "SolvedFrame": "astrophot.frames",
+    "ResampledFrame": "astrophot.frames",
     "DQFlag": "astrophot.frames",
     # I/O
     "read_frame": "astrophot.io",
@@ -59,13 +60,15 @@ _PUBLIC = {
     "select_frames": "astrophot.analysis",
     # astrometry
     "solve_astrometry": "astrophot.astrometry",
+    # combination
+    "find_optimal_wcs": "astrophot.combination",
+    "resample_frame": "astrophot.combination",
     # batch
     "process_night": "astrophot.pipeline",
 }
 
 #: Names of the design that later stages add (combination and the night runner).
 _PLANNED = {
-    "resample_frame": "combination",
     "make_mosaic": "combination",
     "stack_frames": "combination",
     "subtract_continuum": "combination",

@@ -13,6 +13,7 @@ __all__ = [
     "AstrophotError",
     "AstrophotUserWarning",
     "CalibrationError",
+    "CombinationError",
     "FrameMismatchError",
     "FrameReadError",
     "FrameTypeError",
@@ -132,3 +133,7 @@ class InvalidKeywordError(AstrophotError, ValueError):
     def __str__(self):
         where = self.source or "<in-memory frame>"
         return f"{where}: FITS keyword {self.keyword} = {self.value!r} is invalid ({self.reason})"
+
+
+class CombinationError(AstrophotError, ValueError):
+    """A resampling, stacking or mosaicking step cannot proceed (no overlap, grid too large, ...)."""

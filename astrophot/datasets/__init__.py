@@ -28,6 +28,7 @@ from ._itelescope_night import DownloadedNight, simulate_itelescope_night
 from ._makers import make_bias_stack, make_dark_stack, make_flat_stack, make_raw_frame, make_wcs, zero_point
 from ._model import make_detector
 from ._night import BAD_FRAME_REASONS, Night, SimulationError, load_night, simulate_night
+from ._solved import SolvedTruth, make_solved_frame, sip_wcs
 from ._truth import PSF, DetectorTruth, FrameTruth, Truth
 from .catalog import (
     CatalogError,
@@ -48,6 +49,7 @@ __all__ = [
     "Night",
     "PSF",
     "SimulationError",
+    "SolvedTruth",
     "Truth",
     "demo_fields",
     "field_stars",
@@ -61,9 +63,11 @@ __all__ = [
     "make_flat_stack",
     "make_mosaic_frames",
     "make_raw_frame",
+    "make_solved_frame",
     "make_wcs",
     "read_index_stars",
     "simulate_itelescope_night",
     "simulate_night",
+    "sip_wcs",
     "zero_point",
 ]

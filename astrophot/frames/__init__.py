@@ -4,6 +4,7 @@
 from astrophot.frames._base import FrameBase, data_checksum
 from astrophot.frames.dqflags import DQFlag, flags_to_mask
 from astrophot.frames.masters import BadPixelMap, MasterBias, MasterDark, MasterFlat
+from astrophot.frames.products import ResampledFrame
 from astrophot.frames.raw import RawFrame
 from astrophot.frames.science import CalibratedFrame, SolvedFrame
 
@@ -16,6 +17,7 @@ __all__ = [
     "MasterDark",
     "MasterFlat",
     "RawFrame",
+    "ResampledFrame",
     "SolvedFrame",
     "data_checksum",
     "flags_to_mask",
@@ -24,5 +26,14 @@ __all__ = [
 #: Frame classes by name.
 FRAME_TYPES = {
     cls.__name__: cls
-    for cls in (RawFrame, MasterBias, MasterDark, MasterFlat, BadPixelMap, CalibratedFrame, SolvedFrame)
+    for cls in (
+        RawFrame,
+        MasterBias,
+        MasterDark,
+        MasterFlat,
+        BadPixelMap,
+        CalibratedFrame,
+        SolvedFrame,
+        ResampledFrame,
+    )
 }
