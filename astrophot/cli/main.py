@@ -82,6 +82,7 @@ ALIASES = {
     "ap_quality_summary": "quality",
     "ap_imarith": "imarith",
     "ap_measure_background": "background",
+    "ap_resample": "resample",
 }
 
 _VALUE_OPTIONS = ("-l", "--log-level", "--loglevel")

@@ -135,6 +135,26 @@ def test_flux_conserved_per_star(sip_frame, rotation, scale_ratio):
     np.testing.assert_allclose(flux_out, flux_in, rtol=1e-3)
 
 
+def test_flux_agrees_with_exact_and_total_conserved(sip_frame):
+    frame, truth = sip_frame
+    # output pixels 1/1.3 of the input's (lanczos point-samples: see the closing note for downsampling)
+    ratio = 1.0 / 1.3
+    wcs_out, shape = rotated_grid(frame.wcs, frame.shape, rotation=37.0, scale_ratio=ratio, shift=(0.4, 0.3))
+    lanczos = resample_frame(frame, (wcs_out, shape), kernel="lanczos3", conserve="flux")
+    exact = resample_frame(frame, (wcs_out, shape), kernel="exact", conserve="flux")
+    radius = 10.0
+    stars = truth.stars[_isolated(truth.stars, radius)]
+    px, py = wcs_out.world_to_pixel_values(stars["ra"].to_value(u.deg), stars["dec"].to_value(u.deg))
+    np.testing.assert_allclose(
+        _aperture_flux(lanczos.data, px, py, radius / ratio),
+        _aperture_flux(exact.data, px, py, radius / ratio),
+        rtol=1e-3,
+    )
+    # the whole frame: no sky, every star well inside -> total counts kept
+    assert np.nansum(lanczos.data) == pytest.approx(float(np.sum(frame.data)), rel=5e-4)
+    assert np.nansum(exact.data) == pytest.approx(float(np.sum(frame.data)), rel=5e-4)
+
+
 def test_bilinear_agrees_with_reproject_interp(noisy_frame):
     from reproject import reproject_interp
 
@@ -171,6 +191,32 @@ def test_masked_bad_column_only_within_kernel_reach():
     no_data = (out.flags & int(DQFlag.NO_DATA)) != 0
     assert np.all(reach[interior & no_data])
     assert np.nanmax(out.data) < 1e5  # the garbage in the column never reaches the output
+
+
+def test_noise_matches_recorded_correlation():
+    kernel = "lanczos3"
+    block = 12
+    ratios_pixel, sums, predicted = [], [], []
+    for seed in range(12):
+        frame, truth = make_solved_frame(shape=(300, 300), n_stars=0, sky=1000.0, seed=seed, distortion=0.0)
+        wcs_out, shape = rotated_grid(frame.wcs, frame.shape, rotation=37.0, scale_ratio=1.3, margin=0.6)
+        out = resample_frame(frame, (wcs_out, shape), kernel=kernel)
+        assert out.resampling["noise_correlation"] == pytest.approx(out.header["APNCORR"], rel=1e-5)
+        resid = out.data - truth.sky
+        sigma = out.uncertainty.array
+        ratios_pixel.append((resid / sigma).ravel())
+        x_in, y_in = _core.pixel_map(frame.wcs, wcs_out, shape)
+        for y0 in range(0, shape[0] - block + 1, block):
+            for x0 in range(0, shape[1] - block + 1, block):
+                cut = (slice(y0, y0 + block), slice(x0, x0 + block))
+                sums.append(resid[cut].sum() / np.sqrt(np.sum(sigma[cut] ** 2)))
+                if seed == 0:
+                    predicted.append(_core.noise_correlation(x_in[cut], y_in[cut], kernel, aperture=True))
+    assert np.std(np.concatenate(ratios_pixel)) == pytest.approx(1.0, rel=0.03)
+    assert np.std(sums) == pytest.approx(np.sqrt(np.mean(predicted)), rel=0.03)
+    # the recorded large-aperture factor is the limit of the block factor
+    big = _core.noise_correlation(x_in[:96, :96], y_in[:96, :96], kernel, aperture=True)
+    assert out.resampling["noise_correlation"] == pytest.approx(big, rel=0.05)
 
 
 def test_header_clean_and_keywords_kept(noisy_frame):
