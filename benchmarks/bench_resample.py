@@ -29,7 +29,7 @@ import numpy as np
 
 SHAPE = (2672, 4008)
 ROTATION = 30.0
-REPEAT = 2
+REPEAT = int(os.environ.get("BENCH_REPEAT", "2"))
 
 
 @functools.cache
@@ -55,13 +55,22 @@ def _best(function, repeat=REPEAT):
     return best
 
 
-def _peak(function):
-    tracemalloc.start()
-    try:
-        function()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+def _measure(function, repeat=REPEAT):
+    """Best wall time of ``repeat`` runs and the peak traced memory (bytes) of the first."""
+    best, peak = np.inf, 0
+    for i in range(repeat):
+        if i == 0:
+            tracemalloc.start()
+        t0 = time.perf_counter()
+        try:
+            function()
+            best = min(best, time.perf_counter() - t0)
+            if i == 0:
+                peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            if i == 0:
+                tracemalloc.stop()
+    return best, peak
 
 
 def _floor():
@@ -91,11 +100,8 @@ def bench_resample_in_process():
     frame, target = _setup()
     floor = _floor()
     data64 = np.asarray(frame.data, dtype=np.float64)
-    peer = _best(
+    peer, peer_peak = _measure(
         lambda: reproject_interp((data64, frame.wcs), target, shape_out=SHAPE, order="bilinear"), repeat=1
-    )
-    peer_peak = _peak(
-        lambda: reproject_interp((data64, frame.wcs), target, shape_out=SHAPE, order="bilinear")
     )
     inputs, outputs = _sizes(frame)
     results = [
@@ -115,10 +121,7 @@ def bench_resample_in_process():
     ]
     for kernel in ("bilinear", "lanczos3"):
         for threads in (1, 2):
-            seconds = _best(
-                lambda k=kernel, t=threads: resample_frame(frame, (target, SHAPE), kernel=k, parallel=t)
-            )
-            peak = _peak(
+            seconds, peak = _measure(
                 lambda k=kernel, t=threads: resample_frame(frame, (target, SHAPE), kernel=k, parallel=t)
             )
             results.append(
