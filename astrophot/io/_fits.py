@@ -1,10 +1,12 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Reading and writing frames: FITS pixels plus an ASDF provenance sidecar."""
 
+import contextlib
+import glob
+import hashlib
 import logging
 import os
 import re
-import uuid
 import warnings
 from pathlib import Path
 
@@ -16,9 +18,18 @@ from astropy.nddata.ccddata import _generate_wcs_and_update_header
 
 from astrophot.exceptions import AstrophotUserWarning, FrameReadError, FrameWriteError, ProvenanceError
 from astrophot.frames import FRAME_TYPES, BadPixelMap, CalibratedFrame, FrameBase, RawFrame
+from astrophot.io._atomic import (
+    TMP_SUFFIX,
+    clean_stale_temporaries,
+    owned_temporary,
+    parse_temporary,
+    publish,
+    safe_unlink,
+    target_lock,
+)
 from astrophot.io._sidecar import read_sidecar, sidecar_path, write_sidecar
 
-__all__ = ["classify_imagetyp", "read_frame", "read_header_text", "write_frame"]
+__all__ = ["classify_imagetyp", "read_frame", "read_header_text", "remove_stale_temporaries", "write_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +141,100 @@ def _guess_type(path, header):
     if classify_imagetyp(imagetyp) == "light" and calstat and any(c in calstat for c in "BDF"):
         return CalibratedFrame
     return RawFrame
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _first_line(exc):
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _check_header_strings(path, header):
+    """Header strings with control characters (NUL, BEL, ...) are refused at read, naming the card."""
+    for card in header.cards:
+        try:
+            value = card.value
+        except Exception as exc:
+            raise FrameReadError(
+                f"{path}: card {card.keyword} cannot be parsed ({_first_line(exc)})"
+            ) from None
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise FrameReadError(f"{path}: card {card.keyword} holds control characters ({value!r})")
+
+
+def _sidecar_name(path, header):
+    """APSIDECR as a bare file name beside ``path`` (never a path elsewhere)."""
+    name = str(header[KEY_SIDECAR]).strip()
+    if not name or "/" in name or "\\" in name or name in (".", "..") or _CONTROL.search(name):
+        raise FrameReadError(
+            f"{path}: card {KEY_SIDECAR} = {name!r} is not a sidecar file name beside the FITS file"
+        )
+    return path.with_name(name)
+
+
+def _pending_sidecar(side, provid):
+    """A sidecar of id ``provid`` still under its temporary name (a writer between its two renames)."""
+    if not provid:
+        return None
+    tag = _provenance_tag(provid)
+    for candidate in side.parent.glob(f".{glob.escape(side.name)}.{tag}.*{TMP_SUFFIX}"):
+        if parse_temporary(candidate):
+            return candidate
+    return None
+
+
+def _read_bound_provenance(path, header):
+    """
+    The provenance bound to this FITS file: its sidecar when the ids agree.
+
+    A writer publishes the FITS file first and the sidecar second; between
+    the two (or after a crash there) the new sidecar is still under its
+    temporary name, found by the FITS file's id. So a reader sees the old
+    pair or the new pair, never a mixed one.
+    """
+    if not header.get(KEY_SIDECAR):
+        return None
+    side = _sidecar_name(path, header)
+    provid = header.get(KEY_PROVID)
+    provenance = None
+    for _attempt in range(2):
+        if side.exists():
+            try:
+                provenance = read_sidecar(side)
+            except ProvenanceError:
+                if _pending_sidecar(side, provid) is None and side.exists():
+                    raise
+            if provenance is not None and (not provid or provenance.id == provid):
+                return provenance
+        pending = _pending_sidecar(side, provid)
+        if pending is not None:
+            with contextlib.suppress(FileNotFoundError, ProvenanceError):
+                return read_sidecar(pending)
+    if provenance is not None:
+        raise ProvenanceError(
+            f"{path}: sidecar {side.name} belongs to another frame (id {provenance.id} != APPROVID {provid})"
+        )
+    warnings.warn(
+        f"{path}: its provenance sidecar {side.name} is missing; history starts here",
+        AstrophotUserWarning,
+        stacklevel=3,
+    )
+    return None
+
+
+def _check_recorded_checksum(frame):
+    """Warn when the pixels no longer match the checksum their provenance recorded (edited after writing)."""
+    step = frame.provenance.last
+    if step is None or step.output is None or not step.output.sha256:
+        return
+    if frame.checksum() != step.output.sha256:
+        warnings.warn(
+            f"{frame.source_path}: its pixels were changed after astrophot wrote them "
+            "(sha256 differs from the one its provenance recorded)",
+            AstrophotUserWarning,
+            stacklevel=3,
+        )
 
 
 def _stamped_type(path, header):
@@ -297,22 +402,8 @@ def read_frame(path, *, frame_type=None):
     if unit is None:
         unit = u.dimensionless_unscaled if cls is BadPixelMap else u.adu
 
-    provenance = None
-    if header.get(KEY_SIDECAR):
-        side = path.with_name(str(header[KEY_SIDECAR]))
-        if side.exists():
-            provenance = read_sidecar(side)
-            if header.get(KEY_PROVID) and provenance.id != header[KEY_PROVID]:
-                raise ProvenanceError(
-                    f"{path}: sidecar {side.name} belongs to another frame "
-                    f"(id {provenance.id} != APPROVID {header[KEY_PROVID]})"
-                )
-        else:
-            warnings.warn(
-                f"{path}: its provenance sidecar {side.name} is missing; history starts here",
-                AstrophotUserWarning,
-                stacklevel=2,
-            )
+    _check_header_strings(path, header)
+    provenance = _read_bound_provenance(path, header)
     stamp = _stamped_type(path, header)
     for key in (KEY_TYPE, KEY_SIDECAR, KEY_PROVID):
         header.remove(key, ignore_missing=True)
@@ -327,6 +418,9 @@ def read_frame(path, *, frame_type=None):
         **extras,
     )
     frame.stamped_type = stamp
+    if provenance is not None:
+        _check_recorded_checksum(frame)
+    _warn_degenerate(frame, "read")
     return frame
 
 
@@ -394,19 +488,124 @@ def _build_hdulist(frame, sidecar_name):
     return fits.HDUList(hdus)
 
 
+def _provenance_tag(provid):
+    """The id as it appears in a pending sidecar's temporary name (32 hex digits)."""
+    provid = str(provid)
+    if re.fullmatch(r"[0-9a-f]{32}", provid):
+        return provid
+    return hashlib.md5(provid.encode(), usedforsecurity=False).hexdigest()
+
+
+def _warn_degenerate(frame, action):
+    """Warn, with the numbers, about a frame that is mostly NaN or infinite."""
+    data = np.asarray(frame.data)
+    if data.size == 0 or data.ndim != 2:
+        return
+    sample = data[::8, ::8]
+    problems = []
+    if data.dtype.kind in "fc" and not np.isfinite(sample).all():
+        bad = data.size - np.count_nonzero(np.isfinite(data))
+        if bad > data.size / 2:
+            problems.append(f"{bad / data.size:.0%} of its pixels are NaN or infinite")
+    if problems:
+        warnings.warn(
+            f"{frame.name if action == 'read' else action}: {'; '.join(problems)}",
+            AstrophotUserWarning,
+            stacklevel=3,
+        )
+
+
+def _check_target(frame, path):
+    if not isinstance(frame, FrameBase):
+        raise TypeError(f"write_frame needs an astrophot frame, not {type(frame).__name__}")
+    if not re.search(r"\.(fits?|fts)$", path.name, re.IGNORECASE):
+        raise FrameWriteError(
+            f"{path}: frames are written as .fits files (got {path.suffix or 'no suffix'!r})"
+        )
+    if not path.name.isascii() or not path.name.isprintable():
+        raise FrameWriteError(
+            f"{path}: the file name must be printable ASCII (its sidecar's name goes into the FITS card "
+            f"{KEY_SIDECAR}); rename it, e.g. {path.name.encode('ascii', 'replace').decode().replace('?', '_')!r}"
+        )
+    if path.resolve() in _raw_paths(frame):
+        raise FrameWriteError(f"{path}: refusing to write over raw data this frame was read from")
+    if not path.parent.is_dir():
+        raise FrameWriteError(f"{path}: directory {path.parent} does not exist")
+
+
+def _is_our_sidecar(side, fits_name):
+    """True when ``side`` is an astrophot sidecar written for ``fits_name`` (an orphan may be replaced)."""
+    try:
+        head = side.read_bytes()[:65536]
+    except OSError:
+        return False
+    return b"fits_file: " + fits_name.encode() in head or b"fits_file: '" + fits_name.encode() in head
+
+
+def _recoverer(path, side):
+    """For stale temporaries: a pending sidecar whose id the published FITS file carries completes the pair."""
+
+    def recover(tmp, target, tag):
+        if tag is None or target != side or not path.exists():
+            return False
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                provid = fits.getheader(path, 0).get(KEY_PROVID)
+        except Exception:
+            return False
+        if provid is None or _provenance_tag(provid) != tag:
+            return False
+        os.replace(tmp, side)
+        log.info("%s: completed the pair an interrupted write left (sidecar %s)", path, side.name)
+        return True
+
+    return recover
+
+
+def _publish_pair(tmp_fits, tmp_side, path, side, overwrite):
+    """Under the target's lock: FITS first (link or replace), then the sidecar."""
+    recover = _recoverer(path, side)
+    keep = (tmp_fits, tmp_side)
+    clean_stale_temporaries(path.parent, target=side, recover=recover, keep=keep)
+    clean_stale_temporaries(path.parent, target=path, keep=keep)
+    if path.exists():
+        if not overwrite:
+            raise FileExistsError(path)
+        if not _is_astrophot_product(path):
+            raise FrameWriteError(
+                f"{path}: exists and was not written by astrophot (raw data?); refusing to overwrite"
+            )
+    elif side.exists() and not _is_our_sidecar(side, path.name):
+        raise FrameWriteError(
+            f"{side}: exists and is not the sidecar of an astrophot {path.name}; refusing to replace it"
+        )
+    publish(tmp_fits, path, overwrite=overwrite)
+    os.replace(tmp_side, side)
+
+
 def write_frame(frame, path, *, overwrite=False):
     """
     Write a frame as ``name.fits`` plus its provenance sidecar ``name.asdf``.
 
-    The write is atomic: both files are written to temporary names in the
-    target directory and renamed into place, so an interrupted write leaves
-    neither behind.
+    Both files are written completely under temporary names beside the
+    target, then published: the FITS file first, in one step, then the
+    sidecar. The FITS header carries the provenance id the sidecar holds, and
+    a reader that finds the FITS file published but the sidecar not yet (a
+    crash between the two steps) reads the new sidecar under its temporary
+    name; so a reader always sees the old pair or the new pair. Writers of one
+    name are serialised by a lock; with ``overwrite=False`` the name is taken
+    with a hard link, which fails if it exists, so of two concurrent writers
+    exactly one wins. Temporaries carry this host and process id: a later
+    write removes those of dead processes (`clean_stale_temporaries` does it
+    for a whole directory).
 
     Parameters
     ----------
     frame : `~astrophot.frames.FrameBase` subclass
     path : str or path-like
-        The FITS file to write (``.fits``, ``.fit`` or ``.fts``).
+        The FITS file to write (``.fits``, ``.fit`` or ``.fts``; a printable
+        ASCII name, since the sidecar's name goes into a FITS card).
     overwrite : bool, optional
         Replace an existing astrophot product. A file astrophot did not write
         (raw data) and any path raw data of this frame was read from are never
@@ -420,54 +619,101 @@ def write_frame(frame, path, *, overwrite=False):
     Raises
     ------
     astrophot.exceptions.FrameWriteError
-        The file exists, is raw data, or cannot be written.
+        The file exists, is raw data, has a non-ASCII name, or cannot be
+        written (the message carries the operating system's error).
+
+    Warns
+    -----
+    astrophot.exceptions.AstrophotUserWarning
+        The frame is mostly NaN/infinite or mostly masked (with the numbers).
 
     See Also
     --------
-    read_frame
+    read_frame, clean_stale_temporaries
     """
-    if not isinstance(frame, FrameBase):
-        raise TypeError(f"write_frame needs an astrophot frame, not {type(frame).__name__}")
     path = Path(path)
-    if not re.search(r"\.(fits?|fts)$", path.name, re.IGNORECASE):
-        raise FrameWriteError(
-            f"{path}: frames are written as .fits files (got {path.suffix or 'no suffix'!r})"
-        )
+    _check_target(frame, path)
+    if path.exists() and not overwrite:
+        raise FrameWriteError(f"{path}: already exists (pass overwrite=True to replace it)")
     side = sidecar_path(path)
-    target = path.resolve()
-    if target in _raw_paths(frame):
-        raise FrameWriteError(f"{path}: refusing to write over raw data this frame was read from")
-    for existing in (path, side):
-        if existing.exists():
-            if not overwrite:
-                raise FrameWriteError(f"{existing}: already exists (pass overwrite=True to replace it)")
-    if path.exists() and not _is_astrophot_product(path):
-        raise FrameWriteError(
-            f"{path}: exists and was not written by astrophot (raw data?); refusing to overwrite"
-        )
-    if not path.parent.exists():
-        raise FrameWriteError(f"{path}: directory {path.parent} does not exist")
-
-    token = uuid.uuid4().hex[:12]
-    tmp_fits = path.with_name(f".{path.name}.{token}.tmp")
-    tmp_side = side.with_name(f".{side.name}.{token}.tmp")
+    _warn_degenerate(frame, str(path))
+    tmp_fits = owned_temporary(path)
+    tmp_side = owned_temporary(side, tag=_provenance_tag(frame.provenance.id))
     try:
         hdul = _build_hdulist(frame, side.name)
-        hdul.writeto(tmp_fits, output_verify="silentfix")
+        with open(tmp_fits, "wb") as handle:
+            hdul.writeto(handle, output_verify="silentfix")
         write_sidecar(tmp_side, frame.provenance, fits_name=path.name, frame_type=frame.frame_type)
-        os.replace(tmp_side, side)
-        try:
-            os.replace(tmp_fits, path)
-        except BaseException:
-            side.unlink(missing_ok=True)
-            raise
+        with target_lock(path):
+            _publish_pair(tmp_fits, tmp_side, path, side, overwrite)
+    except FileExistsError:
+        raise FrameWriteError(f"{path}: already exists (pass overwrite=True to replace it)") from None
     except FrameWriteError:
         raise
     except Exception as exc:
         raise FrameWriteError(f"{path}: write failed ({type(exc).__name__}: {exc})") from exc
     finally:
-        tmp_fits.unlink(missing_ok=True)
-        tmp_side.unlink(missing_ok=True)
+        safe_unlink(tmp_fits)
+        safe_unlink(tmp_side)
     if frame.source_path is None:
         frame.source_path = str(path)
     return path
+
+
+def remove_stale_temporaries(directory, *, recursive=True):
+    """
+    Remove the temporaries that writers killed in ``directory`` left behind.
+
+    Only files astrophot names as its own temporaries whose process is dead
+    on this host are touched (a running writer's are kept), plus asdf's
+    ``.asdf_tmp*`` and the ``.name.*.tmp`` of older astrophot versions when
+    more than an hour old. A sidecar whose FITS file was published just
+    before the crash completes its pair instead of being removed. `write_frame`
+    does this for its own target; a night run calls it when it starts.
+
+    Parameters
+    ----------
+    directory : path-like
+    recursive : bool, optional
+        Also in every sub-directory (default True).
+
+    Returns
+    -------
+    list of `pathlib.Path`
+        The files removed.
+    """
+    directory = Path(directory)
+    folders = [directory]
+    if recursive:
+        folders += sorted(p for p in directory.rglob("*") if p.is_dir())
+    removed = []
+    for folder in folders:
+        removed += clean_stale_temporaries(folder, recover=_recover_any)
+        removed += _remove_legacy(folder)
+    return removed
+
+
+def _recover_any(tmp, target, tag):
+    if tag is None or not target.name.endswith(".asdf"):
+        return False
+    for suffix in (".fits", ".fit", ".fts"):
+        fits_path = target.with_name(target.name[: -len(".asdf")] + suffix)
+        if fits_path.exists():
+            with target_lock(fits_path):
+                return _recoverer(fits_path, target)(tmp, target, tag)
+    return False
+
+
+def _remove_legacy(folder):
+    import time
+
+    removed = []
+    now = time.time()
+    for entry in folder.glob(".*.tmp"):
+        try:
+            if entry.is_file() and now - entry.stat().st_mtime > 3600:
+                safe_unlink(entry)
+                removed.append(entry)
+        except OSError:
+            continue
+    return removed

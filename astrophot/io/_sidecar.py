@@ -1,6 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """The ASDF sidecar that holds a frame's provenance."""
 
+import io
 import re
 from pathlib import Path
 
@@ -9,6 +10,9 @@ from astrophot.exceptions import ProvenanceError
 __all__ = ["read_sidecar", "read_sidecar_for", "sidecar_path", "write_sidecar"]
 
 _FITS_SUFFIX = re.compile(r"\.(fits?|fts)(\.(gz|bz2|fz))?$|\.fz$", re.IGNORECASE)
+#: A sidecar holds YAML only; anything bigger is refused unread.
+MAX_SIDECAR_BYTES = 32 * 1024 * 1024
+_BLOCK_MAGIC = b"\xd3BLK"
 
 
 def sidecar_path(fits_path):
@@ -36,26 +40,57 @@ def _ensure_registered():
 
 
 def write_sidecar(path, provenance, *, fits_name, frame_type):
-    """Write the sidecar file ``path`` (no atomicity: see `write_frame`)."""
+    """
+    Write the sidecar file ``path`` (no atomicity: see `write_frame`).
+
+    asdf is given an open file, never the path string: a string is a URI to
+    asdf (``#``, ``?``, ``%`` would send the file elsewhere) and asdf would
+    make temporaries of its own.
+    """
     import asdf
 
     _ensure_registered()
     tree = {"fits_file": fits_name, "frame_type": frame_type, "provenance": provenance}
-    asdf.AsdfFile(tree).write_to(str(path))
+    with open(path, "wb") as handle:
+        asdf.AsdfFile(tree).write_to(handle)
+
+
+def _one_line(exc):
+    text = getattr(exc, "message", None) or str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"{type(exc).__name__}: {first}"
 
 
 def read_sidecar(path):
-    """Return the `~astrophot.provenance.Provenance` stored in a sidecar."""
+    """
+    Return the `~astrophot.provenance.Provenance` stored in a sidecar.
+
+    Only the YAML tree is read: a sidecar holding binary blocks (which could
+    decompress to gigabytes) or larger than 32 MB is refused unread. Errors
+    are one line naming the file.
+    """
     import asdf
 
     from astrophot.provenance import Provenance
 
     _ensure_registered()
+    path = Path(path)
     try:
-        with asdf.open(str(path), lazy_load=False, memmap=False) as af:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_SIDECAR_BYTES + 1)
+    except OSError as exc:
+        raise ProvenanceError(f"{path}: cannot read provenance sidecar ({_one_line(exc)})") from exc
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise ProvenanceError(f"{path}: provenance sidecar larger than {MAX_SIDECAR_BYTES >> 20} MB; refused")
+    if _BLOCK_MAGIC in data:
+        raise ProvenanceError(
+            f"{path}: provenance sidecar holds binary blocks (astrophot writes none); refused"
+        )
+    try:
+        with asdf.open(io.BytesIO(data), lazy_load=True, memmap=False) as af:
             prov = af.tree.get("provenance")
     except Exception as exc:
-        raise ProvenanceError(f"{path}: cannot read provenance sidecar ({exc})") from exc
+        raise ProvenanceError(f"{path}: cannot read provenance sidecar ({_one_line(exc)})") from exc
     if not isinstance(prov, Provenance):
         raise ProvenanceError(f"{path}: sidecar holds no astrophot provenance record")
     return prov

