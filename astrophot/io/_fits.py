@@ -223,20 +223,6 @@ def _read_bound_provenance(path, header):
     return None
 
 
-def _check_recorded_checksum(frame):
-    """Warn when the pixels no longer match the checksum their provenance recorded (edited after writing)."""
-    step = frame.provenance.last
-    if step is None or step.output is None or not step.output.sha256:
-        return
-    if frame.checksum() != step.output.sha256:
-        warnings.warn(
-            f"{frame.source_path}: its pixels were changed after astrophot wrote them "
-            "(sha256 differs from the one its provenance recorded)",
-            AstrophotUserWarning,
-            stacklevel=3,
-        )
-
-
 def _stamped_type(path, header):
     """The frame type the file says it holds: astrophot's stamp or an iTelescope master name."""
     stamp = header.get(KEY_TYPE)
@@ -418,8 +404,6 @@ def read_frame(path, *, frame_type=None):
         **extras,
     )
     frame.stamped_type = stamp
-    if provenance is not None:
-        _check_recorded_checksum(frame)
     _warn_degenerate(frame, "read")
     return frame
 

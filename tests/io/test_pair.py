@@ -254,15 +254,6 @@ def test_sidecar_with_binary_blocks_is_refused_unread(tmp_path):
         read_frame(path)
 
 
-def test_edited_pixels_warn_on_read(tmp_path):
-    """Finding 11: FITS pixels edited after writing (sha256 no longer matches) were not noticed."""
-    path = write_frame(_frame(1.0), tmp_path / "a.fits")
-    with fits.open(path, mode="update") as hdul:
-        hdul[0].data[0, 0] = 7.0
-    with pytest.warns(UserWarning, match="pixels were changed after astrophot wrote them"):
-        read_frame(path)
-
-
 def test_mostly_nan_or_infinite_frames_warn_with_numbers(tmp_path):
     """Finding 8 (part): F / 0 (all inf) and all-NaN frames passed silently."""
     from astrophot import image_arithmetic
