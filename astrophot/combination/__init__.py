@@ -5,9 +5,24 @@ stacks, mosaics, continuum subtraction and colour composites.
 
 The shared resampling engine is `astrophot.combination._core` (``pixel_map``,
 ``resample_band``); the public functions here are thin wrappers around it.
+
+- `subtract_continuum`: a narrow-band frame minus its scaled, PSF-matched
+  broad-band frame, a `~astrophot.frames.LineFrame`;
+  `plot_continuum_diagnostics` draws its star figures.
+- `make_color_composite`: three frames (or a palette of filters) to a
+  `ColorComposite` picture, written as TIFF, PNG, JPEG or a FITS cube.
 """
 
 from astrophot.combination._grid import find_optimal_wcs
+from astrophot.combination.color import ColorComposite, make_color_composite
+from astrophot.combination.continuum import plot_continuum_diagnostics, subtract_continuum
 from astrophot.combination.resample import resample_frame
 
-__all__ = ["find_optimal_wcs", "resample_frame"]
+__all__ = [
+    "ColorComposite",
+    "find_optimal_wcs",
+    "make_color_composite",
+    "plot_continuum_diagnostics",
+    "resample_frame",
+    "subtract_continuum",
+]

@@ -19,10 +19,13 @@ cosmic rays.
   field (dithers with cosmic rays and a satellite trail; a 2x2 mosaic with
   sky offsets, gradients and a nebula) and their `DitherTruth`, for stacks
   and mosaics.
+- `make_continuum_pair`: a narrow-band/broad-band pair (stars of known
+  colours, a nebula emitting only in the line) for continuum subtraction.
 - `read_index_stars`, `load_demo_catalog`, `field_stars`, `demo_fields`: the
   real stars.
 """
 
+from ._continuum import ContinuumTruth, make_continuum_pair
 from ._dithers import DitherTruth, make_dithered_frames, make_mosaic_frames
 from ._itelescope_night import DownloadedNight, simulate_itelescope_night
 from ._makers import make_bias_stack, make_dark_stack, make_flat_stack, make_raw_frame, make_wcs, zero_point
@@ -42,6 +45,7 @@ from .catalog import (
 __all__ = [
     "BAD_FRAME_REASONS",
     "CatalogError",
+    "ContinuumTruth",
     "DetectorTruth",
     "DitherTruth",
     "DownloadedNight",
@@ -57,6 +61,7 @@ __all__ = [
     "load_demo_catalog",
     "load_night",
     "make_bias_stack",
+    "make_continuum_pair",
     "make_dark_stack",
     "make_detector",
     "make_dithered_frames",

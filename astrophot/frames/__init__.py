@@ -4,7 +4,7 @@
 from astrophot.frames._base import FrameBase, data_checksum
 from astrophot.frames.dqflags import DQFlag, flags_to_mask
 from astrophot.frames.masters import BadPixelMap, MasterBias, MasterDark, MasterFlat
-from astrophot.frames.products import ResampledFrame
+from astrophot.frames.products import LineFrame, ResampledFrame
 from astrophot.frames.raw import RawFrame
 from astrophot.frames.science import CalibratedFrame, SolvedFrame
 
@@ -13,6 +13,7 @@ __all__ = [
     "CalibratedFrame",
     "DQFlag",
     "FrameBase",
+    "LineFrame",
     "MasterBias",
     "MasterDark",
     "MasterFlat",
@@ -35,5 +36,6 @@ FRAME_TYPES = {
         CalibratedFrame,
         SolvedFrame,
         ResampledFrame,
+        LineFrame,
     )
 }

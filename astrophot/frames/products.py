@@ -13,9 +13,15 @@ import json
 import numpy as np
 from astropy.io import fits
 
-from astrophot.frames.science import SolvedFrame, _json_default
+from astrophot.frames.science import (
+    CalibratedFrame,
+    SolvedFrame,
+    _json_default,
+    _table_from_hdu,
+    _table_to_hdu,
+)
 
-__all__ = ["ResampledFrame"]
+__all__ = ["LineFrame", "ResampledFrame"]
 
 
 class ResampledFrame(SolvedFrame):
@@ -61,3 +67,52 @@ class ResampledFrame(SolvedFrame):
         if "RESAMPLE" in hdul:
             kwargs["resampling"] = json.loads(hdul["RESAMPLE"].header["APRESAMP"])
         return kwargs
+
+
+class LineFrame(CalibratedFrame):
+    """
+    A continuum-subtracted emission-line image, made by `~astrophot.subtract_continuum`.
+
+    Same unit as the narrow-band frame, with an uncertainty, `~astrophot.DQFlag`
+    bits and the narrow frame's WCS.
+
+    Extra attributes (keyword-only, kept by ``copy`` and slicing):
+
+    continuum : dict or None
+        How the continuum was removed: the scale ``k`` and its uncertainty
+        ``k_err``, ``method`` (``'stars'``, ``'noise'``, ``'bandwidth'`` or
+        ``'given'``), ``n_stars``, ``scatter``, ``eps``, the sky levels of
+        both frames, the PSF FWHMs and which frame was convolved.
+    stars : `~astropy.table.QTable` or None
+        The stars the scale was measured on: positions, broad-band magnitude,
+        ``k`` per star, ``used``, and ``residual`` (the fraction of each
+        star's narrow-band flux left in the line image).
+    """
+
+    _carried = ("continuum", "stars")
+
+    def _extra_hdus(self):
+        hdus = []
+        if self.stars is not None:
+            hdus.append(_table_to_hdu(self.stars, "STARS"))
+        if self.continuum is not None:
+            hdu = fits.ImageHDU(name="CONTSCAL")
+            hdu.header["APCONT"] = json.dumps(self.continuum, default=_json_default)
+            hdus.append(hdu)
+        return hdus
+
+    @classmethod
+    def _from_extra_hdus(cls, hdul):
+        kwargs = {}
+        if "STARS" in hdul:
+            kwargs["stars"] = _table_from_hdu(hdul["STARS"])
+        if "CONTSCAL" in hdul:
+            kwargs["continuum"] = json.loads(hdul["CONTSCAL"].header["APCONT"])
+        return kwargs
+
+    @property
+    def scale(self):
+        """The continuum scale ``k`` (float) or None."""
+        if not self.continuum:
+            return None
+        return float(np.asarray(self.continuum.get("k")))

@@ -29,12 +29,15 @@ from ._filenames import (
     output_name,
     parse_filename,
 )
+from ._filters import FILTERS, FilterBand, UnknownFilterError, bandwidth_ratio, get_filter
 from ._prepare import PrepareError, PrepareReport, prepare_download
 from ._sites import SITES, Site, UnknownSiteError, get_site, parse_sexagesimal, site_from_header
 from ._telescopes import TELESCOPES, Telescope, UnknownTelescopeError, get_telescope
 
 __all__ = [
+    "FILTERS",
     "FilenameError",
+    "FilterBand",
     "ITelescopeFilename",
     "PrepareError",
     "PrepareReport",
@@ -42,8 +45,11 @@ __all__ = [
     "Site",
     "TELESCOPES",
     "Telescope",
+    "UnknownFilterError",
     "UnknownSiteError",
     "UnknownTelescopeError",
+    "bandwidth_ratio",
+    "get_filter",
     "get_site",
     "get_telescope",
     "make_master_filename",

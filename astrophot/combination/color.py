@@ -1,0 +1,533 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Colour composites: three frames on one grid to a stretched, balanced, north-up RGB picture."""
+
+import logging
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.stats import sigma_clipped_stats
+
+from astrophot._concurrency import resolve_threads, thread_map
+from astrophot.analysis._common import as_frame, frame_name
+from astrophot.combination._samegrid import same_grid_or_resample
+from astrophot.combination._stretch import LUPTON_DEFAULTS, STIFF_DEFAULTS, STRETCHES
+from astrophot.exceptions import AnalysisError, FrameMismatchError, FrameWriteError
+from astrophot.io._atomic import atomic_path
+from astrophot.provenance._capture import start_step
+
+__all__ = ["PALETTES", "ColorComposite", "make_color_composite"]
+
+log = logging.getLogger(__name__)
+
+#: Palette -> filters feeding red, green and blue.
+PALETTES = {
+    "RGB": ("Red", "Green", "Blue"),
+    "LRGB": ("Red", "Green", "Blue"),
+    "HaRGB": ("Red", "Green", "Blue"),
+    "SHO": ("SII", "Ha", "OIII"),
+    "HOO": ("Ha", "OIII", "OIII"),
+}
+
+
+class ColorComposite:
+    """
+    An RGB picture made by `make_color_composite`.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        float32 ``(3, ny, nx)`` in [0, 1], FITS order (row 0 at the bottom),
+        turned so that north is up (+y) and east left when the WCS allows.
+    wcs : `~astropy.wcs.WCS` or None
+        The celestial WCS of ``data``.
+    meta : dict
+        Channels (file and filter), stretch and its parameters, balance factors.
+    provenance : `~astrophot.provenance.Provenance`
+    """
+
+    def __init__(self, data, *, wcs=None, meta=None, provenance=None):
+        from astrophot.provenance import Provenance
+
+        self.data = np.asarray(data, dtype=np.float32)
+        self.wcs = wcs
+        self.meta = dict(meta or {})
+        self.provenance = provenance if provenance is not None else Provenance.new()
+
+    @property
+    def rgb(self):
+        """``(ny, nx, 3)`` in display order (row 0 at the top), float32 in [0, 1]."""
+        return np.ascontiguousarray(self.data[:, ::-1, :].transpose(1, 2, 0))
+
+    @property
+    def shape(self):
+        """``(ny, nx)``."""
+        return self.data.shape[1:]
+
+    def checksum(self):
+        """The sha256 of the pixel data."""
+        from astrophot.frames import data_checksum
+
+        return data_checksum(self.data)
+
+    frame_type = "ColorComposite"
+
+    def to_integer(self, bits=16):
+        """The display-order picture as uint8 or uint16 (rounded)."""
+        if bits not in (8, 16):
+            raise ValueError(f"bits={bits!r}: expected 8 or 16")
+        top = 255 if bits == 8 else 65535
+        dtype = np.uint8 if bits == 8 else np.uint16
+        out = self.rgb
+        out *= top
+        out += 0.5
+        return out.astype(dtype)
+
+    def write(self, path, *, bits=16, overwrite=False, quality=92):
+        """
+        Write the picture; the format follows the suffix.
+
+        ``.tif``/``.tiff``: 8- or 16-bit RGB TIFF (tifffile), the WCS header
+        in the image description; ``.png``: 8- or 16-bit RGB PNG, the WCS in
+        a text chunk; ``.jpg``/``.jpeg``: 8-bit quick look; ``.fits``/``.fit``:
+        a float32 ``(3, ny, nx)`` cube with the WCS. AVM tags are added to
+        PNG and TIFF when ``pyavm`` is installed. The write is atomic and
+        never replaces a file unless ``overwrite``.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        path = Path(path)
+        suffix = path.suffix.lower()
+        writers = {".tif": _write_tiff, ".tiff": _write_tiff, ".png": _write_png, ".jpg": _write_jpeg}
+        writers.update({".jpeg": _write_jpeg, ".fits": _write_fits, ".fit": _write_fits, ".fts": _write_fits})
+        if suffix not in writers:
+            raise FrameWriteError(f"{path}: unknown picture format {suffix!r}; use .tif, .png, .jpg or .fits")
+        if path.exists() and not overwrite:
+            raise FrameWriteError(f"{path}: exists (use overwrite=True to replace it)")
+        if not path.parent.is_dir():
+            raise FrameWriteError(f"{path}: directory {path.parent} does not exist")
+        try:
+            with atomic_path(path) as tmp:
+                writers[suffix](self, tmp, bits=bits, quality=quality)
+        except PermissionError as exc:
+            raise FrameWriteError(f"{path}: cannot write ({exc.strerror})") from None
+        return path
+
+    def wcs_header(self):
+        """The WCS as a FITS header (empty without one)."""
+        return fits.Header() if self.wcs is None else self.wcs.to_header(relax=True)
+
+    def __repr__(self):
+        return f"<ColorComposite {self.shape} stretch={self.meta.get('stretch')!r}>"
+
+
+# ----------------------------------------------------------------------
+# writers
+def _avm(picture, tmp, suffix):
+    try:
+        from pyavm import AVM
+    except ImportError:
+        return
+    if picture.wcs is None:
+        return
+    try:
+        avm = AVM.from_wcs(picture.wcs, shape=picture.shape)
+        tagged = Path(f"{tmp}.avm{suffix}")
+        avm.embed(str(tmp), str(tagged))
+        tagged.replace(tmp)
+    except Exception as exc:  # AVM is optional metadata: the picture stays valid without it
+        log.debug("AVM tags not embedded: %s", exc)
+
+
+def _write_tiff(picture, tmp, *, bits, quality):
+    import tifffile
+
+    description = picture.wcs_header().tostring(sep="\n")
+    tifffile.imwrite(tmp, picture.to_integer(bits), photometric="rgb", description=description, metadata=None)
+    _avm(picture, tmp, ".tif")
+
+
+def _png_chunk(kind, payload):
+    body = kind + payload
+    return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def _write_png(picture, tmp, *, bits, quality):
+    """A PNG written directly (8 or 16 bits per channel; Pillow writes 16-bit RGB only as 8)."""
+    image = picture.to_integer(bits)
+    ny, nx, _ = image.shape
+    if bits == 16:
+        image = image.astype(">u2")
+    rows = image.reshape(ny, -1).view(np.uint8)
+    raw = np.empty((ny, rows.shape[1] + 1), dtype=np.uint8)
+    raw[:, 0] = 0  # filter type 0 (none) on every row
+    raw[:, 1:] = rows
+    header = struct.pack(">IIBBBBB", nx, ny, bits, 2, 0, 0, 0)
+    text = b"FITS WCS\x00" + picture.wcs_header().tostring().encode("latin-1")
+    with open(tmp, "wb") as handle:
+        handle.write(b"\x89PNG\r\n\x1a\n")
+        handle.write(_png_chunk(b"IHDR", header))
+        handle.write(_png_chunk(b"tEXt", text))
+        handle.write(_png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 4)))
+        handle.write(_png_chunk(b"IEND", b""))
+    _avm(picture, tmp, ".png")
+
+
+def _write_jpeg(picture, tmp, *, bits, quality):
+    from PIL import Image
+
+    Image.fromarray(picture.to_integer(8), mode="RGB").save(tmp, format="JPEG", quality=int(quality))
+
+
+def _write_fits(picture, tmp, *, bits, quality):
+    header = picture.wcs_header()
+    for index, channel in enumerate(picture.meta.get("channels", [])):
+        header[f"APCHAN{index + 1}"] = (str(channel.get("filter")), f"{'RGB'[index]}: {channel.get('file')}")[:2]
+    header["APSTRTCH"] = str(picture.meta.get("stretch"))
+    header["APPROVID"] = str(picture.provenance.id)
+    hdu = fits.PrimaryHDU(picture.data, header=header)
+    hdu.writeto(tmp, overwrite=True)
+
+
+# ----------------------------------------------------------------------
+# orientation
+def _dihedral():
+    for swap in (False, True):
+        for sx in (1, -1):
+            for sy in (1, -1):
+                m = np.array([[0, 1], [1, 0]]) if swap else np.eye(2, dtype=int)
+                yield swap, sx, sy, np.diag([sx, sy]) @ m
+
+
+def _north_east(wcs, shape):
+    from astropy.coordinates import SkyCoord
+
+    ny, nx = shape
+    cx, cy = (nx - 1) / 2, (ny - 1) / 2
+    centre = wcs.pixel_to_world(cx, cy)
+    step = 10 * np.sqrt(abs(np.linalg.det(wcs.pixel_scale_matrix)))
+    ra, dec = centre.spherical.lon.deg, centre.spherical.lat.deg
+    north = SkyCoord(ra, min(dec + step, 89.999), unit="deg", frame=centre.frame)
+    east = SkyCoord(ra + step / max(np.cos(np.radians(dec)), 1e-3), dec, unit="deg", frame=centre.frame)
+    vectors = []
+    for point in (north, east):
+        x, y = wcs.world_to_pixel(point)
+        v = np.array([float(x) - cx, float(y) - cy])
+        vectors.append(v / np.hypot(*v))
+    return vectors
+
+
+def _orient(data, wcs):
+    """Turn ``data`` (3, ny, nx) and its WCS so that north is +y and east -x; returns (data, wcs, record)."""
+    if wcs is None:
+        return data, None, {"north_up": False, "reason": "no celestial WCS"}
+    if wcs.sip is not None or getattr(wcs, "cpdis1", None) is not None:
+        return data, wcs, {"north_up": False, "reason": "distorted (SIP) WCS kept as it is"}
+    north, east = _north_east(wcs, data.shape[1:])
+    best = max(_dihedral(), key=lambda t: (t[3] @ north)[1] - (t[3] @ east)[0])
+    swap, sx, sy, matrix = best
+    if swap:
+        data = data.transpose(0, 2, 1)
+    if sx < 0:
+        data = data[:, :, ::-1]
+    if sy < 0:
+        data = data[:, ::-1, :]
+    ny, nx = data.shape[1:]
+    new = wcs.deepcopy()
+    old_shape = (nx, ny) if not swap else (ny, nx)
+    centre_old = (np.array(old_shape[::-1][::-1], float) + 1) / 2  # (nx_old + 1)/2, (ny_old + 1)/2
+    centre_new = (np.array([nx, ny], float) + 1) / 2
+    cd = wcs.pixel_scale_matrix @ np.linalg.inv(matrix)
+    new.wcs.crpix = centre_new + matrix @ (np.asarray(wcs.wcs.crpix) - centre_old)
+    if new.wcs.has_cd():
+        new.wcs.cd = cd
+    else:
+        new.wcs.pc = cd
+        new.wcs.cdelt = [1.0, 1.0]
+    new.pixel_shape = (nx, ny)
+    new.wcs.set()
+    record = {"north_up": True, "transposed": bool(swap), "flip_x": bool(sx < 0), "flip_y": bool(sy < 0)}
+    return np.ascontiguousarray(data), new, record
+
+
+# ----------------------------------------------------------------------
+# inputs, palettes and balance
+def _canonical(name):
+    from astrophot.instruments.itelescope import UnknownFilterError, get_filter
+
+    try:
+        return get_filter(name).name
+    except UnknownFilterError:
+        return None
+
+
+def _assign(frames, palette):
+    """The frames for red, green and blue: as given, or picked by filter name for a palette."""
+    frames = [f for f in frames if f is not None]
+    if palette is None:
+        if len(frames) != 3:
+            raise ValueError(f"make_color_composite needs three frames without a palette, not {len(frames)}")
+        return frames
+    key = {p.lower(): p for p in PALETTES}.get(str(palette).lower())
+    if key is None:
+        raise ValueError(f"palette={palette!r}: expected one of {sorted(PALETTES)}")
+    by_filter = {}
+    for frame in frames:
+        by_filter.setdefault(_canonical(frame.filter), frame)
+    out = []
+    for wanted in PALETTES[key]:
+        if wanted not in by_filter:
+            seen = {frame_name(f): f.filter for f in frames}
+            raise ValueError(f"palette {key} needs a {wanted} frame; the frames' filters are {seen}")
+        out.append(by_filter[wanted])
+    return out
+
+
+def _channel(obj):
+    data = np.asarray(obj.data, dtype=np.float32)
+    bad = ~np.isfinite(data)
+    if obj.mask is not None:
+        bad |= np.asarray(obj.mask, bool)
+    if bad.all():
+        raise AnalysisError(f"{frame_name(obj)}: no finite, unmasked pixel in this colour channel")
+    return np.where(bad, np.float32(0), data), bad
+
+
+def _sky(channel, bad):
+    sample = channel[~bad][:: max(1, (~bad).sum() // 400_000)]
+    _, median, std = sigma_clipped_stats(sample, sigma=3.0, maxiters=10)
+    return float(median), float(std)
+
+
+def _star_balance(rgb, bad, n_threads):
+    """Channel factors making the median colour of unsaturated, isolated stars neutral."""
+    from photutils.aperture import CircularAperture, aperture_photometry
+
+    from astrophot.analysis import StarFlag, find_stars
+
+    lum = rgb.mean(axis=0)
+    stars = find_stars(lum, mask=bad, max_stars=300)
+    bad_bits = int(StarFlag.SATURATED | StarFlag.NEAR_MASKED | StarFlag.NEAR_EDGE | StarFlag.BLENDED)
+    keep = (np.asarray(stars["flags"], int) & bad_bits) == 0
+    keep &= np.asarray(stars["snr"], float) > 20
+    if keep.sum() < 3:
+        raise AnalysisError(f"white balance from stars: {int(keep.sum())} usable stars (need 3)")
+    positions = np.column_stack([np.asarray(stars["x"], float)[keep], np.asarray(stars["y"], float)[keep]])
+    radius = 2.0 * float(stars.meta.get("fwhm") or 3.0)
+    aperture = CircularAperture(positions, r=radius)
+    fluxes = np.array(
+        thread_map(lambda c: np.asarray(aperture_photometry(c, aperture)["aperture_sum"]), list(rgb), n_threads=n_threads)
+    )
+    mean = fluxes.mean(axis=0)
+    ratio = fluxes / mean[None]
+    medians = np.median(ratio[:, mean > 0], axis=1)
+    factors = 1.0 / medians
+    return factors / np.mean(factors), int(keep.sum())
+
+
+def _balance(rgb, bad, white_balance, n_threads):
+    if white_balance is None or white_balance is False:
+        return np.ones(3), {"white_balance": None}
+    if isinstance(white_balance, str):
+        if white_balance != "stars":
+            raise ValueError(f"white_balance={white_balance!r}: expected 'stars', None or three factors")
+        factors, n = _star_balance(rgb, bad, n_threads)
+        return factors, {"white_balance": "stars", "n_stars": n, "factors": factors.tolist()}
+    factors = np.asarray(white_balance, dtype=float)
+    if factors.shape != (3,) or not np.all(factors > 0):
+        raise ValueError(f"white_balance={white_balance!r}: expected three positive factors")
+    return factors, {"white_balance": "given", "factors": factors.tolist()}
+
+
+def _stretch(rgb, stretch, options, noise):
+    if stretch not in STRETCHES:
+        raise ValueError(f"stretch={stretch!r}: expected one of {sorted(STRETCHES)}")
+    options = dict(options or {})
+    if stretch == "auto":
+        options.setdefault("noise", noise)
+    defaults = {"lupton": LUPTON_DEFAULTS, "stiff": STIFF_DEFAULTS}.get(stretch, {})
+    unknown = set(options) - set(defaults) - {"noise", "black", "white", "a", "sky_level"}
+    if unknown:
+        raise TypeError(f"stretch {stretch!r} takes no option(s) {sorted(unknown)}")
+    return STRETCHES[stretch](rgb, **{**defaults, **options}), {**defaults, **options}
+
+
+def _inputs(red, green, blue, palette, luminance, line, resample, parallel):
+    frames = [as_frame(f, purpose="make_color_composite") for f in (red, green, blue) if f is not None]
+    frames = _assign(frames, palette)
+    extra = {}
+    if luminance is not None:
+        extra["luminance"] = as_frame(luminance, purpose="make_color_composite")
+    if line is not None:
+        extra["line"] = as_frame(line, purpose="make_color_composite")
+    ref = frames[0]
+    for index, frame in enumerate(frames[1:] + list(extra.values())):
+        try:
+            moved = same_grid_or_resample(ref, frame, resample=resample, purpose="make_color_composite", parallel=parallel)
+        except FrameMismatchError as exc:
+            raise FrameMismatchError(f"{exc}; or call make_color_composite(..., resample=True)") from None
+        if index < len(frames) - 1:
+            frames[index + 1] = moved
+        else:
+            extra[list(extra)[index - len(frames) + 1]] = moved
+    return frames, extra
+
+
+def make_color_composite(
+    red,
+    green=None,
+    blue=None,
+    *,
+    stretch="auto",
+    stretch_options=None,
+    palette=None,
+    luminance=None,
+    line=None,
+    line_weight=1.0,
+    white_balance="stars",
+    neutralize_background=True,
+    north_up=True,
+    resample=False,
+    parallel=None,
+):
+    """
+    Make a colour picture from three frames on one grid.
+
+    Parameters
+    ----------
+    red, green, blue : `~astrophot.CalibratedFrame`, a combination product, `~astropy.nddata.CCDData` or 2-D array
+        The channels, on one pixel grid. With a ``palette`` they are picked
+        by their FILTER names instead of their order (two frames suffice for
+        HOO).
+    stretch : {'auto', 'lupton', 'stiff', 'linear', 'log'}, optional
+        ``'lupton'``: astropy's `~astropy.visualization.make_lupton_rgb`
+        (options ``Q``, ``stretch``, ``minimum``); ``'stiff'``: black and
+        white quantiles, gamma, luminance gamma factor and colour saturation
+        (options ``black``, ``white``, ``gamma``, ``gamma_factor``,
+        ``saturation``; defaults 0.001, 0.999, 2.2, 1.0, 1.0 as STIFF's);
+        ``'linear'``, ``'log'`` (``black``, ``white`` quantile, ``a``);
+        ``'auto'``: black point from the sky noise, white at the 99.95 %
+        quantile, an asinh that lifts the faint parts. All but lupton keep
+        the hue of bright star cores (the channels are scaled together and
+        divided by their largest instead of clipped white).
+    stretch_options : dict, optional
+        The stretch's parameters (see above).
+    palette : {'RGB', 'LRGB', 'HaRGB', 'SHO', 'HOO'}, optional
+        Filters to channels: RGB (Red, Green, Blue), SHO (SII, Ha, OIII),
+        HOO (Ha, OIII, OIII); LRGB also takes ``luminance``, HaRGB ``line``.
+    luminance : frame, optional
+        A luminance frame: the picture's brightness comes from it (LRGB).
+    line : frame, optional
+        A continuum-subtracted line frame (`subtract_continuum`) added to
+        red times ``line_weight`` (HaRGB).
+    line_weight : float, optional
+    white_balance : 'stars', None or sequence of 3 floats, optional
+        ``'stars'``: the median colour of unsaturated, isolated stars made
+        neutral; explicit channel factors; or None.
+    neutralize_background : bool, optional
+        Subtract each channel's sky level so the background is grey.
+    north_up : bool, optional
+        Turn the picture so north is up and east left (from the WCS).
+    resample : bool, optional
+        Resample frames on other grids onto the red frame's (needs
+        ``resample_frame``); otherwise they are refused.
+    parallel : None, bool or int, optional
+        Threads for the per-channel work.
+
+    Returns
+    -------
+    ColorComposite
+
+    Raises
+    ------
+    astrophot.exceptions.FrameMismatchError
+        Frames on different grids (resample them onto one grid), or of
+        different shapes.
+    astrophot.exceptions.AnalysisError
+        A channel with no finite pixel; too few stars for the white balance.
+
+    See Also
+    --------
+    subtract_continuum : The line frame of an HaRGB picture.
+    astrophot.stack_frames : The frames this is meant for.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrophot import make_color_composite
+    >>> from astrophot.datasets import make_continuum_pair
+    >>> ha, red, _ = make_continuum_pair(seed=1)
+    >>> picture = make_color_composite(red, ha, ha, white_balance=None)
+    >>> picture.rgb.shape, float(picture.rgb.max()) <= 1
+    ((300, 300, 3), True)
+    """
+    n_threads = resolve_threads(parallel)
+    frames, extra = _inputs(red, green, blue, palette, luminance, line, resample, parallel)
+    record = start_step(
+        "make_color_composite",
+        parameters={
+            "stretch": stretch,
+            "stretch_options": stretch_options,
+            "palette": palette,
+            "line_weight": line_weight,
+            "white_balance": white_balance if isinstance(white_balance, (str, type(None))) else list(white_balance),
+            "neutralize_background": neutralize_background,
+            "north_up": north_up,
+        },
+        inputs={"red": frames[0], "green": frames[1], "blue": frames[2], **extra},
+    )
+    channels = thread_map(_channel, frames, n_threads=n_threads)
+    rgb = np.stack([c for c, _ in channels])
+    bad = np.logical_or.reduce([b for _, b in channels])
+    if "line" in extra:
+        line_data, _ = _channel(extra["line"])
+        rgb[0] += np.float32(line_weight) * line_data
+    skies = thread_map(lambda c: _sky(c, bad), list(rgb), n_threads=n_threads)
+    if neutralize_background:
+        rgb -= np.array([s[0] for s in skies], dtype=np.float32)[:, None, None]
+    factors, balance = _balance(rgb, bad, white_balance, n_threads)
+    rgb *= factors.astype(np.float32)[:, None, None]
+    noise = np.array([s[1] for s in skies]) * factors
+    rgb[:, bad] = 0.0
+    picture, used = _stretch(rgb, stretch, stretch_options, noise)
+    if "luminance" in extra:
+        picture = _apply_luminance(picture, extra["luminance"], stretch, stretch_options, bad)
+    wcs = frames[0].wcs.celestial if frames[0].wcs is not None and frames[0].wcs.has_celestial else None
+    orientation = {"north_up": False, "reason": "north_up=False"}
+    if north_up:
+        picture, wcs, orientation = _orient(picture, wcs)
+    meta = {
+        "channels": [{"file": frame_name(f), "filter": f.filter} for f in frames],
+        "stretch": stretch,
+        "stretch_options": {k: v for k, v in used.items() if k != "noise"},
+        "sky": [s[0] for s in skies],
+        "noise": [s[1] for s in skies],
+        **balance,
+        "orientation": orientation,
+        "palette": palette,
+    }
+    out = ColorComposite(picture, wcs=wcs, meta=meta)
+    step = record.step(output=None, outcome={"orientation": orientation, **balance})
+    from astrophot.provenance import Provenance
+
+    out.provenance = Provenance.new((step,))
+    return out
+
+
+def _apply_luminance(picture, luminance, stretch, options, bad):
+    """LRGB: keep the colour of ``picture``, take the brightness from the stretched luminance frame."""
+    lum, lum_bad = _channel(luminance)
+    sky, _ = _sky(lum, bad | lum_bad)
+    lum = lum - np.float32(sky)
+    stack = np.stack([lum, lum, lum])
+    _, noise = _sky(lum, bad | lum_bad)
+    lum_picture, _ = _stretch(stack, stretch, options, np.full(3, noise))
+    target = lum_picture[0]
+    current = picture.mean(axis=0)
+    from astrophot.combination._stretch import keep_hue
+
+    return keep_hue(picture, current, target)

@@ -1,0 +1,494 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Continuum subtraction: a narrow-band frame minus its scaled, PSF-matched broad-band frame."""
+
+import logging
+import warnings
+
+import numpy as np
+from astropy.nddata import StdDevUncertainty
+from astropy.stats import sigma_clip, sigma_clipped_stats
+from astropy.table import QTable
+
+from astrophot._concurrency import resolve_threads, thread_map
+from astrophot.analysis._common import as_frame, frame_name
+from astrophot.combination._psfmatch import convolve_frame, matching_kernel
+from astrophot.combination._samegrid import same_grid_or_resample
+from astrophot.exceptions import AnalysisError, AstrophotUserWarning, FrameMismatchError
+from astrophot.frames import LineFrame
+from astrophot.provenance._capture import start_step
+
+__all__ = ["plot_continuum_diagnostics", "subtract_continuum"]
+
+log = logging.getLogger(__name__)
+
+_SCALES = ("stars", "noise", "bandwidth")
+
+
+def _bad(obj):
+    bad = ~np.isfinite(np.asarray(obj.data, dtype=float))
+    if obj.mask is not None:
+        bad |= np.asarray(obj.mask, dtype=bool)
+    if getattr(obj, "flags", None) is not None:
+        bad |= obj.mask_from_flags()
+    return bad
+
+
+def _variance(obj):
+    if obj.uncertainty is None:
+        return None
+    return np.asarray(obj.uncertainty.represent_as(StdDevUncertainty).array, dtype=float) ** 2
+
+
+def _sky(data, bad):
+    """Sky level and RMS: sigma-clipped median of the good pixels."""
+    values = data[~bad]
+    if values.size == 0:
+        raise AnalysisError("no valid pixel")
+    _, median, std = sigma_clipped_stats(values, sigma=3.0, maxiters=10)
+    return float(median), float(std)
+
+
+def _psf(obj, name):
+    from astrophot.analysis import find_stars, measure_psf
+
+    try:
+        stars = find_stars(obj)
+        psf = measure_psf(obj, stars)
+    except AnalysisError as exc:
+        raise AnalysisError(f"{name}: cannot measure the PSF for continuum subtraction ({exc})") from exc
+    shape = {"fwhm": psf.fwhm, "beta": psf.beta, "ellipticity": psf.ellipticity, "theta": psf.theta}
+    return stars, shape
+
+
+def _match(frames, psfs, names, n_threads):
+    """Convolve the sharper frame to the broader PSF; returns (datas, variances, record)."""
+    (n, b), (pn, pb) = frames, psfs
+    record = {"fwhm_narrow": pn["fwhm"], "fwhm_broad": pb["fwhm"], "convolved": None}
+    if abs(pn["fwhm"] - pb["fwhm"]) < 0.02 * max(pn["fwhm"], pb["fwhm"]):
+        return [n, b], record
+    sharp, target = (0, 1) if pn["fwhm"] < pb["fwhm"] else (1, 0)
+    kernel = matching_kernel(psfs[sharp], psfs[target])
+    data, var, bad = frames[sharp]
+    conv, conv_var = convolve_frame(data, var, bad, kernel)
+    out = [n, b]
+    out[sharp] = (conv, conv_var, bad | ~np.isfinite(conv))
+    record.update(convolved=names[sharp], kernel_size=int(kernel.shape[0]), fwhm_matched=psfs[target]["fwhm"])
+    return out, record
+
+
+def _photometry(data, var, bad, positions, fwhm):
+    from astropy.stats import SigmaClip
+    from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture, aperture_photometry
+
+    radius = 2.0 * fwhm
+    aperture = CircularAperture(positions, r=radius)
+    annulus = CircularAnnulus(positions, r_in=3.0 * fwhm, r_out=5.0 * fwhm)
+    filled = np.where(bad, 0.0, data)
+    phot = aperture_photometry(filled, aperture, mask=bad)
+    stats = ApertureStats(data, annulus, mask=bad, sigma_clip=SigmaClip(sigma=3.0, maxiters=5))
+    local = np.asarray(stats.median, dtype=float)
+    area = aperture.area_overlap(filled, mask=bad)
+    flux = np.asarray(phot["aperture_sum"], dtype=float) - local * area
+    if var is not None:
+        err = np.sqrt(np.asarray(aperture_photometry(np.where(bad, 0, var), aperture)["aperture_sum"], float))
+    else:
+        err = np.sqrt(np.clip(flux, 1, None))
+    return flux, err, area, local
+
+
+def _isolated(x, y, distance):
+    dx = x[:, None] - x[None, :]
+    dy = y[:, None] - y[None, :]
+    d2 = dx**2 + dy**2
+    np.fill_diagonal(d2, np.inf)
+    return d2.min(axis=1) > distance**2 if x.size > 1 else np.ones(x.size, bool)
+
+
+def _candidate_stars(stars, shape, fwhm):
+    from astrophot.analysis import StarFlag
+
+    x = np.asarray(getattr(stars["x"], "value", stars["x"]), float)
+    y = np.asarray(getattr(stars["y"], "value", stars["y"]), float)
+    flags = np.asarray(stars["flags"], int)
+    snr = np.asarray(stars["snr"], float)
+    edge = 5.0 * fwhm + 1
+    inside = (x > edge) & (y > edge) & (x < shape[1] - 1 - edge) & (y < shape[0] - 1 - edge)
+    bad_bits = int(StarFlag.SATURATED | StarFlag.NEAR_MASKED | StarFlag.BLENDED)
+    keep = inside & ((flags & bad_bits) == 0) & (snr > 10) & _isolated(x, y, 4.0 * fwhm)
+    return x[keep], y[keep]
+
+
+def _robust_ratio(ratio, err):
+    """Clipped weighted mean of per-star scales: (k, k_err, scatter, used mask)."""
+    clipped = sigma_clip(ratio, sigma=3.0, maxiters=10, stdfunc="mad_std")
+    used = ~np.ma.getmaskarray(clipped) & np.isfinite(ratio) & (err > 0)
+    w = 1.0 / err[used] ** 2
+    k = float(np.sum(w * ratio[used]) / np.sum(w))
+    chi2 = float(np.sum(w * (ratio[used] - k) ** 2) / max(used.sum() - 1, 1))
+    k_err = float(np.sqrt(max(chi2, 1.0) / np.sum(w)))
+    scatter = float(np.nanstd(ratio[used], ddof=1)) if used.sum() > 1 else float("nan")
+    return k, k_err, scatter, used
+
+
+def _scale_from_stars(matched, positions, fwhm, min_stars):
+    """k from matched-aperture photometry of the same stars in both frames."""
+    (dn, vn, bn), (db, vb, bb) = matched
+    fn, en, area, _ = _photometry(dn, vn, bn, positions, fwhm)
+    fb, eb, _, _ = _photometry(db, vb, bb, positions, fwhm)
+    good = (fb > 0) & np.isfinite(fn) & np.isfinite(fb) & (fb / eb > 20)
+    table = QTable()
+    table["x"], table["y"] = positions[:, 0], positions[:, 1]
+    table["flux_narrow"], table["flux_broad"] = fn, fb
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = fn / fb
+        ratio_err = np.abs(ratio) * np.sqrt((en / fn) ** 2 + (eb / fb) ** 2)
+        table["mag_broad"] = -2.5 * np.log10(fb)
+    table["k"], table["k_err"] = ratio, ratio_err
+    table["used"] = np.zeros(len(table), bool)
+    if good.sum() < min_stars:
+        return None, table
+    k, k_err, scatter, used = _robust_ratio(ratio[good], ratio_err[good])
+    table["used"][np.flatnonzero(good)[used]] = True
+    result = {"k": k, "k_err": k_err, "scatter": scatter, "n_stars": int(used.sum()), "method": "stars"}
+    return result, table
+
+
+def _scale_from_noise(matched):
+    """k minimising the residual of narrow - k broad over the bright (star) pixels of the broad frame."""
+    (dn, _, bn), (db, _, bb) = matched
+    good = ~(bn | bb) & np.isfinite(dn) & np.isfinite(db)
+    _, sky_rms = _sky(db, ~good)
+    bright = good & (db > 5.0 * sky_rms)
+    if bright.sum() < 50:
+        return None
+    n, b = dn[bright], db[bright]
+    k = float(np.sum(n * b) / np.sum(b * b))
+    for _ in range(5):
+        res = n - k * b
+        keep = np.abs(res - np.median(res)) < 3.0 * 1.4826 * np.median(np.abs(res - np.median(res)))
+        k = float(np.sum(n[keep] * b[keep]) / np.sum(b[keep] ** 2))
+    k_err = float(np.std(n[keep] - k * b[keep]) / np.sqrt(np.sum(b[keep] ** 2)))
+    return {"k": k, "k_err": k_err, "scatter": float("nan"), "n_stars": 0, "method": "noise"}
+
+
+def _scale_from_bandwidth(narrow, broad, line_fraction):
+    from astrophot.instruments.itelescope import UnknownFilterError, bandwidth_ratio, get_filter
+
+    if line_fraction is not None:
+        return {"k": float(line_fraction), "k_err": float("nan"), "method": "bandwidth", "source": "line_fraction"}
+    try:
+        k = bandwidth_ratio(narrow.filter, broad.filter)
+    except UnknownFilterError as exc:
+        raise AnalysisError(
+            f"{frame_name(narrow)}, {frame_name(broad)}: too few stars for the continuum scale and no "
+            f"bandwidth ratio ({exc}); give scale= a number or line_fraction="
+        ) from None
+    source = f"filter table: {get_filter(narrow.filter).source}"
+    return {"k": k, "k_err": float("nan"), "method": "bandwidth", "source": source}
+
+
+def _measure_scale(scale, matched, frames, positions, fwhm, *, line_fraction, min_stars):
+    """The continuum scale with the fallbacks tried, in order; returns (record, star table)."""
+    narrow, broad = frames
+    if not isinstance(scale, str):
+        return {"k": float(scale), "k_err": 0.0, "method": "given", "fallbacks": []}, None
+    if scale not in _SCALES:
+        raise ValueError(f"scale={scale!r}: expected one of {_SCALES} or a number")
+    order = list(_SCALES[_SCALES.index(scale) :])
+    tried, table = [], None
+    for method in order:
+        if method == "stars":
+            result, table = _scale_from_stars(matched, positions, fwhm, min_stars)
+            if result is None:
+                n_good = int(np.sum(np.isfinite(table["k"]))) if table is not None else 0
+                tried.append(f"stars: {n_good} usable stars, fewer than min_stars={min_stars}")
+        elif method == "noise":
+            result = _scale_from_noise(matched)
+            if result is None:
+                tried.append("noise: fewer than 50 bright pixels in the broad frame")
+        else:
+            result = _scale_from_bandwidth(narrow, broad, line_fraction)
+        if result is not None:
+            if tried:
+                warnings.warn(
+                    f"{frame_name(narrow)}: continuum scale from {method} ({'; '.join(tried)})",
+                    AstrophotUserWarning,
+                    stacklevel=4,
+                )
+            result["fallbacks"] = tried
+            return result, table
+    raise AnalysisError(f"{frame_name(narrow)}: no continuum scale could be measured")  # pragma: no cover
+
+
+def _star_residuals(table, line, line_var, bad, fwhm, k, norm):
+    """Fraction of each star's narrow-band flux left in the line image (absolute residual, noise removed)."""
+    from photutils.aperture import CircularAperture, aperture_photometry
+
+    positions = np.column_stack([np.asarray(table["x"], float), np.asarray(table["y"], float)])
+    aperture = CircularAperture(positions, r=2.0 * fwhm)
+    local = np.nanmedian(line[~bad]) if np.any(~bad) else 0.0
+    absolute = np.abs(np.where(bad, 0.0, line - local))
+    total = np.asarray(aperture_photometry(absolute, aperture)["aperture_sum"], float)
+    if line_var is not None:
+        noise = np.sqrt(2.0 / np.pi) * np.sqrt(np.where(bad, 0.0, line_var))
+        total -= np.asarray(aperture_photometry(noise, aperture)["aperture_sum"], float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return total * norm / (k * np.asarray(table["flux_broad"], float))
+
+
+def _check_inputs(narrow, broad):
+    n = as_frame(narrow, purpose="subtract_continuum")
+    b = as_frame(broad, purpose="subtract_continuum")
+    if n.unit != b.unit:
+        raise FrameMismatchError(
+            f"{frame_name(n)} ({n.unit}) and {frame_name(b)} ({b.unit}): the frames must share a unit"
+        )
+    tn, tb = n.target, b.target
+    if tn and tb and tn.strip().lower() != tb.strip().lower():
+        raise FrameMismatchError(f"{frame_name(n)} (target {tn!r}) and {frame_name(b)} (target {tb!r}): different targets")
+    for obj in (n, b):
+        if not np.any(np.isfinite(np.asarray(obj.data, dtype=float))):
+            raise AnalysisError(f"{frame_name(obj)}: no finite pixel")
+    return n, b
+
+
+def _prepare(n, b):
+    """(data, variance, bad) of each frame, sky-subtracted; and the sky levels."""
+    prepared, skies = [], []
+    for obj in (n, b):
+        data = np.asarray(obj.data, dtype=float)
+        bad = _bad(obj)
+        sky, rms = _sky(data, bad)
+        prepared.append((data - sky, _variance(obj), bad))
+        skies.append({"level": sky, "rms": rms})
+    return prepared, skies
+
+
+def _warn_range(k, name, record):
+    if not 0.0 < k < 1.0:
+        warnings.warn(
+            f"{name}: continuum scale k = {k:.4g} +/- {record.get('k_err', float('nan')):.2g} "
+            f"({record['method']}) is outside (0, 1); check the filters and the frames",
+            AstrophotUserWarning,
+            stacklevel=3,
+        )
+
+
+def subtract_continuum(
+    narrow,
+    broad,
+    *,
+    scale="stars",
+    psf_match=True,
+    line_fraction=None,
+    eps=1.0,
+    min_stars=5,
+    resample=True,
+    parallel=None,
+):
+    """
+    Remove the stellar and nebular continuum from a narrow-band frame.
+
+    The line image is ``(N - k B) / (1 - k eps)`` (Gil de Paz et al. 2003,
+    ApJS 147, 29, appendix A), with ``N`` and ``B`` the sky-subtracted,
+    PSF-matched narrow- and broad-band frames, ``k`` the continuum scale and
+    ``eps`` the broad filter's throughput at the line relative to the narrow
+    filter's (the line light the broad frame also holds).
+
+    Parameters
+    ----------
+    narrow : `~astrophot.CalibratedFrame`, `~astrophot.SolvedFrame`, a combination product or `~astropy.nddata.CCDData`
+        The narrow-band (line) frame; its grid is the output grid.
+    broad : same types
+        The broad-band frame of the same target, in the same unit.
+    scale : {'stars', 'noise', 'bandwidth'} or float, optional
+        How ``k`` is found. ``'stars'``: matched-aperture photometry (local
+        background annuli) of isolated, unsaturated stars in both frames,
+        a clipped weighted mean with its uncertainty; when fewer than
+        ``min_stars`` stars are usable it falls back to ``'noise'`` (the
+        least-squares scale over the broad frame's bright pixels), then to
+        ``'bandwidth'`` (the filters' width ratio from
+        `astrophot.instruments.itelescope.FILTERS`, or ``line_fraction``).
+        Each fallback is warned about and recorded. A number is used as is.
+    psf_match : bool, optional
+        Convolve the sharper frame to the broader one's PSF first (a kernel
+        from the two frames' Moffat fits by `~astrophot.measure_psf`); the
+        uncertainty is propagated through the convolution.
+    line_fraction : float, optional
+        The narrow filter's width over the broad filter's, for the
+        ``'bandwidth'`` scale (default: from the filter table).
+    eps : float, optional
+        Broad-band line counts over narrow-band line counts (1 when both
+        filters pass the line equally in the frames' units); 0 skips the
+        correction.
+    min_stars : int, optional
+        Fewest stars for the ``'stars'`` scale.
+    resample : bool, optional
+        Frames on different grids are resampled onto the narrow frame's grid
+        (with ``resample_frame``); False refuses them.
+    parallel : None, bool or int, optional
+        Threads (see `astrophot._concurrency`): the two frames' PSFs are
+        measured concurrently.
+
+    Returns
+    -------
+    `~astrophot.frames.LineFrame`
+        The line image (narrow frame's unit, grid and WCS) with uncertainty,
+        flags (union of both frames'), ``continuum`` (``k``, ``k_err``,
+        ``n_stars``, ``scatter``, ``method``, fallbacks, sky levels, PSFs)
+        and ``stars`` (per-star ``k`` and ``residual``).
+
+    Raises
+    ------
+    astrophot.exceptions.FrameMismatchError
+        Different units, targets or shapes, or grids that do not overlap.
+    astrophot.exceptions.AnalysisError
+        A frame with no finite pixel or whose PSF cannot be measured, or no
+        scale at all.
+
+    Warns
+    -----
+    astrophot.exceptions.AstrophotUserWarning
+        A fallback scale was used, or ``k`` is outside (0, 1).
+
+    See Also
+    --------
+    astrophot.stack_frames : Makes the frames this is meant for.
+    make_color_composite : HaRGB composites take the line image.
+    plot_continuum_diagnostics : The report's figures.
+
+    Examples
+    --------
+    >>> from astrophot import subtract_continuum
+    >>> from astrophot.datasets import make_continuum_pair
+    >>> narrow, broad, truth = make_continuum_pair(seed=1)
+    >>> line = subtract_continuum(narrow, broad)
+    >>> abs(line.scale / truth.k - 1) < 0.01
+    True
+    """
+    n, b = _check_inputs(narrow, broad)
+    b = same_grid_or_resample(n, b, resample=resample, purpose="subtract_continuum", parallel=parallel)
+    names = (frame_name(n), frame_name(b))
+    record = start_step(
+        "subtract_continuum",
+        parameters={
+            "scale": scale,
+            "psf_match": psf_match,
+            "line_fraction": line_fraction,
+            "eps": eps,
+            "min_stars": min_stars,
+        },
+        inputs={"narrow": n, "broad": b},
+        software=("photutils", "scipy"),
+    )
+    prepared, skies = _prepare(n, b)
+    found = thread_map(lambda item: _psf(*item), [(n, names[0]), (b, names[1])], n_threads=resolve_threads(parallel))
+    psfs = [found[0][1], found[1][1]]
+    if psf_match:
+        matched, psf_record = _match(prepared, psfs, names, resolve_threads(parallel))
+    else:
+        matched, psf_record = prepared, {"fwhm_narrow": psfs[0]["fwhm"], "fwhm_broad": psfs[1]["fwhm"], "convolved": None}
+    fwhm = max(psfs[0]["fwhm"], psfs[1]["fwhm"])
+    x, y = _candidate_stars(found[1][0], n.data.shape, fwhm)
+    positions = np.column_stack([x, y])
+    scale_record, table = _measure_scale(
+        scale, matched, (n, b), positions, fwhm, line_fraction=line_fraction, min_stars=min_stars
+    )
+    k = scale_record["k"]
+    _warn_range(k, names[0], scale_record)
+    norm = 1.0 - k * float(eps)
+    if not norm > 0:
+        raise ValueError(f"{names[0]}: 1 - k*eps = {norm:.3g} (k = {k:.4g}, eps = {eps}) must be positive")
+    (dn, vn, bn), (db, vb, bb) = matched
+    line = (dn - k * db) / norm
+    var = None if vn is None or vb is None else (vn + k**2 * vb) / norm**2
+    bad = bn | bb | ~np.isfinite(line)
+    if table is not None:
+        table["residual"] = _star_residuals(table, line, var, bad, fwhm, k, norm)
+    frame = _line_frame(n, b, line, var, bad)
+    frame.continuum = {
+        **scale_record,
+        "eps": float(eps),
+        "norm": norm,
+        "sky_narrow": skies[0],
+        "sky_broad": skies[1],
+        "psf_narrow": psfs[0],
+        "psf_broad": psfs[1],
+        **psf_record,
+    }
+    frame.stars = table
+    log.info("%s: continuum scale k = %.5g +/- %.2g (%s)", names[0], k, scale_record.get("k_err", np.nan), scale_record["method"])
+    return record.finish(frame, primary=n if hasattr(n, "provenance") else None, outcome=_outcome(frame))
+
+
+def _outcome(frame):
+    c = frame.continuum
+    out = {key: c.get(key) for key in ("k", "k_err", "n_stars", "scatter", "method", "fallbacks", "eps")}
+    out["convolved"] = c.get("convolved")
+    return out
+
+
+def _line_frame(n, b, line, var, bad):
+    flags = None
+    fn, fb = getattr(n, "flags", None), getattr(b, "flags", None)
+    if fn is not None or fb is not None:
+        flags = (fn if fn is not None else 0) | (fb if fb is not None else 0)
+        flags = np.broadcast_to(np.asarray(flags, np.uint32), line.shape).copy()
+    meta = n.meta.copy() if n.meta is not None else {}
+    meta["FILTER"] = f"{n.filter or 'narrow'}-cont"
+    frame = LineFrame(
+        np.where(bad, np.nan, line).astype(np.float32),
+        uncertainty=None if var is None else StdDevUncertainty(np.sqrt(var).astype(np.float32)),
+        mask=bad,
+        flags=flags,
+        wcs=n.wcs,
+        meta=meta,
+        unit=n.unit,
+    )
+    return frame
+
+
+def plot_continuum_diagnostics(line, *, figure=None):
+    """
+    The report's figures for a `subtract_continuum` result: ``k`` per star
+    against broad-band magnitude, and the star residuals.
+
+    Parameters
+    ----------
+    line : `~astrophot.frames.LineFrame`
+    figure : `matplotlib.figure.Figure`, optional
+
+    Returns
+    -------
+    `matplotlib.figure.Figure`
+
+    Examples
+    --------
+    >>> from astrophot import subtract_continuum
+    >>> from astrophot.combination import plot_continuum_diagnostics
+    >>> from astrophot.datasets import make_continuum_pair
+    >>> narrow, broad, _ = make_continuum_pair(seed=1)
+    >>> fig = plot_continuum_diagnostics(subtract_continuum(narrow, broad))
+    >>> len(fig.axes)
+    2
+    """
+    from matplotlib.figure import Figure
+
+    if line.stars is None or len(line.stars) == 0:
+        raise AnalysisError(f"{frame_name(line)}: no star measurements to plot (scale={line.continuum.get('method')})")
+    fig = figure or Figure(figsize=(9, 3.6), layout="constrained")
+    ax_k, ax_r = fig.subplots(1, 2)
+    t = line.stars
+    used = np.asarray(t["used"], bool)
+    mag = np.asarray(t["mag_broad"], float)
+    k = np.asarray(t["k"], float)
+    ax_k.errorbar(mag[used], k[used], yerr=np.asarray(t["k_err"])[used], fmt="o", ms=3, label="used")
+    ax_k.plot(mag[~used], k[~used], "x", color="0.5", label="rejected")
+    ax_k.axhline(line.scale, color="C3", label=f"k = {line.scale:.4f} +/- {line.continuum['k_err']:.1g}")
+    ax_k.set(xlabel="broad-band instrumental magnitude", ylabel="k (narrow / broad)")
+    ax_k.legend(fontsize="small")
+    if "residual" in t.colnames:
+        ax_r.plot(mag, 100 * np.asarray(t["residual"], float), "o", ms=3)
+    ax_r.axhline(0, color="0.5", lw=0.5)
+    ax_r.set(xlabel="broad-band instrumental magnitude", ylabel="star flux left in the line image (%)")
+    return fig
