@@ -25,6 +25,7 @@ _PUBLIC = {
     "CalibratedFrame": "astrophot.frames",
     "SolvedFrame": "astrophot.frames",
     "ResampledFrame": "astrophot.frames",
+    "LineFrame": "astrophot.frames",
     "DQFlag": "astrophot.frames",
     # I/O
     "read_frame": "astrophot.io",
@@ -65,14 +66,15 @@ _PUBLIC = {
     "resample_frame": "astrophot.combination",
     # batch
     "process_night": "astrophot.pipeline",
+    # combination
+    "subtract_continuum": "astrophot.combination",
+    "make_color_composite": "astrophot.combination",
 }
 
 #: Names of the design that later stages add (combination and the night runner).
 _PLANNED = {
     "make_mosaic": "combination",
     "stack_frames": "combination",
-    "subtract_continuum": "combination",
-    "make_color_composite": "combination",
 }
 
 __all__ = sorted([*_PUBLIC, "__version__"])

@@ -60,6 +60,7 @@ SUBCOMMANDS = (
     ),
     Subcommand("resample", "resample", "resample solved frames onto a common grid"),
     Subcommand("stack", "stack", "stack resampled frames into a deep image or mosaic"),
+    Subcommand("continuum", "color", "continuum-subtract a narrow-band frame with a broad-band frame"),
     Subcommand("color", "color", "colour composite from stacked filter images"),
     Subcommand("imarith", "analysis", "add, subtract, multiply or divide a frame by a frame or a number"),
     Subcommand("info", "info", "describe frames: type, shape, exposure, filter, provenance"),
@@ -83,6 +84,8 @@ ALIASES = {
     "ap_imarith": "imarith",
     "ap_measure_background": "background",
     "ap_resample": "resample",
+    "ap_continuum": "continuum",
+    "ap_color": "color",
 }
 
 _VALUE_OPTIONS = ("-l", "--log-level", "--loglevel")

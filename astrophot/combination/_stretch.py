@@ -84,7 +84,9 @@ def stiff_like(rgb, *, black=0.001, white=0.999, gamma=2.2, gamma_factor=1.0, sa
     """
     lo = [_quantile(c, black) for c in rgb]
     hi = [_quantile(c, white) for c in rgb]
-    x = np.stack([np.clip((c - lo_c) / max(hi_c - lo_c, 1e-30), 0, None) for c, lo_c, hi_c in zip(rgb, lo, hi)])
+    x = np.stack(
+        [np.clip((c - lo_c) / max(hi_c - lo_c, 1e-30), 0, None) for c, lo_c, hi_c in zip(rgb, lo, hi)]
+    )
     y = x.mean(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         grey = np.where(y > 0, x / y[None], 1.0)

@@ -186,7 +186,9 @@ def _write_jpeg(picture, tmp, *, bits, quality):
 def _write_fits(picture, tmp, *, bits, quality):
     header = picture.wcs_header()
     for index, channel in enumerate(picture.meta.get("channels", [])):
-        header[f"APCHAN{index + 1}"] = (str(channel.get("filter")), f"{'RGB'[index]}: {channel.get('file')}")[:2]
+        header[f"APCHAN{index + 1}"] = (str(channel.get("filter")), f"{'RGB'[index]}: {channel.get('file')}")[
+            :2
+        ]
     header["APSTRTCH"] = str(picture.meta.get("stretch"))
     header["APPROVID"] = str(picture.provenance.id)
     hdu = fits.PrimaryHDU(picture.data, header=header)
@@ -312,21 +314,30 @@ def _star_balance(rgb, bad, n_threads):
     lum = rgb.mean(axis=0)
     stars = find_stars(lum, mask=bad, max_stars=300)
     bad_bits = int(StarFlag.SATURATED | StarFlag.NEAR_MASKED | StarFlag.NEAR_EDGE | StarFlag.BLENDED)
-    keep = (np.asarray(stars["flags"], int) & bad_bits) == 0
-    keep &= np.asarray(stars["snr"], float) > 20
+    flags = np.asarray(stars["flags"], int)
+    bright = np.asarray(stars["snr"], float) > 20
+    keep = ((flags & bad_bits) == 0) & bright
+    if keep.sum() < 10:  # a crowded field: blended stars too, rather than too few
+        keep = ((flags & (bad_bits & ~int(StarFlag.BLENDED))) == 0) & bright
     if keep.sum() < 3:
         raise AnalysisError(f"white balance from stars: {int(keep.sum())} usable stars (need 3)")
     positions = np.column_stack([np.asarray(stars["x"], float)[keep], np.asarray(stars["y"], float)[keep]])
     radius = 2.0 * float(stars.meta.get("fwhm") or 3.0)
     aperture = CircularAperture(positions, r=radius)
     fluxes = np.array(
-        thread_map(lambda c: np.asarray(aperture_photometry(c, aperture)["aperture_sum"]), list(rgb), n_threads=n_threads)
+        thread_map(
+            lambda c: np.asarray(aperture_photometry(c, aperture)["aperture_sum"]),
+            list(rgb),
+            n_threads=n_threads,
+        )
     )
-    mean = fluxes.mean(axis=0)
-    ratio = fluxes / mean[None]
-    medians = np.median(ratio[:, mean > 0], axis=1)
-    factors = 1.0 / medians
-    return factors / np.mean(factors), int(keep.sum())
+    fluxes = fluxes[:, fluxes.mean(axis=0) > 0]
+    factors = np.ones(3)
+    for _ in range(10):  # the mean colour moves with the factors: iterate to the fixed point
+        balanced = fluxes * factors[:, None]
+        factors /= np.median(balanced / balanced.mean(axis=0)[None], axis=1)
+        factors /= np.mean(factors)
+    return factors, int(keep.sum())
 
 
 def _balance(rgb, bad, white_balance, n_threads):
@@ -367,7 +378,9 @@ def _inputs(red, green, blue, palette, luminance, line, resample, parallel):
     ref = frames[0]
     for index, frame in enumerate(frames[1:] + list(extra.values())):
         try:
-            moved = same_grid_or_resample(ref, frame, resample=resample, purpose="make_color_composite", parallel=parallel)
+            moved = same_grid_or_resample(
+                ref, frame, resample=resample, purpose="make_color_composite", parallel=parallel
+            )
         except FrameMismatchError as exc:
             raise FrameMismatchError(f"{exc}; or call make_color_composite(..., resample=True)") from None
         if index < len(frames) - 1:
@@ -474,7 +487,9 @@ def make_color_composite(
             "stretch_options": stretch_options,
             "palette": palette,
             "line_weight": line_weight,
-            "white_balance": white_balance if isinstance(white_balance, (str, type(None))) else list(white_balance),
+            "white_balance": white_balance
+            if isinstance(white_balance, (str, type(None)))
+            else list(white_balance),
             "neutralize_background": neutralize_background,
             "north_up": north_up,
         },

@@ -175,7 +175,12 @@ def _scale_from_bandwidth(narrow, broad, line_fraction):
     from astrophot.instruments.itelescope import UnknownFilterError, bandwidth_ratio, get_filter
 
     if line_fraction is not None:
-        return {"k": float(line_fraction), "k_err": float("nan"), "method": "bandwidth", "source": "line_fraction"}
+        return {
+            "k": float(line_fraction),
+            "k_err": float("nan"),
+            "method": "bandwidth",
+            "source": "line_fraction",
+        }
     try:
         k = bandwidth_ratio(narrow.filter, broad.filter)
     except UnknownFilterError as exc:
@@ -245,7 +250,9 @@ def _check_inputs(narrow, broad):
         )
     tn, tb = n.target, b.target
     if tn and tb and tn.strip().lower() != tb.strip().lower():
-        raise FrameMismatchError(f"{frame_name(n)} (target {tn!r}) and {frame_name(b)} (target {tb!r}): different targets")
+        raise FrameMismatchError(
+            f"{frame_name(n)} (target {tn!r}) and {frame_name(b)} (target {tb!r}): different targets"
+        )
     for obj in (n, b):
         if not np.any(np.isfinite(np.asarray(obj.data, dtype=float))):
             raise AnalysisError(f"{frame_name(obj)}: no finite pixel")
@@ -382,12 +389,17 @@ def subtract_continuum(
         software=("photutils", "scipy"),
     )
     prepared, skies = _prepare(n, b)
-    found = thread_map(lambda item: _psf(*item), [(n, names[0]), (b, names[1])], n_threads=resolve_threads(parallel))
+    found = thread_map(
+        lambda item: _psf(*item), [(n, names[0]), (b, names[1])], n_threads=resolve_threads(parallel)
+    )
     psfs = [found[0][1], found[1][1]]
     if psf_match:
         matched, psf_record = _match(prepared, psfs, names, resolve_threads(parallel))
     else:
-        matched, psf_record = prepared, {"fwhm_narrow": psfs[0]["fwhm"], "fwhm_broad": psfs[1]["fwhm"], "convolved": None}
+        matched, psf_record = (
+            prepared,
+            {"fwhm_narrow": psfs[0]["fwhm"], "fwhm_broad": psfs[1]["fwhm"], "convolved": None},
+        )
     fwhm = max(psfs[0]["fwhm"], psfs[1]["fwhm"])
     x, y = _candidate_stars(found[1][0], n.data.shape, fwhm)
     positions = np.column_stack([x, y])
@@ -417,7 +429,13 @@ def subtract_continuum(
         **psf_record,
     }
     frame.stars = table
-    log.info("%s: continuum scale k = %.5g +/- %.2g (%s)", names[0], k, scale_record.get("k_err", np.nan), scale_record["method"])
+    log.info(
+        "%s: continuum scale k = %.5g +/- %.2g (%s)",
+        names[0],
+        k,
+        scale_record.get("k_err", np.nan),
+        scale_record["method"],
+    )
     return record.finish(frame, primary=n if hasattr(n, "provenance") else None, outcome=_outcome(frame))
 
 
@@ -475,7 +493,9 @@ def plot_continuum_diagnostics(line, *, figure=None):
     from matplotlib.figure import Figure
 
     if line.stars is None or len(line.stars) == 0:
-        raise AnalysisError(f"{frame_name(line)}: no star measurements to plot (scale={line.continuum.get('method')})")
+        raise AnalysisError(
+            f"{frame_name(line)}: no star measurements to plot (scale={line.continuum.get('method')})"
+        )
     fig = figure or Figure(figsize=(9, 3.6), layout="constrained")
     ax_k, ax_r = fig.subplots(1, 2)
     t = line.stars

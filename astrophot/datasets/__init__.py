@@ -20,12 +20,14 @@ cosmic rays.
   sky offsets, gradients and a nebula) and their `DitherTruth`, for stacks
   and mosaics.
 - `make_continuum_pair`: a narrow-band/broad-band pair (stars of known
-  colours, a nebula emitting only in the line) for continuum subtraction.
+  colours, a nebula emitting only in the line) for continuum subtraction;
+  `make_rgb_field`: red, green and blue frames of grey-on-average stars seen
+  with unequal channel gains, for colour balance.
 - `read_index_stars`, `load_demo_catalog`, `field_stars`, `demo_fields`: the
   real stars.
 """
 
-from ._continuum import ContinuumTruth, make_continuum_pair
+from ._continuum import ContinuumTruth, make_continuum_pair, make_rgb_field
 from ._dithers import DitherTruth, make_dithered_frames, make_mosaic_frames
 from ._itelescope_night import DownloadedNight, simulate_itelescope_night
 from ._makers import make_bias_stack, make_dark_stack, make_flat_stack, make_raw_frame, make_wcs, zero_point
@@ -69,6 +71,7 @@ __all__ = [
     "make_mosaic_frames",
     "make_raw_frame",
     "make_solved_frame",
+    "make_rgb_field",
     "make_wcs",
     "read_index_stars",
     "simulate_itelescope_night",

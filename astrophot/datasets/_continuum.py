@@ -13,7 +13,7 @@ from ._makers import make_wcs
 from ._model import render_stars, rng_for
 from ._truth import PSF
 
-__all__ = ["ContinuumTruth", "make_continuum_pair"]
+__all__ = ["ContinuumTruth", "make_continuum_pair", "make_rgb_field"]
 
 _CENTER = SkyCoord(313.0, 44.3, unit="deg")  # near the North America nebula
 
@@ -177,7 +177,9 @@ def make_continuum_pair(
     wcs_b = make_wcs(_CENTER, shape, 1.0)
     wcs_b.wcs.crpix = [wcs_b.wcs.crpix[0] + dx, wcs_b.wcs.crpix[1] + dy]
     wcs_b.wcs.set()
-    line_b = line if shift is None else _nebula(shape, (center[0] + dx, center[1] + dy), nebula_sigma, line_flux)
+    line_b = (
+        line if shift is None else _nebula(shape, (center[0] + dx, center[1] + dy), nebula_sigma, line_flux)
+    )
     header = {"OBJECT": "SimNebula", "EXPTIME": 300.0, "GAIN": 1.0, "BUNIT": "electron"}
     narrow = _frame(
         render_stars(shape, x, y, flux_narrow, psf_n) + line,
@@ -215,3 +217,75 @@ def make_continuum_pair(
         shift=(dx, dy),
     )
     return narrow, broad, truth
+
+
+def make_rgb_field(
+    *,
+    shape=(240, 300),
+    gains=(1.3, 1.0, 0.7),
+    n_stars=60,
+    colour_spread=0.15,
+    fwhm=3.0,
+    sky=(300.0, 250.0, 200.0),
+    seed=0,
+):
+    """
+    Simulate Red, Green and Blue frames of one field whose stars' colours average to neutral.
+
+    Each star's flux in a channel is ``flux * (1 + colour_spread * c)``, with
+    ``c`` drawn symmetric about 0 and the three channels' ``c`` summing to 0
+    (and come in mirrored pairs, so the median star is grey); the channels then have different
+    ``gains`` (a camera's unequal response), which a white balance must undo.
+
+    Parameters
+    ----------
+    shape : tuple of int
+    gains : sequence of 3 floats
+        Response of the red, green and blue channels.
+    n_stars : int
+    colour_spread : float
+    fwhm : float
+        Moffat FWHM (pixels), the same in all channels.
+    sky : sequence of 3 floats
+        Sky levels (electrons per pixel) before the gains.
+    seed : int
+
+    Returns
+    -------
+    frames : list of `~astrophot.CalibratedFrame`
+        Red, green, blue (FILTER 'Red', 'Green', 'Blue'), with a north-up TAN WCS.
+    truth : dict
+        ``x``, ``y``, ``flux`` (electrons before gains), ``colours`` (3, n), ``gains``, ``wcs``.
+
+    Examples
+    --------
+    >>> from astrophot.datasets import make_rgb_field
+    >>> frames, truth = make_rgb_field(seed=1)
+    >>> [f.header["FILTER"] for f in frames]
+    ['Red', 'Green', 'Blue']
+    """
+    rng = rng_for(seed, 12)
+    ny, nx = shape
+    x = rng.uniform(10, nx - 11, n_stars)
+    y = rng.uniform(10, ny - 11, n_stars)
+    flux = 10 ** rng.uniform(4.0, 5.5, n_stars)
+    half = rng.uniform(-1.0, 1.0, (3, (n_stars + 1) // 2))
+    half -= half.mean(axis=0)  # each star's colour offsets sum to zero
+    c = np.concatenate([half, -half], axis=1)[:, :n_stars]  # mirrored pairs: the median star is grey
+    colours = 1.0 + colour_spread * c
+    wcs = make_wcs(_CENTER, shape, 1.0)
+    frames = []
+    for index, name in enumerate(("Red", "Green", "Blue")):
+        signal = render_stars(shape, x, y, flux * colours[index], PSF(fwhm, 3.0))
+        frame = _frame(
+            signal * gains[index],
+            sky[index] * gains[index],
+            5.0,
+            rng,
+            wcs,
+            {"OBJECT": "SimField", "FILTER": name, "EXPTIME": 60.0},
+            True,
+        )
+        frames.append(frame)
+    truth = {"x": x, "y": y, "flux": flux, "colours": colours, "gains": tuple(gains), "wcs": wcs}
+    return frames, truth

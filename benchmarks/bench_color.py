@@ -1,0 +1,202 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+make_color_composite and subtract_continuum on full-size frames (three 4008x2672 float32 channels).
+
+Floors and peers measured in the same run: a plain cast-and-write of the same array with
+tifffile; STIFF's whole process on the same FITS inputs (Debian package ``stiff``, skipped when
+absent); astropy's ``make_lupton_rgb(..., filename=...)`` for PNG; ``stack_frames`` of two frames
+(skipped while it is not in astrophot).
+"""
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+SHAPE = (2672, 4008)
+
+
+def _best(fn, repeat=3):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def _channels():
+    from astropy.coordinates import SkyCoord
+
+    from astrophot import CalibratedFrame
+    from astrophot.datasets import make_wcs
+    from astrophot.datasets._model import render_stars
+    from astrophot.datasets._truth import PSF
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    x, y = rng.uniform(5, SHAPE[1] - 5, n), rng.uniform(5, SHAPE[0] - 5, n)
+    flux = 10 ** rng.uniform(3, 6, n)
+    wcs = make_wcs(SkyCoord(313.0, 44.3, unit="deg"), SHAPE, 1.0)
+    frames = []
+    for index, name in enumerate(("Red", "Green", "Blue")):
+        stars = render_stars(SHAPE, x, y, flux * (0.8 + 0.2 * index), PSF(3.0))
+        data = (stars + 200 + rng.normal(0, 15, SHAPE)).astype(np.float32)
+        frames.append(
+            CalibratedFrame(data, unit="electron", wcs=wcs, meta={"FILTER": name, "OBJECT": "bench"})
+        )
+    return frames
+
+
+def bench_color_tiff_vs_tifffile_and_stiff():
+    import tifffile
+
+    from astrophot import make_color_composite
+
+    frames = _channels()
+    stack = np.stack([f.data for f in frames])
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        counter = iter(range(1000))
+
+        def ours():
+            make_color_composite(*frames).write(tmp / f"ours{next(counter)}.tif")
+
+        def floor():
+            scaled = np.clip(stack / stack.max(), 0, 1).transpose(1, 2, 0)
+            tifffile.imwrite(
+                tmp / f"floor{next(counter)}.tif", (scaled * 65535).astype(np.uint16), photometric="rgb"
+            )
+
+        t_ours, t_floor = _best(ours), _best(floor)
+        results.append(
+            {
+                "name": "make_color_composite -> 16-bit TIFF vs tifffile cast-and-write",
+                "seconds": t_ours,
+                "floor_seconds": t_floor,
+                "ratio": t_ours / t_floor,
+                "target": "<= 3",
+                "notes": "three 4008x2672 float32 channels, auto stretch, white balance from stars, north up",
+            }
+        )
+        stiff = shutil.which("stiff")
+        if stiff:
+            paths = []
+            for f, name in zip(frames, "rgb"):
+                path = tmp / f"{name}.fits"
+                fits.PrimaryHDU(f.data).writeto(path)
+                paths.append(str(path))
+
+            def peer():
+                subprocess.run(
+                    [
+                        stiff,
+                        *paths,
+                        "-OUTFILE_NAME",
+                        str(tmp / "stiff.tif"),
+                        "-BITS_PER_CHANNEL",
+                        "16",
+                        "-VERBOSE_TYPE",
+                        "QUIET",
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
+
+            def ours_files():
+                from astrophot import read_frame
+
+                chans = [read_frame(p) for p in paths]
+                make_color_composite(*chans, white_balance=None, north_up=False).write(
+                    tmp / f"o{next(counter)}.tif"
+                )
+
+            t_peer, t_files = _best(peer), _best(ours_files)
+            results.append(
+                {
+                    "name": "make_color_composite from FITS files vs STIFF (whole process)",
+                    "seconds": t_files,
+                    "peer_seconds": t_peer,
+                    "ratio": t_files / t_peer,
+                    "target": "< 1",
+                    "notes": "same three FITS inputs, 16-bit TIFF out; ours reads with read_frame",
+                }
+            )
+        else:
+            results.append(
+                {
+                    "name": "vs STIFF",
+                    "seconds": float("nan"),
+                    "ratio": float("nan"),
+                    "notes": "stiff not installed",
+                }
+            )
+    return results
+
+
+def bench_color_png_vs_lupton():
+    from astropy.visualization import make_lupton_rgb
+
+    from astrophot import make_color_composite
+
+    frames = _channels()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        counter = iter(range(1000))
+        opts = {"Q": 8, "stretch": 500.0}
+
+        def ours():
+            picture = make_color_composite(
+                *frames,
+                stretch="lupton",
+                stretch_options=opts,
+                white_balance=None,
+                neutralize_background=False,
+                north_up=False,
+            )
+            picture.write(tmp / f"o{next(counter)}.png", bits=8)
+
+        def peer():
+            make_lupton_rgb(*(f.data for f in frames), filename=str(tmp / f"p{next(counter)}.png"), **opts)
+
+        t_ours, t_peer = _best(ours), _best(peer)
+    return {
+        "name": "make_color_composite(lupton) -> 8-bit PNG vs make_lupton_rgb(filename=...)",
+        "seconds": t_ours,
+        "peer_seconds": t_peer,
+        "ratio": t_ours / t_peer,
+        "target": "< 1",
+        "notes": "same parameters, same 8-bit result within 1 level",
+    }
+
+
+def bench_continuum_vs_stack():
+    import astrophot.combination as combination
+    from astrophot import subtract_continuum
+    from astrophot.datasets import make_continuum_pair
+
+    narrow, broad, _ = make_continuum_pair(
+        shape=SHAPE, n_stars=3000, nebula_sigma=300.0, line_flux=3e9, seed=1
+    )
+    t_ours = _best(lambda: subtract_continuum(narrow, broad), repeat=2)
+    stack = getattr(combination, "stack_frames", None)
+    if stack is None:
+        return {
+            "name": "subtract_continuum on two 4008x2672 frames (stack_frames not in astrophot yet)",
+            "seconds": t_ours,
+            "ratio": float("nan"),
+            "notes": "no stack_frames to compare with in this tree",
+        }
+    t_stack = _best(lambda: stack([narrow, broad]), repeat=2)
+    return {
+        "name": "subtract_continuum vs stack_frames of two frames",
+        "seconds": t_ours,
+        "peer_seconds": t_stack,
+        "ratio": t_ours / t_stack,
+        "target": "< 1",
+    }
