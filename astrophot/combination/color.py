@@ -111,8 +111,10 @@ class ColorComposite:
         if not path.parent.is_dir():
             raise FrameWriteError(f"{path}: directory {path.parent} does not exist")
         try:
-            with atomic_path(path) as tmp:
+            with atomic_path(path, overwrite=overwrite) as tmp:
                 writers[suffix](self, tmp, bits=bits, quality=quality)
+        except FileExistsError:
+            raise FrameWriteError(f"{path}: exists (use overwrite=True to replace it)") from None
         except PermissionError as exc:
             raise FrameWriteError(f"{path}: cannot write ({exc.strerror})") from None
         return path
