@@ -25,6 +25,7 @@ def _cmd_calibrate(args):
         RawFrame,
         calibrate_frame,
         fix_bad_pixels,
+        prepare_calibration,
         read_frame,
         reject_cosmic_rays,
         write_frame,
@@ -51,6 +52,7 @@ def _cmd_calibrate(args):
 
         library = CalibrationLibrary(args.library)
     cache = {}
+    plans = {}
     dark_includes_bias = {"yes": True, "no": False, "auto": None}[args.dark_includes_bias]
     explicit = [p for p in (args.bias, args.dark, args.flat, args.bad_pixels) if p]
 
@@ -81,16 +83,19 @@ def _cmd_calibrate(args):
                     if path not in cache:
                         cache[path] = read_frame(path)
                     masters[kind] = cache[path]
-        frame = calibrate_frame(
-            raw,
-            **masters,
-            gain=args.gain,
-            read_noise=args.read_noise,
-            unit=args.unit,
-            saturation=args.saturation,
-            overscan=not args.no_overscan,
-            dark_includes_bias=dark_includes_bias,
-        )
+        # one calibration plan per set of masters: each master is read, checked and hashed once
+        key = tuple(id(masters[k]) for k in ("bias", "dark", "flat", "bad_pixels"))
+        if key not in plans:
+            plans[key] = prepare_calibration(
+                **masters,
+                gain=args.gain,
+                read_noise=args.read_noise,
+                unit=args.unit,
+                saturation=args.saturation,
+                overscan=not args.no_overscan,
+                dark_includes_bias=dark_includes_bias,
+            )
+        frame = calibrate_frame(raw, plan=plans[key])
         if args.fix_badpix:
             frame = fix_bad_pixels(frame)
         if args.cosmic_rays:

@@ -134,9 +134,14 @@ def run_demo(outdir, *, seed=0, shape=(400, 600), n_lights=4, filters=("Ha", "Re
     stars_dir.mkdir(exist_ok=True)
     records = []
     frames = []
+    plans = {}  # one calibration plan per filter: the masters are prepared once
     for light in night.lights:
         raw = read_frame(light)
-        cal = ap.calibrate_frame(raw, bias=bias, dark=dark, flat=flats[raw.filter], bad_pixels=bad_pixels)
+        if raw.filter not in plans:
+            plans[raw.filter] = ap.prepare_calibration(
+                bias=bias, dark=dark, flat=flats[raw.filter], bad_pixels=bad_pixels
+            )
+        cal = ap.calibrate_frame(raw, plan=plans[raw.filter])
         cal = ap.fix_bad_pixels(cal)
         cal = ap.reject_cosmic_rays(cal)
         cal = ap.add_metadata(cal)
