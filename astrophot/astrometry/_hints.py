@@ -181,6 +181,11 @@ def _header_scale(frame):
         value = _to_float(header.get(key))
         if value is not None:
             return value * _ARCSEC_PER_PIX, key
+    plate = _to_float(header.get("PLTSCALE"))  # DSS plates: arcsec/mm and the scan's pixel (micron)
+    xsize = _to_float(header.get("XPIXELSZ"))
+    if plate is not None and xsize is not None and plate > 0 and xsize > 0:
+        ysize = _to_float(header.get("YPIXELSZ")) or xsize
+        return plate * math.sqrt(xsize * ysize) * 1e-3 * _ARCSEC_PER_PIX, "PLTSCALE/XPIXELSZ"
     return None, None
 
 

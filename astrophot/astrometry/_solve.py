@@ -1,9 +1,11 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """`solve_astrometry`: plate-solve a frame with the first backend whose answer verifies."""
 
+import functools
 import logging
 import math
 import re
+import threading
 import time
 import warnings
 
@@ -12,6 +14,8 @@ import numpy as np
 from astropy.nddata import CCDData
 from astropy.table import QTable, Table
 
+from astrophot._concurrency import resolve_threads, thread_map
+from astrophot.astrometry._budget import WALL_FACTOR, WEIGHTS, CpuBudget, plan_backends, search_kind
 from astrophot.astrometry._cache import SolutionCache
 from astrophot.astrometry._catalog import catalog_label, reference_stars
 from astrophot.astrometry._engine import solve_with_engine
@@ -117,11 +121,24 @@ class _References:
         return table, label
 
 
-def _candidates(name, stars, hint, refs, options, time_left):
+def _is_auto(backend):
+    return isinstance(backend, str) and backend.lower() == "auto"
+
+
+def _candidates(name, stars, hint, refs, options, time_left, wall_left=None):
     if name == "engine":
         return solve_with_engine(stars, hint, index_files=options["index_files"], time_limit=time_left)
     if name == "solve-field":
-        return solve_with_solve_field(stars, hint, index_files=options["index_files"], time_limit=time_left)
+        # a CPU limit the program enforces; the wall clock may run longer on a shared machine
+        wall = None if wall_left is None else min(wall_left, time_left * WALL_FACTOR)
+        return solve_with_solve_field(
+            stars,
+            hint,
+            index_files=options["index_files"],
+            time_limit=time_left,
+            wall_limit=wall,
+            stop=options.get("stop"),
+        )
     if name == "web":
         return solve_with_web(stars, hint, time_limit=time_left, api_key=options["api_key"])
     # the Python matcher
@@ -201,6 +218,118 @@ def _refine_and_verify(candidate, stars, refs, options):
     return wcs, info, verification, label
 
 
+#: Backends that may run side by side: the matcher is short, solve-field stops when asked.
+_SIDE_BY_SIDE = frozenset({"matcher", "solve-field"})
+
+
+def _batch(plan, start, n_threads):
+    """The next backends to run: two side by side when threads allow and both can, else one."""
+    pair = plan[start : start + 2]
+    if n_threads > 1 and len(pair) == 2 and set(pair) <= _SIDE_BY_SIDE:
+        return pair
+    return plan[start : start + 1]
+
+
+def _attempt_item(item, **kwargs):
+    return _attempt(item[0], item[1], **kwargs)
+
+
+def _attempt(backend_name, share, stars, refs, options, context, stop):
+    """
+    Run one backend within ``share`` CPU seconds and verify its candidates.
+
+    Returns the solution record (with its WCS under ``_wcs``; ``stop`` is
+    set for a backend running alongside) or the ``tried`` record of a
+    backend that was skipped, unavailable, failed or rejected.
+    """
+    record = {"backend": backend_name, "cpu_share": round(share, 1)}
+    if share <= 0.05:
+        return dict(record, status="skipped", reason="time limit reached")
+    if stop.is_set():
+        return dict(record, status="skipped", reason="solved by another backend")
+    t_backend = time.perf_counter()
+    try:
+        candidates = _candidates(
+            backend_name, stars, context["hint"], refs, dict(options, stop=stop), share,
+            context["budget"].wall_left(),
+        )  # fmt: skip
+    except BackendUnavailable as exc:
+        log.info("%s unavailable: %s", backend_name, exc)
+        return {"backend": backend_name, "status": "unavailable", "reason": str(exc)}
+    except TooFewReferenceStars as exc:
+        return {"backend": backend_name, "status": "failed", "reason": str(exc)}
+    except AstrometryError as exc:
+        log.info("%s failed: %s", backend_name, exc)
+        seconds = round(time.perf_counter() - t_backend, 3)
+        return dict(record, status="failed", reason=str(exc), seconds=seconds)
+    solution, wcs, rejections = _first_verified(backend_name, list(candidates), stars, refs, options, context)
+    if solution is None:
+        seconds = round(time.perf_counter() - t_backend, 3)
+        return dict(record, status="rejected", reason=_rejection_summary(rejections), seconds=seconds)
+    stop.set()
+    solution["_wcs"] = wcs
+    return solution
+
+
+def _solution_record(backend_name, candidate, wcs, info, check, label, stars, context):
+    summary = wcs_summary(wcs, stars.shape)
+    solution = {
+        "backend": backend_name,
+        "index": candidate.details.get("index") or label,
+        "catalog": label,
+        "verified": True,
+        "n_matched": check.n_matched,
+        "n_reference": check.n_reference,
+        "n_detected": check.n_detected,
+        "n_stars_used": stars.n_selected,
+        "logodds": round(check.logodds, 2),
+        "rms_pixels": round(check.rms_pixels, 4),
+        "rms_arcsec": round(check.rms_arcsec, 4),
+        "sip_degree": info.get("sip_degree", 0),
+        "pixel_scale": summary["pixel_scale"],
+        "rotation": summary["rotation"],
+        "parity": summary["parity"],
+        "center": summary["center"],
+        "field_width": summary["field_width"],
+        "field_height": summary["field_height"],
+        "shape": list(stars.shape),
+        "hint": context["hint"].as_record(),
+        "details": {k: v for k, v in candidate.details.items() if k != "index"},
+        "tried": context["tried"],
+        "cached": False,
+        "budget": context["budget"].record(),
+        "time": round(time.perf_counter() - context["t0"], 4),
+    }
+    if context["checksum"] is not None:
+        solution["checksum"] = context["checksum"]
+    log.info(
+        "solved by %s: centre %.5f %+.5f, %.4f\"/px, rotation %.2f deg, %d stars matched, rms %.3f\"",
+        backend_name, summary["center"][0], summary["center"][1], summary["pixel_scale"],
+        summary["rotation"], check.n_matched, check.rms_arcsec,
+    )  # fmt: skip
+    return solution
+
+
+def _first_verified(backend_name, candidates, stars, refs, options, context):
+    """``(solution, wcs, rejections)`` for the first candidate that verifies (None, None, ...)."""
+    rejections = []
+    for candidate in candidates:
+        try:
+            wcs, info, check, label = _refine_and_verify(candidate, stars, refs, options)
+        except AstrometryError as exc:
+            rejections.append((-1.0, str(exc)))
+            continue
+        if not check.accepted:
+            rejections.append((check.logodds, check.reason))
+            continue
+        return (
+            _solution_record(backend_name, candidate, wcs, info, check, label, stars, context),
+            wcs,
+            rejections,
+        )
+    return None, None, rejections
+
+
 def _rejection_summary(rejections):
     if not rejections:
         return "no candidate"
@@ -276,6 +405,7 @@ def solve_astrometry(
     min_logodds=20.0,
     sip_degree="auto",
     api_key=None,
+    parallel=None,
 ):
     """
     Plate-solve a frame: find its celestial WCS and verify it against a catalogue.
@@ -294,11 +424,14 @@ def solve_astrometry(
         optionally ``flags`` (non-zero: not used). Default:
         `~astrophot.analysis.find_stars` on the frame.
     backend : str or sequence of str, optional
-        ``'auto'`` tries ``'engine'`` (the PyPI ``astrometry`` package, an
+        ``'auto'`` uses ``'engine'`` (the PyPI ``astrometry`` package, an
         optional extra), ``'solve-field'`` (astrometry.net's program),
         ``'matcher'`` (astrophot's own triangle matcher; needs a position
         and scale hint) and ``'web'`` (nova.astrometry.net; needs an API
-        key and network), in this order. A name or a list limits the choice.
+        key and network): a hinted search (position and scale known) tries
+        the matcher first, then solve-field, the engine and the web; a
+        blind one solve-field, the engine, then the rest. A name or a list
+        limits the choice and keeps its order.
     hint : `~astropy.coordinates.SkyCoord`, tuple, dict or str, optional
         Approximate field centre, overriding the header's RA/DEC
         (``RA-OBJ``/``DEC-OBJ``, ``OBJCTRA``/``OBJCTDEC``, ``RA``/``DEC``).
@@ -316,7 +449,10 @@ def solve_astrometry(
     blind : bool, optional
         Ignore the header's position and scale; search the whole sky.
     time_limit : float, optional
-        Seconds for the whole search; each backend gets what is left.
+        CPU seconds (this process and its solver processes) for the whole
+        search; the search also stops after three times as many wall
+        seconds. Each backend gets a share of what is left (see
+        ``astrophot.astrometry._budget``) and passes on what it does not use.
     index_files : str, path or sequence, optional
         astrometry.net index files or directories. Default: the directories
         in ``ASTROMETRY_INDEX_DIRS``, ``/etc/astrometry.cfg`` and the usual
@@ -343,6 +479,9 @@ def solve_astrometry(
     api_key : str, optional
         astrometry.net API key for the web backend (default: astroquery's
         configuration). Never logged or recorded.
+    parallel : None, bool or int, optional
+        Threads (astrophot's concurrency policy): with two or more, backends
+        run two at a time, each within its own share of the budget.
 
     Returns
     -------
@@ -350,7 +489,8 @@ def solve_astrometry(
         The frame with its WCS; ``stars`` is the star table with ``ra`` and
         ``dec`` added; ``solution`` records the backend, index or catalogue,
         matched stars, RMS residual (arcsec), pixel scale, rotation, parity,
-        centre, time taken, and what was tried before.
+        centre, time taken (``budget``: CPU and wall seconds), and what was
+        tried before.
 
     Raises
     ------
@@ -457,92 +597,41 @@ def solve_astrometry(
         "sip_degree": sip_degree,
     }
     refs = _References(catalog, index_files)
-    deadline = t0 + float(time_limit)
+    budget = CpuBudget(time_limit)
+    plan = plan_backends(names, sky_hint, auto=_is_auto(backend))
+    weights = [WEIGHTS[search_kind(sky_hint)].get(n, 1.0) for n in plan]
     tried = []
-    for backend_name in names:
-        left = deadline - time.perf_counter()
-        if left <= 0.05:
-            tried.append({"backend": backend_name, "status": "skipped", "reason": "time limit reached"})
-            continue
-        t_backend = time.perf_counter()
-        try:
-            candidates = _candidates(backend_name, star_list, sky_hint, refs, options, left)
-        except BackendUnavailable as exc:
-            tried.append({"backend": backend_name, "status": "unavailable", "reason": str(exc)})
-            log.info("%s: %s unavailable: %s", name, backend_name, exc)
-            continue
-        except TooFewReferenceStars as exc:
-            tried.append({"backend": backend_name, "status": "failed", "reason": str(exc)})
-            continue
-        except AstrometryError as exc:
-            tried.append(
-                {
-                    "backend": backend_name,
-                    "status": "failed",
-                    "reason": str(exc),
-                    "seconds": round(time.perf_counter() - t_backend, 3),
-                }
-            )
-            log.info("%s: %s failed: %s", name, backend_name, exc)
-            continue
-        rejections = []
-        for candidate in candidates:
-            try:
-                wcs, info, check, label = _refine_and_verify(candidate, star_list, refs, options)
-            except AstrometryError as exc:
-                rejections.append((-1.0, str(exc)))
-                continue
-            if not check.accepted:
-                rejections.append((check.logodds, check.reason))
-                continue
-            summary = wcs_summary(wcs, star_list.shape)
-            solution = {
-                "backend": backend_name,
-                "index": candidate.details.get("index") or label,
-                "catalog": label,
-                "verified": True,
-                "n_matched": check.n_matched,
-                "n_reference": check.n_reference,
-                "n_detected": check.n_detected,
-                "n_stars_used": star_list.n_selected,
-                "logodds": round(check.logodds, 2),
-                "rms_pixels": round(check.rms_pixels, 4),
-                "rms_arcsec": round(check.rms_arcsec, 4),
-                "sip_degree": info.get("sip_degree", 0),
-                "pixel_scale": summary["pixel_scale"],
-                "rotation": summary["rotation"],
-                "parity": summary["parity"],
-                "center": summary["center"],
-                "field_width": summary["field_width"],
-                "field_height": summary["field_height"],
-                "shape": list(star_list.shape),
-                "hint": sky_hint.as_record(),
-                "details": {k: v for k, v in candidate.details.items() if k != "index"},
-                "tried": tried,
-                "cached": False,
-                "time": round(time.perf_counter() - t0, 4),
-            }
-            if checksum is not None:
-                solution["checksum"] = checksum
-            log.info(
-                "%s: solved by %s: centre %.5f %+.5f, %.4f\"/px, rotation %.2f deg, %d stars matched, "
-                "rms %.3f\"",
-                name, backend_name, summary["center"][0], summary["center"][1], summary["pixel_scale"],
-                summary["rotation"], check.n_matched, check.rms_arcsec,
-            )  # fmt: skip
+    context = {"t0": t0, "checksum": checksum, "hint": sky_hint, "tried": tried, "budget": budget}
+    n_threads = min(2, resolve_threads(parallel))
+    start = 0
+    while start < len(plan):
+        batch = _batch(plan, start, n_threads)
+        left = budget.left()
+        total = sum(weights[start:]) or 1.0
+        shares = [left * w / total for w in weights[start : start + len(batch)]]
+        start += len(batch)
+        if len(batch) > 1:
+            log.info("%s: %s side by side (%s CPU s)", name, " and ".join(batch),
+                     ", ".join(f"{s:.0f}" for s in shares))  # fmt: skip
+        stop = threading.Event()
+        results = thread_map(
+            functools.partial(
+                _attempt_item, stars=star_list, refs=refs, options=options, context=context, stop=stop
+            ),
+            list(zip(batch, shares)),
+            n_threads=len(batch),
+        )
+        solved = [r for r in results if "verified" in r]
+        tried.extend(r for r in results if "verified" not in r)
+        if solved:
+            solution, wcs = solved[0], solved[0].pop("_wcs")
             if store is not None:
                 store.put(checksum, wcs, solution)
             return _build(frame, wcs, _output_stars(table, wcs), solution, rec)
-        tried.append(
-            {
-                "backend": backend_name,
-                "status": "rejected",
-                "reason": _rejection_summary(rejections),
-                "seconds": round(time.perf_counter() - t_backend, 3),
-            }
-        )
     elapsed = time.perf_counter() - t0
     lines = [f"{t['backend']} ({t['status']}: {t['reason']})" for t in tried]
+    used = budget.record()
     raise AstrometryError(
-        f"{name}: no verified astrometric solution in {elapsed:.1f} s; tried: " + "; ".join(lines)
+        f"{name}: no verified astrometric solution in {elapsed:.1f} s ({used['cpu_seconds']:.1f} CPU s "
+        f"of {time_limit:g}); tried: " + "; ".join(lines)
     )

@@ -41,13 +41,14 @@ _PROGRAM_HINT = "install astrometry.net (Debian/Ubuntu: apt install astrometry.n
 _STARTUP_SECONDS = 1.0
 
 
-def _run(command, *, cwd, wall_limit):
+def _run(command, *, cwd, wall_limit, stop=None):
     """
     Run ``command`` in its own process group; kill the group at ``wall_limit`` seconds.
 
     ``solve-field`` checks ``--cpulimit`` only between batches of stars (it can
     overrun it several times over) and runs ``astrometry-engine`` as a child:
-    the whole group is killed so nothing keeps running.
+    the whole group is killed so nothing keeps running. It is also killed as
+    soon as the `threading.Event` ``stop`` is set (another backend solved).
 
     Returns
     -------
@@ -66,9 +67,16 @@ def _run(command, *, cwd, wall_limit):
         )
     except OSError as exc:
         raise BackendUnavailable(f"cannot run {command[0]} ({exc}); {_PROGRAM_HINT}") from exc
+    deadline = time.perf_counter() + wall_limit
     try:
-        stdout, stderr = process.communicate(timeout=wall_limit)
-        return stdout, stderr, process.returncode
+        while True:
+            wait = min(0.5, max(0.01, deadline - time.perf_counter()))
+            try:
+                stdout, stderr = process.communicate(timeout=wait)
+                return stdout, stderr, process.returncode
+            except subprocess.TimeoutExpired:
+                if time.perf_counter() >= deadline or (stop is not None and stop.is_set()):
+                    raise
     except subprocess.TimeoutExpired:
         try:
             os.killpg(process.pid, signal.SIGKILL)
@@ -96,7 +104,9 @@ def _tail(text, n=6):
     return " | ".join(lines[-n:])
 
 
-def solve_with_solve_field(stars, hint, *, index_files=None, time_limit=30.0, sip_order=None):
+def solve_with_solve_field(
+    stars, hint, *, index_files=None, time_limit=30.0, wall_limit=None, sip_order=None, stop=None
+):
     """
     Solve a star list with ``solve-field``.
 
@@ -108,8 +118,12 @@ def solve_with_solve_field(stars, hint, *, index_files=None, time_limit=30.0, si
         Index files or directories (see `find_index_files`); a generated
         configuration lists the ones whose quads fit the field.
     time_limit : float, optional
-        Seconds: passed as ``--cpulimit``, and the process group is killed
-        when the wall-clock time exceeds it (plus a second to start).
+        CPU seconds, passed as ``--cpulimit``.
+    wall_limit : float, optional
+        Wall-clock seconds after which the process group is killed (plus a
+        second to start); default ``time_limit``.
+    stop : `threading.Event`, optional
+        Stop the program when set (another backend running alongside solved).
     sip_order : int, optional
         ``--tweak-order`` (default: 2 with 30 or more stars, 1 with fewer,
         none below 10).
@@ -195,10 +209,12 @@ def solve_with_solve_field(stars, hint, *, index_files=None, time_limit=30.0, si
             ]
         log.debug("running %s", " ".join(command))
         t0 = time.perf_counter()
-        stdout, stderr, returncode = _run(command, cwd=tmp, wall_limit=time_limit + _STARTUP_SECONDS)
+        wall = (time_limit if wall_limit is None else max(wall_limit, time_limit)) + _STARTUP_SECONDS
+        stdout, stderr, returncode = _run(command, cwd=tmp, wall_limit=wall, stop=stop)
         if returncode is None:
             raise AstrometryError(
-                f"solve-field: no solution within the time limit ({time_limit:.1f} s; stopped)"
+                f"solve-field: no solution within the time limit ({time_limit:.1f} CPU s, "
+                f"{wall:.1f} wall s; stopped)"
             )
         elapsed = time.perf_counter() - t0
         output = stdout + "\n" + stderr

@@ -1,6 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """solve_astrometry on simulated lights with known WCS, by each local backend."""
 
+import re
 import time
 
 import astropy.units as u
@@ -90,7 +91,15 @@ def test_auto_records_what_failed_before_the_success(monkeypatch):
 
     monkeypatch.setattr(engine, "engine_available", lambda: False)
     monkeypatch.setattr(solvefield, "solve_field_program", lambda: None)
-    solved = solve_astrometry(frame, stars=stars, scale=9.0, catalog="demo", index_files=TEST_DATA)
+    # an explicit list keeps its order ("auto" tries the matcher first on a hinted field)
+    solved = solve_astrometry(
+        frame,
+        stars=stars,
+        backend=["engine", "solve-field", "matcher"],
+        scale=9.0,
+        catalog="demo",
+        index_files=TEST_DATA,
+    )
     assert solved.solution["backend"] == "matcher"
     tried = solved.solution["tried"]
     assert [t["backend"] for t in tried] == ["engine", "solve-field"]
@@ -153,7 +162,10 @@ def test_wrong_field_fails_within_the_time_limit_listing_what_was_tried():
         )
     elapsed = time.perf_counter() - start
     message = str(info.value)
-    assert elapsed < limit + 5.0
+    # time_limit is CPU seconds (the machine may be shared); the wall clock is capped at 3x
+    cpu = float(re.search(r"\(([\d.]+) CPU s of 5\)", message).group(1))
+    assert cpu < limit + 1.0
+    assert elapsed < 3 * limit + 5.0
     for name in ("engine", "solve-field", "matcher", "web"):
         assert f"{name} (" in message
     assert "no verified astrometric solution" in message
