@@ -278,6 +278,8 @@ class _Prepared:
     cfa_factor: np.ndarray = None
     #: responses of the four 2 x 2 channels (mean 1) of a balanced mosaic
     cfa_gains: np.ndarray = None
+    #: sky offsets of the four 2 x 2 channels removed before detection (None: no pattern)
+    cfa_sky: np.ndarray = None
 
     def balance_cfa(self, offsets, gains, bad):
         """
@@ -330,7 +332,9 @@ def _prepare(frame, *, mask, background, saturation, box_size=None, fwhm=None):
     bad_det = bad_pixel_mask(frame, data, extra=extra, detection=True)
     sat = saturated_pixels(frame, data, saturation)
     model = None
+    cfa_sky = None
     if background is None:
+        data, cfa_sky = _remove_cfa_sky(data, bad_all, name)
         model = mesh_background(
             data,
             bad_all,
@@ -341,7 +345,53 @@ def _prepare(frame, *, mask, background, saturation, box_size=None, fwhm=None):
         rms = model.rms_map()
     else:
         bkg, rms = _background_arrays(background, frame, data.shape, name)
-    return _Prepared(data, bad_all, bad_det, sat, bkg, rms, model, name)
+    return _Prepared(data, bad_all, bad_det, sat, bkg, rms, model, name, cfa_sky=cfa_sky)
+
+
+#: A 2 x 2 sky pattern is removed when its amplitude (standard deviation of the four channel
+#: levels) exceeds this fraction of the pixel noise.
+_CFA_SKY_MIN_AMPLITUDE = 0.25
+
+
+def _remove_cfa_sky(data, bad, name):
+    """
+    Remove a 2 x 2 sky pattern (the channel offsets of a raw colour mosaic) before detection.
+
+    The four channels' sky levels are clipped medians of a regular sample;
+    the pattern is removed when the standard deviation of the four levels
+    exceeds `_CFA_SKY_MIN_AMPLITUDE` of the median channel noise (a raw
+    PANOPTES frame: 400 ADU against 20; a monochrome CCD: a few hundredths
+    of its noise). Needs no stars, unlike the balancing of the responses.
+    Returns ``(data, offsets)`` (offsets relative to the mean of the four,
+    None and the untouched data without a pattern).
+    """
+    ny, nx = data.shape
+    if ny < 8 or nx < 8:
+        return data, None
+    stride = 2 * max(1, int(math.sqrt(data.size / 4 / 40000)))
+    levels, noise = np.zeros(4), np.zeros(4)
+    for k in range(4):
+        part = data[k // 2 :: stride, k % 2 :: stride]
+        if bad is not None:
+            part = part[~bad[k // 2 :: stride, k % 2 :: stride]]
+        part = np.asarray(part, dtype=np.float64).ravel()
+        part = part[np.isfinite(part)]
+        if part.size < 16:
+            return data, None
+        levels[k], noise[k], _ = _clipped_median(part)
+    offsets = levels - levels.mean()
+    scatter = float(np.median(noise))
+    if not np.isfinite(scatter) or scatter <= 0 or offsets.std() <= _CFA_SKY_MIN_AMPLITUDE * scatter:
+        return data, None
+    log.info(
+        "%s: 2x2 sky pattern (channel offsets %s, noise %.3g): removed before detection",
+        name, np.round(offsets, 2).tolist(), scatter,
+    )  # fmt: skip
+    clean = np.array(data, dtype=np.float32, copy=True)
+    clean -= _channel_map(offsets, data.shape)
+    if bad is not None:
+        clean[bad] = data[bad]
+    return clean, offsets
 
 
 def _background_arrays(background, frame, shape, name):
@@ -758,6 +808,8 @@ def _find(
     if pattern is not None:
         table.meta["cfa"] = pattern
         table.meta["cfa_gains"] = [round(float(g), 4) for g in prepared.cfa_gains]
+    if prepared.cfa_sky is not None:
+        table.meta["cfa_sky_offsets"] = [round(float(o), 3) for o in prepared.cfa_sky]
     return table, sub
 
 
