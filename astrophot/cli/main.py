@@ -55,6 +55,7 @@ SUBCOMMANDS = (
         "find-stars", "analysis", "find stars, measure them and the PSF (ECSV star list, ds9 regions)"
     ),
     Subcommand("solve", "astrometry", "plate-solve frames: find and verify their WCS"),
+    Subcommand("index", "index", "list or fetch the astrometry.net 5200-series index files a field needs"),
     Subcommand(
         "quality", "analysis", "grade frames: CSV, plots and an HTML report of accepted/rejected frames"
     ),
