@@ -16,7 +16,12 @@ __all__ = ["RANGES", "valid_number", "valid_integer"]
 #: Accepted (low, high, low_inclusive) for each numeric attribute, and the unit for messages.
 RANGES = {
     "exposure_time": (0.0, 1.0e6, True, "s"),
-    "gain": (0.0, 1.0e3, False, "e-/ADU"),
+    "gain": (
+        1.0e-3,
+        1.0e3,
+        True,
+        "e-/ADU",
+    ),  # no camera is below 0.001 e-/ADU; tinier values overflowed the noise model
     "set_temperature": (-150.0, 80.0, True, "deg C"),
     "ccd_temperature": (-150.0, 80.0, True, "deg C"),
 }

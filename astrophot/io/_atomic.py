@@ -201,6 +201,7 @@ def clean_stale_temporaries(directory, *, target=None, recover=None, keep=()):
         safe_unlink(entry)
         removed.append(entry)
     if target is None:
+        removed.extend(_remove_unheld_locks(directory))
         now = time.time()
         for entry in directory.glob(".asdf_tmp*"):
             with contextlib.suppress(OSError):
@@ -211,6 +212,30 @@ def clean_stale_temporaries(directory, *, target=None, recover=None, keep=()):
         log.info(
             "removed %d stale temporar%s in %s", len(removed), "y" if len(removed) == 1 else "ies", directory
         )
+    return removed
+
+
+def _remove_unheld_locks(directory):
+    """Remove lock files (``.<name>.aplock``) that no process holds (their writer was killed)."""
+    import fcntl
+
+    removed = []
+    for entry in directory.glob(f".*{LOCK_SUFFIX}"):
+        try:
+            fd = os.open(entry, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)  # a live writer holds it
+            continue
+        try:
+            # removed while locked: a waiter that then locks it sees another inode and tries again
+            safe_unlink(entry)
+            removed.append(entry)
+        finally:
+            os.close(fd)
     return removed
 
 

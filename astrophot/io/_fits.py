@@ -488,7 +488,14 @@ def _warn_degenerate(frame, action):
     sample = data[::8, ::8]
     problems = []
     if data.dtype.kind in "fc" and not np.isfinite(sample).all():
-        bad = data.size - np.count_nonzero(np.isfinite(data))
+        finite = np.isfinite(data)
+        flags = getattr(frame, "flags", None)
+        if flags is not None and np.shape(flags) == data.shape:
+            from astrophot.frames import DQFlag
+
+            # pixels flagged NO_DATA (outside a resampled frame's coverage) are declared, not degenerate
+            finite |= (np.asarray(flags) & int(DQFlag.NO_DATA)) != 0
+        bad = data.size - np.count_nonzero(finite)
         if bad > data.size / 2:
             problems.append(f"{bad / data.size:.0%} of its pixels are NaN or infinite")
     if problems:
