@@ -95,8 +95,8 @@ class CpuBudget:
     >>> budget = CpuBudget(60.0)
     >>> 0 < budget.left() <= 60.0
     True
-    >>> round(budget.share(1.0, [1.0, 2.0]) / budget.left(), 1)
-    0.2
+    >>> round(budget.share(1.0, [1.0, 2.0]) / budget.left(), 2)  # a quarter of what is left
+    0.25
     """
 
     def __init__(self, seconds, *, wall_factor=WALL_FACTOR):
