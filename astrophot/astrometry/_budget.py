@@ -25,6 +25,7 @@ two backends of the plan run side by side, each within its own share.
 """
 
 import resource
+import threading
 import time
 
 __all__ = ["WALL_FACTOR", "WEIGHTS", "CpuBudget", "plan_backends"]
@@ -104,10 +105,17 @@ class CpuBudget:
         self.wall_factor = float(wall_factor)
         self._cpu0 = cpu_seconds()
         self._wall0 = time.perf_counter()
+        self._charged = 0.0
+        self._lock = threading.Lock()
 
     def cpu_used(self):
         """CPU seconds used since the budget started."""
-        return cpu_seconds() - self._cpu0
+        return cpu_seconds() - self._cpu0 + self._charged
+
+    def charge(self, seconds):
+        """Count ``seconds`` of CPU this process cannot see (a killed grandchild's)."""
+        with self._lock:
+            self._charged += float(seconds)
 
     def wall_used(self):
         """Wall seconds since the budget started."""

@@ -138,6 +138,7 @@ def _candidates(name, stars, hint, refs, options, time_left, wall_left=None):
             time_limit=time_left,
             wall_limit=wall,
             stop=options.get("stop"),
+            budget=options.get("budget"),
         )
     if name == "web":
         return solve_with_web(stars, hint, time_limit=time_left, api_key=options["api_key"])
@@ -250,7 +251,7 @@ def _attempt(backend_name, share, stars, refs, options, context, stop):
     t_backend = time.perf_counter()
     try:
         candidates = _candidates(
-            backend_name, stars, context["hint"], refs, dict(options, stop=stop), share,
+            backend_name, stars, context["hint"], refs, dict(options, stop=stop, budget=context["budget"]), share,
             context["budget"].wall_left(),
         )  # fmt: skip
     except BackendUnavailable as exc:

@@ -12,6 +12,7 @@ are read back.
 import logging
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
+import psutil
 from astropy.io import fits
 from astropy.table import QTable, Table
 from astropy.wcs import WCS
@@ -40,22 +42,52 @@ _PROGRAM_HINT = "install astrometry.net (Debian/Ubuntu: apt install astrometry.n
 #: Seconds allowed beyond the time limit for solve-field to start and write its files.
 _STARTUP_SECONDS = 1.0
 
+#: Seconds between checks of the program's CPU time.
+_POLL_SECONDS = 0.1
 
-def _run(command, *, cwd, wall_limit, stop=None):
+
+def _group_cpu(process):
+    """CPU seconds of ``process`` and its live descendants (0 once they are gone)."""
+    try:
+        parent = psutil.Process(process.pid)
+        members = [parent, *parent.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for member in members:
+        try:
+            times = member.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _children_cpu():
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return children.ru_utime + children.ru_stime
+
+
+def _run(command, *, cwd, wall_limit, stop=None, cpu_limit=None, budget=None):
     """
-    Run ``command`` in its own process group; kill the group at ``wall_limit`` seconds.
+    Run ``command`` in its own process group; kill the group at a limit.
 
     ``solve-field`` checks ``--cpulimit`` only between batches of stars (it can
     overrun it several times over) and runs ``astrometry-engine`` as a child:
-    the whole group is killed so nothing keeps running. It is also killed as
-    soon as the `threading.Event` ``stop`` is set (another backend solved).
+    the CPU seconds of the whole group are therefore watched here, and the
+    group is killed when they pass ``cpu_limit``, after ``wall_limit``
+    seconds, or as soon as the `threading.Event` ``stop`` is set (another
+    backend solved), so nothing keeps running. A killed grandchild is reaped
+    by init, so its CPU seconds never reach this process's children's usage:
+    they are charged to ``budget`` (a `~astrophot.astrometry._budget.CpuBudget`).
 
     Returns
     -------
     stdout, stderr : str
     returncode : int or None
-        None when the process group was killed at the limit.
+        None when the process group was killed at a limit.
     """
+    counted0 = _children_cpu()
     try:
         process = subprocess.Popen(
             command,
@@ -68,21 +100,27 @@ def _run(command, *, cwd, wall_limit, stop=None):
     except OSError as exc:
         raise BackendUnavailable(f"cannot run {command[0]} ({exc}); {_PROGRAM_HINT}") from exc
     deadline = time.perf_counter() + wall_limit
+    used = 0.0
     try:
         while True:
-            wait = min(0.5, max(0.01, deadline - time.perf_counter()))
+            wait = min(_POLL_SECONDS, max(0.01, deadline - time.perf_counter()))
             try:
                 stdout, stderr = process.communicate(timeout=wait)
                 return stdout, stderr, process.returncode
             except subprocess.TimeoutExpired:
-                if time.perf_counter() >= deadline or (stop is not None and stop.is_set()):
+                used = max(used, _group_cpu(process))
+                over = cpu_limit is not None and used >= cpu_limit
+                if over or time.perf_counter() >= deadline or (stop is not None and stop.is_set()):
                     raise
     except subprocess.TimeoutExpired:
+        used = max(used, _group_cpu(process))
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         stdout, stderr = process.communicate()
+        if budget is not None:
+            budget.charge(max(0.0, used - (_children_cpu() - counted0)))
         return stdout, stderr, None
 
 
@@ -105,7 +143,7 @@ def _tail(text, n=6):
 
 
 def solve_with_solve_field(
-    stars, hint, *, index_files=None, time_limit=30.0, wall_limit=None, sip_order=None, stop=None
+    stars, hint, *, index_files=None, time_limit=30.0, wall_limit=None, sip_order=None, stop=None, budget=None
 ):
     """
     Solve a star list with ``solve-field``.
@@ -118,7 +156,8 @@ def solve_with_solve_field(
         Index files or directories (see `find_index_files`); a generated
         configuration lists the ones whose quads fit the field.
     time_limit : float, optional
-        CPU seconds, passed as ``--cpulimit``.
+        CPU seconds, passed as ``--cpulimit`` and enforced on the program and
+        its children (killed when they have used it).
     wall_limit : float, optional
         Wall-clock seconds after which the process group is killed (plus a
         second to start); default ``time_limit``.
@@ -127,6 +166,9 @@ def solve_with_solve_field(
     sip_order : int, optional
         ``--tweak-order`` (default: 2 with 30 or more stars, 1 with fewer,
         none below 10).
+    budget : `~astrophot.astrometry._budget.CpuBudget`, optional
+        Charged with the CPU seconds of killed children that this process
+        cannot count itself.
 
     Returns
     -------
@@ -210,7 +252,9 @@ def solve_with_solve_field(
         log.debug("running %s", " ".join(command))
         t0 = time.perf_counter()
         wall = (time_limit if wall_limit is None else max(wall_limit, time_limit)) + _STARTUP_SECONDS
-        stdout, stderr, returncode = _run(command, cwd=tmp, wall_limit=wall, stop=stop)
+        stdout, stderr, returncode = _run(
+            command, cwd=tmp, wall_limit=wall, stop=stop, cpu_limit=time_limit, budget=budget
+        )
         if returncode is None:
             raise AstrometryError(
                 f"solve-field: no solution within the time limit ({time_limit:.1f} CPU s, "

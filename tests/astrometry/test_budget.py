@@ -90,3 +90,21 @@ def test_dss_plate_scale_is_a_scale_hint(shared_data):
     assert hint.sources["scale"] == "PLTSCALE/XPIXELSZ"
     assert hint.scale.value == pytest.approx(67.2 * 25.28445e-3, rel=1e-6)
     assert hint.scale.value == pytest.approx(0.000472523 * 3600, rel=0.002)
+
+
+def test_a_program_is_killed_at_its_cpu_share_and_its_grandchild_charged(tmp_path):
+    """solve-field overruns --cpulimit and its astrometry-engine child is reaped by init when killed:
+    the group's CPU is watched and charged to the budget (a stand-in group: a shell whose child spins)."""
+    from astrophot.astrometry._solvefield import _run
+
+    budget = CpuBudget(10.0)
+    spin = f"{sys.executable} -c 'while True: pass'"
+    start = time.perf_counter()
+    stdout, stderr, code = _run(
+        ["sh", "-c", spin], cwd=tmp_path, wall_limit=60.0, cpu_limit=0.5, budget=budget
+    )
+    wall = time.perf_counter() - start
+    assert code is None  # killed at the CPU share, long before the 60 s wall limit
+    assert wall < 30.0
+    # the spinning grandchild's CPU was never seen by RUSAGE_CHILDREN: it is charged
+    assert 0.5 <= budget.cpu_used() < 0.5 + 1.0
