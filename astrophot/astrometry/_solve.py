@@ -121,6 +121,26 @@ class _References:
         return table, label
 
 
+def _check_options(match_radius, min_matches, min_logodds):
+    return {
+        "match_radius": float(match_radius),
+        "min_matches": int(min_matches),
+        "min_logodds": float(min_logodds),
+    }
+
+
+def _check_record(check):
+    """The verification figures of a solution record."""
+    return {
+        "n_matched": check.n_matched,
+        "n_reference": check.n_reference,
+        "n_detected": check.n_detected,
+        "logodds": round(check.logodds, 2),
+        "rms_pixels": round(check.rms_pixels, 4),
+        "rms_arcsec": round(check.rms_arcsec, 4),
+    }
+
+
 def _is_auto(backend):
     return isinstance(backend, str) and backend.lower() == "auto"
 
@@ -216,6 +236,7 @@ def _refine_and_verify(candidate, stars, refs, options):
         min_logodds=options["min_logodds"],
         ref_mag=mag if np.isfinite(mag).any() else None,
     )
+    info = dict(info, reference=(ra, dec, mag))
     return wcs, info, verification, label
 
 
@@ -272,6 +293,53 @@ def _attempt(backend_name, share, stars, refs, options, context, stop):
     return solution
 
 
+def _cache_reference(info, wcs, shape, n_max=300):
+    """The brightest reference stars on the frame, kept with a cached solution to verify it by."""
+    ra, dec, mag = info["reference"]
+    ny, nx = shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x, y = wcs.all_world2pix(ra, dec, 0)
+    on = np.flatnonzero(
+        np.isfinite(x) & np.isfinite(y) & (x > -0.5) & (x < nx - 0.5) & (y > -0.5) & (y < ny - 0.5)
+    )
+    order = on[np.argsort(np.where(np.isfinite(mag[on]), mag[on], np.inf), kind="stable")][:n_max]
+    return {"ra": ra[order].tolist(), "dec": dec[order].tolist(), "mag": mag[order].tolist()}
+
+
+def _verify_cached(hit, star_list, options, name):
+    """
+    The cached WCS verified again against the frame's stars, or None.
+
+    A cache entry is a file anyone can edit: its WCS is checked against the
+    stars detected now, with the reference stars it was verified on when it
+    was stored, like any other answer. An entry without them (older) or one
+    that fails is not used.
+    """
+    wcs, solution = hit
+    reference = solution.get("reference")
+    if not reference:
+        log.info("%s: the cached solution has no reference stars to verify it by; solving again", name)
+        return None
+    mag = np.asarray(reference["mag"], float)
+    check = verify_wcs(
+        wcs,
+        star_list.x,
+        star_list.y,
+        np.asarray(reference["ra"], float),
+        np.asarray(reference["dec"], float),
+        star_list.shape,
+        match_radius=options["match_radius"],
+        min_matches=options["min_matches"],
+        min_logodds=options["min_logodds"],
+        ref_mag=mag if np.isfinite(mag).any() else None,
+    )
+    if not check.accepted:
+        log.warning("%s: the cached solution does not verify (%s); solving again", name, check.reason)
+        return None
+    return check
+
+
 def _solution_record(backend_name, candidate, wcs, info, check, label, stars, context):
     summary = wcs_summary(wcs, stars.shape)
     solution = {
@@ -279,13 +347,8 @@ def _solution_record(backend_name, candidate, wcs, info, check, label, stars, co
         "index": candidate.details.get("index") or label,
         "catalog": label,
         "verified": True,
-        "n_matched": check.n_matched,
-        "n_reference": check.n_reference,
-        "n_detected": check.n_detected,
+        **_check_record(check),
         "n_stars_used": stars.n_selected,
-        "logodds": round(check.logodds, 2),
-        "rms_pixels": round(check.rms_pixels, 4),
-        "rms_arcsec": round(check.rms_arcsec, 4),
         "sip_degree": info.get("sip_degree", 0),
         "pixel_scale": summary["pixel_scale"],
         "rotation": summary["rotation"],
@@ -323,11 +386,9 @@ def _first_verified(backend_name, candidates, stars, refs, options, context):
         if not check.accepted:
             rejections.append((check.logodds, check.reason))
             continue
-        return (
-            _solution_record(backend_name, candidate, wcs, info, check, label, stars, context),
-            wcs,
-            rejections,
-        )
+        solution = _solution_record(backend_name, candidate, wcs, info, check, label, stars, context)
+        solution["_reference"] = _cache_reference(info, wcs, stars.shape)
+        return solution, wcs, rejections
     return None, None, rejections
 
 
@@ -574,11 +635,18 @@ def solve_astrometry(
             checksum = data_checksum(frame.data)
         hit = store.get(checksum, frame.data.shape)
         if hit is not None:
-            wcs, solution = hit
-            table = stars if stars is not None else detect_stars(frame)
-            solution = dict(solution, cached=True, time=round(time.perf_counter() - t0, 4))
-            log.info("%s: solution from the cache (%s)", name, store.directory)
-            return _build(frame, wcs, _output_stars(table, wcs), solution, rec)
+            table, _, cached_stars = _star_list(frame, stars, n_stars=n_stars, name=name)
+            check = _verify_cached(
+                hit, cached_stars, _check_options(match_radius, min_matches, min_logodds), name
+            )
+            if check is not None:
+                wcs, solution = hit
+                solution = {k: v for k, v in solution.items() if k != "reference"}
+                solution = dict(
+                    solution, cached=True, time=round(time.perf_counter() - t0, 4), **_check_record(check)
+                )
+                log.info("%s: solution from the cache (%s), verified again", name, store.directory)
+                return _build(frame, wcs, _output_stars(table, wcs), solution, rec)
 
     sky_hint = hint_from_frame(
         frame, hint=hint, radius=radius, scale=scale, scale_tolerance=scale_tolerance, blind=blind
@@ -589,14 +657,12 @@ def solve_astrometry(
             f"{name}: only {star_list.n_selected} usable stars detected (need at least 5 to solve); "
             "tried nothing"
         )
-    options = {
-        "index_files": index_files,
-        "api_key": api_key,
-        "match_radius": float(match_radius),
-        "min_matches": int(min_matches),
-        "min_logodds": float(min_logodds),
-        "sip_degree": sip_degree,
-    }
+    options = dict(
+        _check_options(match_radius, min_matches, min_logodds),
+        index_files=index_files,
+        api_key=api_key,
+        sip_degree=sip_degree,
+    )
     refs = _References(catalog, index_files)
     budget = CpuBudget(time_limit)
     plan = plan_backends(names, sky_hint, auto=_is_auto(backend))
@@ -626,8 +692,9 @@ def solve_astrometry(
         tried.extend(r for r in results if "verified" not in r)
         if solved:
             solution, wcs = solved[0], solved[0].pop("_wcs")
+            reference = solution.pop("_reference")
             if store is not None:
-                store.put(checksum, wcs, solution)
+                store.put(checksum, wcs, dict(solution, reference=reference))
             return _build(frame, wcs, _output_stars(table, wcs), solution, rec)
     elapsed = time.perf_counter() - t0
     lines = [f"{t['backend']} ({t['status']}: {t['reason']})" for t in tried]

@@ -1,6 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """solve_astrometry on simulated lights with known WCS, by each local backend."""
 
+import logging
 import re
 import time
 
@@ -8,6 +9,7 @@ import astropy.units as u
 import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
+from astropy.io import fits
 from astropy.table import QTable
 
 from astrophot.astrometry import solve_astrometry
@@ -194,6 +196,27 @@ def test_cache_returns_the_stored_solution(tmp_path):
     assert grid_error(second.wcs, first.wcs, frame.data.shape) < 1e-6
     np.testing.assert_allclose(second.stars["ra"].value, first.stars["ra"].value, atol=1e-9)
     assert second.provenance.steps[-1].outcome["cached"] is True
+
+
+def test_a_tampered_cached_solution_is_verified_again_and_not_used(tmp_path, caplog):
+    """Reliability finding 12: a cache file with CRVAL1 moved 10 degrees gave a WCS 10 degrees off."""
+    frame, _, stars = simulated_field("1.5deg")
+    first = solve_astrometry(frame, stars=stars, backend="matcher", scale=9.0, catalog="demo", cache=tmp_path)
+    wcs_file = tmp_path / f"{frame.checksum()}.wcs"
+    header = fits.Header.fromstring(wcs_file.read_text(), sep="\n")
+    header["CRVAL1"] = (header["CRVAL1"] + 10.0) % 360.0
+    wcs_file.write_text(header.tostring(sep="\n", endcard=False, padding=False) + "\n")
+    with caplog.at_level(logging.WARNING, logger="astrophot"):
+        # only the cache could answer: the web backend has no key, so the tampered entry must be refused
+        with pytest.raises(AstrometryError, match="web"):
+            solve_astrometry(frame, stars=stars, backend="web", api_key=None, cache=tmp_path)
+    assert "cached solution does not verify" in caplog.text
+    # solving again replaces the entry with a good one, which verifies
+    again = solve_astrometry(frame, stars=stars, backend="matcher", scale=9.0, catalog="demo", cache=tmp_path)
+    assert again.solution["cached"] is False
+    assert grid_error(again.wcs, first.wcs, frame.data.shape) < 1e-6
+    third = solve_astrometry(frame, stars=stars, backend="web", api_key=None, cache=tmp_path)
+    assert third.solution["cached"] is True and third.solution["n_matched"] >= 6
 
 
 def test_solved_frame_round_trips_through_fits(tmp_path):
