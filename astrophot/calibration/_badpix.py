@@ -3,6 +3,7 @@
 
 import logging
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from scipy.ndimage import median_filter
 
 from astrophot.calibration._kernel import MAD_TO_STD
 from astrophot.calibration._regions import BadPixelRegions
-from astrophot.exceptions import CalibrationError, FrameMismatchError, FrameTypeError
+from astrophot.exceptions import AstrophotUserWarning, CalibrationError, FrameMismatchError, FrameTypeError
 from astrophot.frames import BadPixelMap, DQFlag
 from astrophot.provenance import start_step
 
@@ -278,8 +279,9 @@ def find_bad_pixels(
     if not valid.any():
         raise CalibrationError(f"{_name(dark)}: no valid pixel")
     column_level, row_level = _profiles(data, valid)
-    line_columns, _ = _profile_outliers(column_level, line_n_sigma, line_window)
-    line_rows, _ = _profile_outliers(row_level, line_n_sigma, line_window)
+    column_floor, row_floor = _line_floors(data, valid, column_level)
+    line_columns, _ = _profile_outliers(column_level, line_n_sigma, line_window, floor=column_floor)
+    line_rows, _ = _profile_outliers(row_level, line_n_sigma, line_window, floor=row_floor)
     residual = data - np.nan_to_num(column_level, nan=0.0)[None, :]
     residual -= np.nan_to_num(row_level, nan=0.0)[:, None]
     # pixels of bad lines are flagged as such, not judged one by one
@@ -323,6 +325,7 @@ def find_bad_pixels(
     header["NBADAUTO"] = (n_auto, "pixels flagged from the dark (and flat)")
     header["NBADUSER"] = (n_user, "pixels flagged from user regions")
     bpm = BadPixelMap(flags, meta=header)
+    _warn_if_implausible(dark, flags, line_rows, line_columns)
     outcome = {
         "n_hot": int(np.count_nonzero(flags & np.uint32(DQFlag.HOT))),
         "n_cold": int(np.count_nonzero(flags & np.uint32(DQFlag.COLD))),
@@ -345,15 +348,73 @@ def find_bad_pixels(
     return rec.finish(bpm, outcome=outcome)
 
 
-def _profile_outliers(profile, n_sigma, window):
-    """Indices of profile elements deviating from a running median; and their deviations in sigma."""
+#: More than this fraction of the rows (or columns, or pixels) flagged is not a plausible detector.
+IMPLAUSIBLE_FRACTION = 0.05
+
+
+def _line_floors(data, valid, column_level):
+    """
+    The smallest spread a column's and a row's median can have: pixel noise and quantisation.
+
+    The median of ``n`` pixels of robust spread ``s`` scatters by ``1.2533 s /
+    sqrt(n)``. A master made of few integer frames has medians on a grid of
+    ``q`` (1 ADU for one frame, 1/2 or 1/3 for two or three averaged): most
+    profile residuals are then exactly 0, their MAD collapses, and a one-step
+    deviation looked like a bad line (627 of 1336 rows of a 3-dark master).
+    The floor adds the grid's ``q / sqrt(12)``.
+    """
+    step = max(1, int(np.sqrt(data.size / 250_000)))
+    sample = (data - np.nan_to_num(column_level, nan=0.0)[None, :])[::step, ::step]
+    sample = sample[valid[::step, ::step]]
+    if sample.size < 16:
+        return 0.0, 0.0
+    pixel = robust_spread(sample)
+    values = np.unique(data[::step, ::step][valid[::step, ::step]])
+    gaps = np.diff(values)
+    gaps = gaps[gaps > 0]
+    quantum = float(np.median(gaps[: max(1, gaps.size // 2)])) if gaps.size else 0.0
+    n_rows, n_columns = max(1, int(valid.sum(axis=0).max())), max(1, int(valid.sum(axis=1).max()))
+    grid = quantum / math.sqrt(12.0) if quantum < pixel else 0.0
+    column_floor = math.hypot(1.2533 * pixel / math.sqrt(n_rows), grid)
+    row_floor = math.hypot(1.2533 * pixel / math.sqrt(n_columns), grid)
+    return column_floor, row_floor
+
+
+def _warn_if_implausible(dark, flags, rows, columns):
+    ny, nx = flags.shape
+    if min(ny, nx) < 50:  # too few pixels to call a fraction implausible
+        return
+    fraction = np.count_nonzero(flags & np.uint32(DQFlag.bad_bits())) / flags.size
+    problems = []
+    if len(rows) > IMPLAUSIBLE_FRACTION * ny:
+        problems.append(f"{len(rows)} of {ny} rows BAD_ROW")
+    if len(columns) > IMPLAUSIBLE_FRACTION * nx:
+        problems.append(f"{len(columns)} of {nx} columns BAD_COLUMN")
+    if fraction > IMPLAUSIBLE_FRACTION:
+        problems.append(f"{100 * fraction:.1f}% of the pixels")
+    if problems:
+        warnings.warn(
+            f"{_name(dark)}: the bad-pixel map flags {', '.join(problems)}; more than "
+            f"{100 * IMPLAUSIBLE_FRACTION:g}% is not a plausible detector: check the master "
+            "(enough frames? the right exposure?) and line_n_sigma / n_sigma",
+            AstrophotUserWarning,
+            stacklevel=3,
+        )
+
+
+def _profile_outliers(profile, n_sigma, window, *, floor=0.0):
+    """
+    Indices of profile elements deviating from a running median; and their deviations in sigma.
+
+    ``floor``: the least spread the profile can have (`_line_floors`).
+    """
     finite = np.isfinite(profile)
     if finite.sum() < 3:
         return np.empty(0, dtype=np.intp), np.empty(0)
     filled = np.where(finite, profile, np.median(profile[finite]))
     trend = median_filter(filled, size=window, mode="nearest")
     residual = filled - trend
-    spread = robust_spread(residual[finite])
+    spread = max(robust_spread(residual[finite]), floor)
     score = np.where(finite, residual / spread, 0.0)
     index = np.flatnonzero(np.abs(score) >= n_sigma)
     return index, score[index]
