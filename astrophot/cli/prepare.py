@@ -19,12 +19,31 @@ def register(subparsers):
     parser.add_argument(
         "-n", "--dry-run", action="store_true", help="report what would be done, change nothing"
     )
+    parser.add_argument(
+        "--max-ratio",
+        type=float,
+        default=None,
+        metavar="R",
+        help="refuse archives with an entry over 1 MiB that expands more than R times (default 200)",
+    )
+    parser.add_argument(
+        "--max-size",
+        type=float,
+        default=None,
+        metavar="GIB",
+        help="extract at most GIB gibibytes in all, nested archives included (default 64)",
+    )
     parser.set_defaults(func=_run)
 
 
 def _run(args):
     from astrophot.instruments.itelescope import prepare_download
 
-    report = prepare_download(args.directory, dry_run=args.dry_run)
+    limits = {}
+    if args.max_ratio is not None:
+        limits["max_ratio"] = args.max_ratio
+    if args.max_size is not None:
+        limits["max_size"] = int(args.max_size * 2**30)
+    report = prepare_download(args.directory, dry_run=args.dry_run, **limits)
     print(report.format())
     return 0 if report.ok else 1

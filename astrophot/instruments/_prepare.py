@@ -2,6 +2,7 @@
 """Prepare an iTelescope.net download: unzip, remove spaces, fix permissions."""
 
 import datetime
+import errno
 import logging
 import os
 import pathlib
@@ -29,6 +30,14 @@ _NEW_FILE_MODE = 0o644
 _PARTIAL = ".astrophot-partial-"
 _MAX_NESTING = 8
 _CHUNK = 1 << 20
+
+#: Default limits against decompression bombs (`prepare_download`).
+MAX_RATIO = 200.0
+MAX_SIZE = 64 * 2**30
+#: Entries smaller than this are not held to ``max_ratio`` (a small text of zeros is harmless).
+_RATIO_FLOOR = 1 << 20
+#: Spaces and control characters in names, which become ``_``.
+_UNSAFE_CHARS = {c: "_" for c in range(32)} | {0x7F: "_", ord(" "): "_"}
 
 
 class PrepareError(AstrophotError, OSError):
@@ -195,9 +204,9 @@ def _rename_spaces(root, paths, report, dry_run):
     mapping = {}
     claimed = set()
     for path in sorted(paths, key=lambda p: (-len(p.parts), str(p))):
-        if path == root or " " not in path.name:
+        if path == root or path.name == path.name.translate(_UNSAFE_CHARS):
             continue
-        new = path.with_name(path.name.replace(" ", "_"))
+        new = path.with_name(path.name.translate(_UNSAFE_CHARS))
         if os.path.lexists(new) or new in claimed:
             report.skipped.append((path, f"not renamed: {new.name!r} already exists"))
             continue
@@ -253,7 +262,14 @@ def _plan(zf, archive, dest_dir, real_root, report):
             raise UnsafeArchiveError(f"{archive}: entry {raw!r} is a special file (mode {file_type:o})")
         if not parts:
             continue
-        dest = dest_dir.joinpath(*(p.replace(" ", "_") for p in parts))
+        parts = [p.translate(_UNSAFE_CHARS) for p in parts]
+        too_long = [p for p in parts if len(os.fsencode(p)) > _name_max(dest_dir)]
+        if too_long:
+            raise UnsafeArchiveError(
+                f"{archive}: entry {raw!r} has a name of {len(os.fsencode(too_long[0]))} bytes, "
+                f"longer than the file system allows ({_name_max(dest_dir)})"
+            )
+        dest = dest_dir.joinpath(*parts)
         if not _inside(dest, real_root):
             raise UnsafeArchiveError(
                 f"{archive}: entry {raw!r} would be written outside the directory through a symbolic link"
@@ -271,6 +287,45 @@ def _plan(zf, archive, dest_dir, real_root, report):
         entries.append(_Entry(info=info, dest=dest, is_dir=is_dir))
     report.skipped += duplicates
     return entries
+
+
+def _name_max(directory):
+    """Longest file name (bytes) the file system of ``directory`` takes."""
+    for where in (directory, *directory.parents):
+        try:
+            return os.pathconf(where, "PC_NAME_MAX")
+        except (OSError, ValueError):
+            continue
+    return 255
+
+
+@dataclass
+class _Limits:
+    """Expanded-size limits of one `prepare_download` call, nested archives included."""
+
+    max_ratio: float
+    max_size: int
+    used: int = 0
+
+    def check(self, archive, todo):
+        """The reason the entries ``todo`` may not be extracted, or None (and they are counted)."""
+        for entry in todo:
+            info = entry.info
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > _RATIO_FLOOR and ratio > self.max_ratio:
+                return (
+                    f"entry {info.filename!r} expands {ratio:.0f} times ({info.compress_size} to "
+                    f"{info.file_size} bytes), more than max_ratio={self.max_ratio:g} allows: "
+                    "a decompression bomb? nothing extracted"
+                )
+        needed = sum(e.info.file_size for e in todo)
+        if self.used + needed > self.max_size:
+            return (
+                f"would expand to {needed} bytes ({self.used} already extracted in this run), more than "
+                f"max_size={self.max_size} bytes allows; nothing extracted"
+            )
+        self.used += needed
+        return None
 
 
 def _crc32(path):
@@ -301,7 +356,7 @@ def _zip_mtime(info):
         return None
 
 
-def _extract(zf, archive, entries, report, *, dry_run, real_root, on_disk):
+def _extract(zf, archive, entries, report, *, dry_run, real_root, on_disk, limits):
     """Extract all new entries of one archive, or none. Returns the new files (None on error)."""
     todo = []
     for entry in entries:
@@ -318,6 +373,10 @@ def _extract(zf, archive, entries, report, *, dry_run, real_root, on_disk):
             continue
         todo.append(entry)
     needed = sum(e.info.file_size for e in todo)
+    refused = limits.check(archive, todo)
+    if refused:
+        report.errors.append((archive, refused))
+        return None
     if todo:
         free = shutil.disk_usage(on_disk(archive).parent).free
         if needed > free:
@@ -356,40 +415,70 @@ def _extract(zf, archive, entries, report, *, dry_run, real_root, on_disk):
             if mtime is not None:
                 os.utime(tmp, (mtime, mtime))
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
-        for tmp, _ in temps:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-        for path in reversed(created_dirs):
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
+        _undo(temps, [], created_dirs)
         report.errors.append(
             (archive, f"cannot extract ({type(exc).__name__}: {exc}); left in place, nothing extracted")
         )
         return None
-    new_files = []
-    for tmp, entry in temps:
+    return _publish(temps, created_dirs, archive, report)
+
+
+def _undo(temps, published, created_dirs):
+    """Remove this archive's temporaries, published files and new directories."""
+    for path in [tmp for tmp, _ in temps] + published:
         try:
-            os.link(tmp, entry.dest)  # fails if the name appeared meanwhile: never overwrite
-        except FileExistsError:
-            report.skipped.append((entry.dest, f"appeared during extraction of {archive.name}; left alone"))
-            os.unlink(tmp)
-            continue
-        except OSError:  # no hard links on this file system
-            if os.path.lexists(entry.dest):
-                report.skipped.append((entry.dest, f"appeared during extraction of {archive.name}"))
-                os.unlink(tmp)
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    for path in reversed(created_dirs):
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+
+
+def _publish(temps, created_dirs, archive, report):
+    """
+    Link every temporary to its name, or, on an unexpected error, none (all or nothing).
+
+    A name that appeared meanwhile is left alone and reported; it does not
+    undo the others.
+    """
+    published, skipped = [], []
+    try:
+        for tmp, entry in temps:
+            try:
+                os.link(tmp, entry.dest)  # fails if the name appeared meanwhile: never overwrite
+            except FileExistsError:
+                skipped.append((entry.dest, f"appeared during extraction of {archive.name}; left alone"))
                 continue
-            os.replace(tmp, entry.dest)
-        else:
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EMLINK):
+                    raise
+                if os.path.lexists(entry.dest):  # no hard links on this file system
+                    skipped.append((entry.dest, f"appeared during extraction of {archive.name}"))
+                    continue
+                os.replace(tmp, entry.dest)
+            published.append(entry.dest)
+    except OSError as exc:
+        _undo(temps, published, created_dirs)
+        report.errors.append(
+            (
+                archive,
+                f"cannot write {entry.dest} ({type(exc).__name__}: {exc}); left in place, nothing extracted",
+            )
+        )
+        return None
+    for tmp, _ in temps:
+        try:
             os.unlink(tmp)
-        log.info("extracted %s from %s", entry.dest, archive)
-        report.extracted.append((archive, entry.dest))
-        new_files.append(entry.dest)
-    return new_files
+        except FileNotFoundError:
+            pass
+    report.skipped += skipped
+    for path in published:
+        log.info("extracted %s from %s", path, archive)
+        report.extracted.append((archive, path))
+    return published
 
 
 def _unmapper(mapping, root):
@@ -409,7 +498,7 @@ def _unmapper(mapping, root):
     return on_disk
 
 
-def prepare_download(directory, *, dry_run=False):
+def prepare_download(directory, *, dry_run=False, max_ratio=MAX_RATIO, max_size=MAX_SIZE):
     """
     Prepare a directory downloaded from iTelescope.net for processing.
 
@@ -419,7 +508,9 @@ def prepare_download(directory, *, dry_run=False):
     1. widen permissions so that every directory below ``directory`` is
        traversable (``u+rwx,go+rx``) and every file readable (``a+r``);
        nothing is ever narrowed;
-    2. replace spaces by ``_`` in file and directory names;
+    2. replace spaces (and tabs, newlines and other control characters,
+       which would split the log and report lines) by ``_`` in file and
+       directory names;
     3. extract every ``.zip`` archive into its own directory (names with
        spaces are extracted with ``_``), including archives found inside
        archives.
@@ -432,6 +523,14 @@ def prepare_download(directory, *, dry_run=False):
         Report what would be done without changing anything. A dry run
         checks each archive's table of contents but not its data, so a
         corrupt member is found only by a real run.
+    max_ratio : float, optional
+        Largest expansion (uncompressed over compressed size) of an entry
+        over 1 MiB; an archive holding one that expands more is not
+        extracted (a decompression bomb). FITS images deflate 2-10 times;
+        the default is 200.
+    max_size : int, optional
+        Most bytes extracted by the call, nested archives included (default
+        64 GiB); an archive that would pass it is not extracted.
 
     Returns
     -------
@@ -486,6 +585,9 @@ def prepare_download(directory, *, dry_run=False):
         raise PrepareError(f"{directory}: no such directory")
     if not root.is_dir():
         raise PrepareError(f"{directory}: not a directory")
+    if not max_ratio > 1 or not max_size > 0:
+        raise ValueError(f"max_ratio must be > 1 and max_size > 0, not {max_ratio!r} and {max_size!r}")
+    limits = _Limits(max_ratio=float(max_ratio), max_size=int(max_size))
     report = PrepareReport(directory=root, dry_run=bool(dry_run))
     real_root = os.path.realpath(root)
     dirs, files, links = _walk(root, report, dry_run)
@@ -518,8 +620,9 @@ def prepare_download(directory, *, dry_run=False):
                 report.errors.append((current, f"unsafe archive, nothing extracted: {exc}"))
                 continue
             new_files = _extract(
-                zf, current, entries, report, dry_run=dry_run, real_root=real_root, on_disk=on_disk
-            )
+                zf, current, entries, report, dry_run=dry_run, real_root=real_root, on_disk=on_disk,
+                limits=limits,
+            )  # fmt: skip
         if new_files is None:
             continue
         report.archives.append(current)

@@ -50,3 +50,15 @@ def test_prepare_missing_directory_is_one_line_on_stderr(tmp_path, capsys):
     assert main(["prepare", str(tmp_path / "missing")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such directory" in err and "Traceback" not in err
+
+
+def test_prepare_limits_from_the_command_line(tmp_path, capsys):
+    with zipfile.ZipFile(tmp_path / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros.fit", b"\0" * (8 * 2**20))
+    assert main(["prepare", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "bomb.zip: entry 'zeros.fit' expands" in out and "decompression bomb" in out
+    assert main(["prepare", "--max-size", "0.001", "--max-ratio", "1e6", str(tmp_path)]) == 1
+    assert "max_size=1073741 bytes" in capsys.readouterr().out
+    assert main(["prepare", "--max-ratio", "1e6", str(tmp_path)]) == 0
+    assert (tmp_path / "zeros.fit").stat().st_size == 8 * 2**20

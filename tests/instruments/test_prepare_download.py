@@ -383,3 +383,81 @@ def test_long_member_names(tmp_path):
     report = prepare_download(tmp_path)
     assert report.ok
     assert (tmp_path / long_name).read_bytes() == b"x"
+
+
+def test_a_decompression_bomb_is_refused_and_the_rest_extracted(tmp_path):
+    """Reliability finding 14: a 2 MB zip holding 2 GiB of zeros was extracted in full."""
+    zeros = b"\0" * (64 * 2**20)  # 64 MiB deflates about 1000 times
+    _zip(tmp_path / "bomb.zip", [("zeros.fit", zeros), (RAW.format(1), b"a")])
+    inner = io.BytesIO()
+    _zip(inner, [("deep_zeros.fit", zeros)])
+    _zip(tmp_path / "nested.zip", [("inner.zip", inner.getvalue())], compression=zipfile.ZIP_STORED)
+    _zip(tmp_path / "good.zip", [(RAW.format(2), b"b")])
+    report = prepare_download(tmp_path)
+    errors = {path.name: why for path, why in report.errors}
+    assert "decompression bomb" in errors["bomb.zip"] and "max_ratio=200" in errors["bomb.zip"]
+    assert "decompression bomb" in errors["inner.zip"]  # nested archives are held to the same limit
+    assert not (tmp_path / "zeros.fit").exists() and not (tmp_path / RAW.format(1)).exists()
+    assert not (tmp_path / "deep_zeros.fit").exists()
+    assert (tmp_path / RAW.format(2)).read_bytes() == b"b"
+    assert "bomb.zip" in report.format() and not report.ok
+    # the user can raise the limit on purpose
+    assert prepare_download(tmp_path, max_ratio=1e5).ok
+    assert (tmp_path / "zeros.fit").stat().st_size == len(zeros)
+
+
+def test_the_total_expanded_size_is_capped_over_the_run(tmp_path):
+    rng = os.urandom
+    _zip(tmp_path / "a.zip", [(RAW.format(1), rng(3 * 2**20))])
+    _zip(tmp_path / "b.zip", [(RAW.format(2), rng(3 * 2**20))])
+    report = prepare_download(tmp_path, max_size=5 * 2**20)
+    assert len(report.extracted) == 1 and len(report.errors) == 1
+    archive, why = report.errors[0]
+    assert archive.name == "b.zip" and "max_size=5242880" in why and "3145728 already extracted" in why
+    with pytest.raises(ValueError, match="max_ratio"):
+        prepare_download(tmp_path, max_ratio=0.5)
+
+
+def test_a_name_too_long_for_the_file_system_extracts_nothing_of_its_archive(tmp_path):
+    """Reliability finding 15: one 300-byte name aborted the run with a raw [Errno 36], half-extracted
+    the archive, left a partial file and skipped later archives."""
+    too_long = "x" * 300 + ".fit"
+    _zip(tmp_path / "a.zip", [(RAW.format(1), b"1"), (too_long, b"2"), (RAW.format(3), b"3")])
+    _zip(tmp_path / "b.zip", [(RAW.format(4), b"4")])
+    report = prepare_download(tmp_path)
+    ((archive, why),) = report.errors
+    assert archive.name == "a.zip" and "304 bytes" in why and "longer than the file system allows" in why
+    assert not (tmp_path / RAW.format(1)).exists() and not (tmp_path / RAW.format(3)).exists()
+    assert (tmp_path / RAW.format(4)).read_bytes() == b"4"  # later archives still extracted
+    assert not [p for p in tmp_path.iterdir() if ".astrophot-partial-" in p.name]
+    assert "a.zip" in report.format()
+
+
+def test_control_characters_in_entry_names_become_underscores(tmp_path):
+    _zip(tmp_path / "a.zip", [("M31\tR\n001.fit", b"1"), ("dir\nname/M31 G.fit", b"2")])
+    report = prepare_download(tmp_path)
+    assert report.ok
+    assert (tmp_path / "M31_R_001.fit").read_bytes() == b"1"
+    assert (tmp_path / "dir_name" / "M31_G.fit").read_bytes() == b"2"
+    text = report.format()
+    assert "\t" not in text and all("M31" not in line or line.count("fit") <= 1 for line in text.splitlines())
+
+
+def test_an_error_while_publishing_undoes_the_whole_archive(tmp_path, monkeypatch):
+    _zip(tmp_path / "a.zip", [(RAW.format(1), b"1"), ("sub/" + RAW.format(2), b"2"), (RAW.format(3), b"3")])
+    real_link = os.link
+    calls = []
+
+    def failing_link(src, dst, *args, **kwargs):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise PermissionError(13, "Permission denied", str(dst))
+        return real_link(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "link", failing_link)
+    report = prepare_download(tmp_path)
+    ((archive, why),) = report.errors
+    assert archive.name == "a.zip" and "Permission denied" in why and "nothing extracted" in why
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip"]  # no file, no directory, no temporary
+    monkeypatch.setattr(os, "link", real_link)
+    assert prepare_download(tmp_path).ok and (tmp_path / "sub" / RAW.format(2)).read_bytes() == b"2"
