@@ -7,11 +7,15 @@ astrophot only calls it. It reads index files directly, so nothing is
 downloaded. Two traps are handled here: it wants 1-based pixel positions
 (FITS convention), and without a log-odds callback it keeps searching
 after the first good match. The C search cannot be interrupted from Python,
-so it runs in a forked child process that is killed at the time limit.
+so it runs in a separate program (`astrophot.astrometry._engine_child`)
+that is killed at the time limit: no ``multiprocessing``, no fork, so it
+works inside daemonic and threaded Dask workers alike.
 """
 
+import json
 import logging
-import multiprocessing
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -44,76 +48,63 @@ def engine_available():
     return True
 
 
-def _run(index_paths, xy, scale_range, position, sip_order):
-    """Solve in this process; returns a plain dict (picklable) or None."""
-    import astrometry
-
-    logging.getLogger("astrometry").setLevel(logging.WARNING)
-    size_hint = None
-    if scale_range is not None:
-        size_hint = astrometry.SizeHint(
-            lower_arcsec_per_pixel=scale_range[0], upper_arcsec_per_pixel=scale_range[1]
-        )
-    position_hint = None
-    if position is not None:
-        position_hint = astrometry.PositionHint(
-            ra_deg=position[0] % 360.0, dec_deg=position[1], radius_deg=position[2]
-        )
-    parameters = astrometry.SolutionParameters(
-        sip_order=sip_order,
-        tune_up_logodds_threshold=None if sip_order == 0 else 14.0,
-        logodds_callback=lambda logodds: astrometry.Action.STOP,
-    )
-    with astrometry.Solver([Path(p) for p in index_paths]) as solver:
-        solution = solver.solve(
-            stars=xy, size_hint=size_hint, position_hint=position_hint, solution_parameters=parameters
-        )
-    if not solution.has_match():
-        return None
-    match = solution.best_match()
-    return {
-        "wcs_fields": {k: (v[0], v[1]) for k, v in match.wcs_fields.items()},
-        "index": str(match.index_path),
-        "logodds": float(match.logodds),
-        "stars": [(s.ra_deg, s.dec_deg) for s in match.stars],
-    }
+#: Seconds the engine program may take to start (interpreter and engine import) before the search.
+START_TIMEOUT = 60.0
 
 
-def _child(conn, *args):
-    try:
-        conn.send(("ok", _run(*args)))
-    except BaseException as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
+def _readline(stream, timeout):
+    """One line from a child's pipe within ``timeout`` seconds, or None."""
+    import selectors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            return None
+    return stream.readline()
+
+
+def _reply(process, line, time_limit):
+    """The child's answer after ``ready``: its JSON line within the time limit."""
+    if line is not None and line.strip() == "ready":
+        line = _readline(process.stdout, max(0.1, time_limit))
+        if line is None:
+            raise AstrometryError(f"no solution within the time limit ({time_limit:.1f} s)")
+    elif line is None:
+        raise AstrometryError(f"the engine program did not start within {START_TIMEOUT:.0f} s")
+    if not line:
+        raise AstrometryError(f"the engine program died (exit code {process.poll()})")
+    return json.loads(line)
 
 
 def _run_with_limit(time_limit, *args):
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" not in methods:  # pragma: no cover - Windows/macOS spawn: no hard limit
-        log.info("astrometry engine: no fork() here, the time limit is not enforced")
-        return _run(*args)
-    ctx = multiprocessing.get_context("fork")
-    parent, child = ctx.Pipe(duplex=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
-        process = ctx.Process(target=_child, args=(child, *args), daemon=True)
-        process.start()
-    child.close()
+    """
+    The search in a separate program (`astrophot.astrometry._engine_child`),
+    killed at ``time_limit`` seconds of search. Not ``multiprocessing``: it
+    works in daemonic and threaded workers alike (the `astrophot._concurrency`
+    policy: no fork inside a worker).
+    """
+    child = Path(__file__).with_name("_engine_child.py")
+    process = subprocess.Popen(
+        [sys.executable, str(child)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
-        if not parent.poll(max(0.1, time_limit)):
-            raise AstrometryError(f"no solution within the time limit ({time_limit:.1f} s)")
-        status, payload = parent.recv()
-    except EOFError:
-        raise AstrometryError(f"the engine process died (exit code {process.exitcode})") from None
+        process.stdin.write(json.dumps(args))
+        process.stdin.close()
+        reply = _reply(process, _readline(process.stdout, START_TIMEOUT), time_limit)
+    except (BrokenPipeError, ValueError) as exc:
+        raise AstrometryError(f"the engine program failed ({type(exc).__name__}: {exc})") from None
     finally:
-        parent.close()
-        if process.is_alive():
+        if process.poll() is None:
             process.kill()
-        process.join(5)
-    if status == "error":
-        raise AstrometryError(f"the engine failed: {payload}")
-    return payload
+        process.wait(5)
+        process.stdout.close()
+    if reply["status"] == "error":
+        raise AstrometryError(f"the engine failed: {reply['message']}")
+    return reply["result"]
 
 
 def solve_with_engine(stars, hint, *, index_files=None, time_limit=30.0, sip_order=None):

@@ -579,8 +579,8 @@ def solve_astrometry(
     what chance gives at this star density (Poisson log-odds), with a
     residual RMS under half the match radius.
 
-    The in-process engine runs in a forked child process so that the time
-    limit can stop it; ``solve-field`` gets ``--cpulimit``; the web service
+    The astrometry.net engine runs in a separate program so that the time
+    limit can stop it (also inside a Dask worker); ``solve-field`` gets ``--cpulimit``; the web service
     is polled with a growing interval and never resubmitted.
 
     Examples

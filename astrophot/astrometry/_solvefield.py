@@ -274,6 +274,9 @@ def solve_with_solve_field(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             header = fits.getheader(outputs["wcs"])
+            # the .wcs file has no image (NAXIS = 0): without the card astropy has nothing to warn
+            # about (the filter above is process-wide: another thread may have restored it)
+            header.remove("NAXIS", ignore_missing=True)
             wcs = WCS(header)
         reference = None
         if outputs["rdls"].exists():

@@ -21,6 +21,9 @@ def register(subparsers):
     parser.add_argument("--plan", action="store_true", help="print the plan and exit without running")
     parser.add_argument("--no-resume", action="store_true", help="redo every product")
     parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars or lines (the summary is still printed)"
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -46,6 +49,8 @@ def _run(args):
     overrides = list(args.set)
     if args.scheduler:
         overrides.append(f"execution.scheduler={args.scheduler}")
+    if args.quiet:
+        overrides.append("execution.progress=none")
     if args.workers is not None:
         overrides.append(f"execution.workers={args.workers}")
     options = {"output": args.output, "config": args.config, "library": args.library, "overrides": overrides}

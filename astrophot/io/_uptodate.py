@@ -64,7 +64,7 @@ def _read_product(path):
     return frame, None
 
 
-def _check_step(step, function, parameters, inputs, version):
+def _check_step(step, function, parameters, version):
     from astrophot import __version__
 
     if function is not None:
@@ -76,17 +76,53 @@ def _check_step(step, function, parameters, inputs, version):
         if made != __version__:
             return f"made by astrophot {made}, this is {__version__}"
     if parameters is not None:
-        reason = _same_parameters(step.parameters, parameters)
+        return _same_parameters(step.parameters, parameters)
+    return None
+
+
+def _check_inputs(steps, inputs):
+    if inputs is None:
+        return None
+    recorded = {ref.sha256 for step in steps for ref in step.inputs}
+    for item in inputs:
+        if _input_checksum(item) not in recorded:
+            return f"it was not made from {getattr(item, 'name', item)} (no recorded input has its checksum)"
+    return None
+
+
+def _check_steps(steps, function, parameters, inputs, version):
+    """Compare the last step (``function`` a name) or the last steps (a sequence of names, in order)."""
+    if function is None or isinstance(function, str):
+        functions, parameters = [function], [parameters]
+    else:
+        functions = list(function)
+        if parameters is None or isinstance(parameters, dict):
+            parameters = [None] * (len(functions) - 1) + [parameters]
+        if len(parameters) != len(functions):
+            raise ValueError(f"{len(functions)} functions but {len(parameters)} sets of parameters")
+    if len(steps) < len(functions):
+        return f"it records {len(steps)} processing step(s), not the {len(functions)} expected"
+    tail = steps[len(steps) - len(functions) :]
+    for step, name, params in zip(tail, functions, parameters):
+        reason = _check_step(step, name, params, version)
         if reason:
             return reason
-    if inputs is not None:
-        recorded = {ref.sha256 for ref in step.inputs}
-        for item in inputs:
-            if _input_checksum(item) not in recorded:
-                return (
-                    f"it was not made from {getattr(item, 'name', item)} (no recorded input has its checksum)"
-                )
-    return None
+    return _check_inputs(tail, inputs)
+
+
+def provenance_reason(provenance, inputs=None, *, function=None, parameters=None, version=True):
+    """
+    Why a provenance record does not show these inputs, function(s), parameters
+    and version, or None.
+
+    The comparison of `up_to_date_reason` on a record alone: for products
+    that are not frames (a colour picture and its sidecar), where the caller
+    checks that the files are complete.
+    """
+    try:
+        return _check_steps(list(provenance.steps), function, parameters, inputs, version)
+    except OSError as exc:
+        return f"an input is unreadable ({exc})"
 
 
 def up_to_date_reason(path, inputs=None, *, function=None, parameters=None, version=True, verify_data=True):
@@ -112,7 +148,7 @@ def up_to_date_reason(path, inputs=None, *, function=None, parameters=None, vers
         return reason
     step = frame.provenance.last
     try:
-        reason = _check_step(step, function, parameters, inputs, version)
+        reason = _check_steps(list(frame.provenance.steps), function, parameters, inputs, version)
     except OSError as exc:  # an input that cannot be read: the product cannot be shown to be up to date
         return f"an input is unreadable ({exc})"
     if reason:
@@ -143,13 +179,17 @@ def is_up_to_date(path, inputs=None, *, function=None, parameters=None, version=
         step's recorded inputs (any role: raw, bias, dark, ...); inputs the
         caller did not know (masters a library chose) are not required.
         ``None`` skips the comparison.
-    function : str, optional
+    function : str or sequence of str, optional
         The public name of the transform (``"calibrate_frame"`` or
         ``"astrophot.calibrate_frame"``). ``None`` skips the comparison.
-    parameters : dict, optional
+        A sequence names the last steps in order (a chain such as
+        ``["calibrate_frame", "fix_bad_pixels"]``): each must match, and
+        ``inputs`` are then looked for among the inputs of all of them.
+    parameters : dict or sequence of dict, optional
         Parameters that must equal the recorded ones (compared after the
         same YAML-safe conversion the provenance uses; only the keys given
-        are compared). ``None`` skips the comparison.
+        are compared). ``None`` skips the comparison. With a chain of
+        functions: one dict (or None) per function, or one dict for the last.
     version : bool, optional
         Require the step to have been made by this astrophot version (default True).
     verify_data : bool, optional
@@ -174,6 +214,12 @@ def is_up_to_date(path, inputs=None, *, function=None, parameters=None, version=
     >>> is_up_to_date(path, inputs=[raw], function="image_arithmetic")
     True
     >>> is_up_to_date(path, inputs=[raw], function="calibrate_frame")
+    False
+    >>> twice = image_arithmetic(product, "*", 2.0)
+    >>> path = write_frame(twice, getfixture("tmp_path") / "twice.fits")
+    >>> is_up_to_date(path, inputs=[raw], function=["image_arithmetic", "image_arithmetic"])
+    True
+    >>> is_up_to_date(path, inputs=[raw], function="image_arithmetic")  # raw is not the last step's input
     False
     """
     reason = up_to_date_reason(

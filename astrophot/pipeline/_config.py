@@ -57,10 +57,14 @@ select:
 grid:
   enabled: true              # one output grid per target over all filters (find_optimal_wcs)
 
-stack:
+stack:                       # one stack per target and filter (stack_frames), on the target's grid
   enabled: true
-  method: mean               # passed to stack_frames as `method`
-  sigma_clip: 3.0            # passed to stack_frames as `sigma_clip`
+  rejection: auto            # none, minmax, percentile, sigma, mad, winsorized, linear_fit, gesd, auto
+  sigma: 3.0                 # rejection limit in standard deviations
+  normalize: additive_scale  # additive_scale, additive, multiplicative, none
+  weights: noise             # noise, psf, exptime, none
+  kernel: lanczos3           # resampling kernel: lanczos3, lanczos2, bilinear, nearest
+  center: mean               # mean or median of the kept values
 
 mosaic:
   enabled: true
@@ -84,14 +88,27 @@ report:
 execution:
   workers: 0                 # Dask workers of a local cluster; 0 runs in this process
   scheduler: null            # address of an existing dask.distributed scheduler
-  progress: auto             # auto (bars on a terminal), bar, log
+  progress: auto             # auto (bars on a terminal, log lines otherwise), bar, log, none
 """
 
 _CHOICES = {
     ("calibrate", "unit"): ("electron", "adu"),
     ("solve", "backend"): ("auto", "catalog", "astrometry.net", "web"),
-    ("stack", "method"): ("mean", "median", "sum"),
-    ("execution", "progress"): ("auto", "bar", "log"),
+    ("stack", "rejection"): (
+        "none",
+        "minmax",
+        "percentile",
+        "sigma",
+        "mad",
+        "winsorized",
+        "linear_fit",
+        "gesd",
+        "auto",
+    ),
+    ("stack", "normalize"): ("additive_scale", "additive", "multiplicative", "none"),
+    ("stack", "weights"): ("noise", "psf", "exptime", "none"),
+    ("stack", "center"): ("mean", "median"),
+    ("execution", "progress"): ("auto", "bar", "log", "none"),
 }
 
 
@@ -174,7 +191,7 @@ def _merge(config, update, *, origin, lines):
 
 def _parse_override(text):
     if "=" not in text or "." not in text.split("=", 1)[0]:
-        raise ConfigError(f"--set {text!r}: expected stage.option=value (for example stack.method=median)")
+        raise ConfigError(f"--set {text!r}: expected stage.option=value (for example stack.center=median)")
     name, value = text.split("=", 1)
     section, key = name.strip().split(".", 1)
     return section, key, yaml.safe_load(value) if value.strip() else None
@@ -208,7 +225,7 @@ def load_config(path=None, *, overrides=(), base=None):
     Examples
     --------
     >>> from astrophot.pipeline import load_config
-    >>> load_config(overrides=["stack.method=median"])["stack"]["method"]
+    >>> load_config(overrides=["stack.center=median"])["stack"]["center"]
     'median'
     """
     config = copy.deepcopy(base) if base is not None else default_config()

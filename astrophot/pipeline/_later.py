@@ -66,30 +66,29 @@ def _accepted_solved(result):
     return groups
 
 
-_LATER = (
-    ("grid", "find_optimal_wcs"),
-    ("stack", "stack_frames"),
-    ("mosaic", "make_mosaic"),
-    ("continuum", "subtract_continuum"),
-    ("color", "make_color_composite"),
-)
+def _none(stage, done, total):
+    pass
 
 
-def run_later_stages(plan, result):
-    """Run select, grid, stack, mosaic, continuum, colour and the report; record each stage."""
+def run_later_stages(plan, result, client=None):
+    """
+    Run select, grid, stack, mosaic, continuum, colour and the report; record
+    each stage. The stacks, line images and colour pictures are tasks mapped
+    like the frames (on Dask when ``client`` is given).
+    """
+    progress = plan.progress or _none
     t0 = time.perf_counter()
     _select(plan, result)
     result.timings["select"] = time.perf_counter() - t0
+    progress("select", 1, 1)
     groups = _accepted_solved(result)
-    for stage, function in _LATER:
-        t0 = time.perf_counter()
-        if not plan.config[stage]["enabled"]:
-            _stage(result, stage, "skipped", "disabled in the configuration")
-        elif _combination(function) is None:
-            _stage(result, stage, "not available", f"astrophot.{function} is not in this astrophot yet")
-        else:
-            _run_combination(stage, plan, result, groups)
-        result.timings[stage] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    grids = _grids(plan, result, groups)
+    result.timings["grid"] = time.perf_counter() - t0
+    stacks = _run_products(plan, result, client, "stack", _stack_tasks(plan, groups, grids))
+    _mosaic(plan, result)
+    _run_products(plan, result, client, "continuum", _line_tasks(plan, stacks))
+    _run_products(plan, result, client, "color", _color_tasks(plan, stacks))
     t0 = time.perf_counter()
     if plan.config["report"]["enabled"]:
         from astrophot.pipeline._report import write_night_report
@@ -100,95 +99,160 @@ def run_later_stages(plan, result):
         except Exception as exc:  # the products stay; the report's failure is reported
             log.warning("report failed: %s: %s", type(exc).__name__, exc)
             _stage(result, "report", "failed", f"{type(exc).__name__}: {exc}")
+        progress("report", 1, 1)
     else:
         _stage(result, "report", "skipped", "disabled in the configuration")
     result.timings["report"] = time.perf_counter() - t0
 
 
-def _run_combination(stage, plan, result, groups):
-    """Call a combination stage that exists; its failure is recorded, the night goes on."""
-    try:
-        products = _COMBINE[stage](plan, result, groups)
-    except Exception as exc:
-        log.warning("%s failed: %s: %s", stage, type(exc).__name__, exc)
-        _stage(result, stage, "failed", f"{type(exc).__name__}: {exc}")
-        return
-    if products:
-        _stage(result, stage, "done", products=products)
-        result.products[stage] = [str(p) for p in products]
+def _blocked(plan, stage, function):
+    """``(status, reason)`` when ``stage`` cannot run (disabled, or not in this astrophot), else None."""
+    if not plan.config[stage]["enabled"]:
+        return "skipped", "disabled in the configuration"
+    if _combination(function) is None:
+        return "not available", f"astrophot.{function} is not in this astrophot yet"
+    return None
+
+
+def _mosaic(plan, result):
+    blocked = _blocked(plan, "mosaic", "make_mosaic")
+    if blocked:
+        _stage(result, "mosaic", *blocked)
     else:
-        _stage(result, stage, "skipped", "nothing to combine")
+        _stage(
+            result, "mosaic", "skipped", "the night runner does not make mosaics yet (one stack per target)"
+        )
 
 
-def _grid(plan, result, groups):
-    from astrophot.io import read_frame
+_STAGE_FUNCTIONS = {
+    "stack": "stack_frames",
+    "continuum": "subtract_continuum",
+    "color": "make_color_composite",
+}
 
-    find_optimal_wcs = _combination("find_optimal_wcs")
+
+def _grids(plan, result, groups):
+    """One grid per target over all its filters (header text and shape), or none."""
+    from astrophot.pipeline._combine import grid_header
+
+    if not plan.config["grid"]["enabled"] or _combination("find_optimal_wcs") is None:
+        _stage(result, "grid", "skipped", "disabled in the configuration")
+        return {}
     by_target = {}
     for (target, _), paths in groups.items():
         by_target.setdefault(target, []).extend(paths)
-    result.grids = {}
-    for target, paths in by_target.items():
-        result.grids[target] = find_optimal_wcs([read_frame(p) for p in paths])
-    return []
+    grids = {}
+    for target, paths in sorted(by_target.items(), key=str):
+        try:
+            grids[target] = grid_header(paths)
+        except Exception as exc:
+            log.warning("grid of %s failed: %s: %s", target, type(exc).__name__, exc)
+            _stage(result, "grid", "failed", f"{target}: {type(exc).__name__}: {exc}")
+            return grids
+    if grids:
+        sizes = ", ".join(f"{t}: {g[1][1]}x{g[1][0]}" for t, g in grids.items())
+        _stage(result, "grid", "done", f"one grid per target for all filters ({sizes})")
+        result.grids = grids
+    else:
+        _stage(result, "grid", "skipped", "no solved, accepted frames")
+    return grids
 
 
-def _stack(plan, result, groups):
-    from astrophot.io import read_frame, write_frame
+def _options(plan, stage, exclude=()):
+    return {k: v for k, v in plan.config[stage].items() if k != "enabled" and k not in exclude}
 
-    stack_frames = _combination("stack_frames")
-    options = {k: v for k, v in plan.config["stack"].items() if k != "enabled"}
+
+def _stack_tasks(plan, groups, grids):
     out = plan.output / "stacks"
-    out.mkdir(exist_ok=True)
-    made = []
-    result.stacks = {}
+    options = _options(plan, "stack")
+    tasks = []
     for (target, filt), paths in sorted(groups.items(), key=str):
-        grid = getattr(result, "grids", {}).get(target)
-        kwargs = {"wcs": grid[0], "shape": grid[1]} if grid else {}
-        stacked = stack_frames([read_frame(p) for p in paths], **kwargs, **options)
-        path = out / f"stack-{target}-{filt}.fits"
-        write_frame(stacked, path, overwrite=True)
-        result.stacks[filt] = path
-        made.append(path)
-    return made
+        if target not in grids:
+            continue
+        name = f"stack-{target}-{filt}"
+        tasks.append(
+            {
+                "kind": "stack",
+                "name": name,
+                "key": (target, filt),
+                "inputs": sorted(paths),
+                "outputs": [str(out / f"{name}.fits")],
+                "options": options,
+                "grid": grids[target],
+            }
+        )
+    return tasks
 
 
-def _continuum(plan, result, groups):
-    from astrophot.io import read_frame, write_frame
-
-    subtract_continuum = _combination("subtract_continuum")
+def _line_tasks(plan, stacks):
     section = plan.config["continuum"]
-    stacks = getattr(result, "stacks", {})
-    if section["narrow"] not in stacks or section["broad"] not in stacks:
-        return []
-    line = subtract_continuum(read_frame(stacks[section["narrow"]]), read_frame(stacks[section["broad"]]))
-    path = plan.output / "stacks" / f"line-{section['narrow']}.fits"
-    write_frame(line, path, overwrite=True)
-    return [path]
+    tasks = []
+    for target in sorted({t for t, _ in stacks}, key=str):
+        narrow, broad = stacks.get((target, section["narrow"])), stacks.get((target, section["broad"]))
+        if narrow and broad:
+            name = f"line-{target}-{section['narrow']}"
+            tasks.append(
+                {
+                    "kind": "line",
+                    "name": name,
+                    "key": target,
+                    "inputs": [narrow, broad],
+                    "outputs": [str(plan.output / "stacks" / f"{name}.fits")],
+                    "options": _options(plan, "continuum", exclude=("narrow", "broad")),
+                }
+            )
+    return tasks
 
 
-def _color(plan, result, groups):
-    from astrophot.io import read_frame
-
-    make_color_composite = _combination("make_color_composite")
+def _color_tasks(plan, stacks):
     section = plan.config["color"]
-    stacks = getattr(result, "stacks", {})
     channels = [section[c] for c in ("red", "green", "blue")]
-    if not all(c in stacks for c in channels):
-        return []
-    picture = make_color_composite(*(read_frame(stacks[c]) for c in channels))
-    made = []
-    for fmt in section["formats"]:
-        path = plan.output / f"color.{fmt}"
-        picture.write(path)
-        made.append(path)
-    return made
+    tasks = []
+    for target in sorted({t for t, _ in stacks}, key=str):
+        paths = [stacks.get((target, c)) for c in channels]
+        if all(paths):
+            name = f"color-{target}"
+            tasks.append(
+                {
+                    "kind": "color",
+                    "name": name,
+                    "key": target,
+                    "inputs": paths,
+                    "outputs": [str(plan.output / f"{name}.{fmt}") for fmt in section["formats"]],
+                    "sidecar": str(plan.output / f"{name}.asdf"),
+                    "options": _options(plan, "color", exclude=("red", "green", "blue", "formats")),
+                }
+            )
+    return tasks
 
 
-_COMBINE = {
-    "grid": _grid,
-    "stack": _stack,
-    "mosaic": lambda plan, result, groups: [],
-    "continuum": _continuum,
-    "color": _color,
-}
+def _run_products(plan, result, client, stage, tasks):
+    """Map the tasks of one combination stage; record the stage; return key -> first output of those done."""
+    from astrophot.pipeline._combine import run_product
+    from astrophot.pipeline._night import _map
+
+    t0 = time.perf_counter()
+    done = {}
+    blocked = _blocked(plan, stage, _STAGE_FUNCTIONS[stage])
+    if blocked or not tasks:
+        why = {"stack": "no solved, accepted frames on a grid"}.get(stage, "the stacks it needs are missing")
+        _stage(result, stage, *(blocked or ("skipped", f"nothing to combine ({why})")))
+        result.timings[stage] = time.perf_counter() - t0
+        return done
+    for task in tasks:
+        task["resume"] = plan.resume
+    outcomes = _map(client, run_product, tasks, stage, plan.progress or _none)
+    failed = [o for o in outcomes if o["status"] != "done"]
+    for task, outcome in zip(tasks, outcomes):
+        if outcome["status"] == "done":
+            done[task["key"]] = task["outputs"][0]
+    products = [p for task, o in zip(tasks, outcomes) if o["status"] == "done" for p in task["outputs"]]
+    made = sum(o["made"] for o in outcomes)
+    reason = f"{made} made, {len(outcomes) - len(failed) - made} up to date"
+    if failed:
+        reason += "; " + "; ".join(f"{o['name']}: {o['reason']}" for o in failed)
+    _stage(result, stage, "failed" if failed else "done", reason, products)
+    result.stages[stage]["made"] = [o["name"] for o in outcomes if o["made"]]
+    result.products[stage] = [str(p) for p in products]
+    result.timings[stage] = time.perf_counter() - t0
+    return done

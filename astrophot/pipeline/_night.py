@@ -173,8 +173,10 @@ def process_night(
         and version); False redoes everything.
     overrides : sequence of str, optional
         ``"stage.option=value"`` overrides (they win over ``config``).
-    progress : callable, optional
-        Called as ``progress(stage, done, total)``.
+    progress : callable or bool, optional
+        Called as ``progress(stage, done, total)`` as work finishes; False
+        reports nothing; None (default) follows ``execution.progress``: one
+        bar per stage on a terminal (tqdm), log lines otherwise.
 
     Returns
     -------
@@ -199,6 +201,7 @@ def process_night(
     >>> [f["status"] for f in result.frames]
     ['done']
     """
+    from astrophot.pipeline._progress import make_progress
     from astrophot.pipeline._state import OutputLock, remove_stale
 
     t0 = time.perf_counter()
@@ -212,7 +215,8 @@ def process_night(
                 source, output=output, config=config, library=library, overrides=overrides, resume=resume
             )
             plan.started = t0
-            result = _execute(plan, client=client, progress=progress or _log_progress)
+            plan.progress = make_progress(progress, plan.config["execution"]["progress"])
+            result = _execute(plan, client=client)
         finally:
             logging.getLogger("astrophot").removeHandler(handler)
             handler.close()
@@ -231,11 +235,6 @@ def _log_file(output):
     return handler
 
 
-def _log_progress(stage, done, total):
-    if done == total or done % max(1, total // 10) == 0:
-        log.info("%s: %d/%d", stage, done, total)
-
-
 def _runner(client, config):
     """A map function: local in this process, or on Dask (given or a local cluster)."""
     workers = config["execution"]["workers"]
@@ -246,14 +245,12 @@ def _runner(client, config):
 
         client = owned = Client(address)
     elif client is None and workers:
-        import dask
         from dask.distributed import Client, LocalCluster
 
-        # worker processes that may start helpers (the astrometry engine's time limit): not daemonic
-        with dask.config.set({"distributed.worker.daemon": False}):
-            cluster = LocalCluster(
-                n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=":0"
-            )
+        # one thread per worker process: the stages inside run single-threaded (astrophot._concurrency)
+        cluster = LocalCluster(
+            n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=":0"
+        )
         client = owned = Client(cluster)
     if client is not None:
         log.info("Dask dashboard: %s", getattr(client, "dashboard_link", "n/a"))
@@ -278,43 +275,35 @@ def _map(client, function, tasks, stage, progress):
     return results
 
 
-def _execute(plan, *, client, progress):
-    from astrophot.pipeline._later import run_later_stages
-    from astrophot.pipeline._tasks import build_master, process_light
+def _masters(plan, client, result):
+    """Build the night's masters in waves (bias, then dark, then flats and bad pixels); return failures."""
+    from astrophot.pipeline._tasks import build_master
 
-    config = plan.config
-    result = NightResult(output=plan.output, config=config, masters=dict(plan.masters))
-    for sub in ("calibrated", "solved", "stars", "quality", "masters"):
-        (plan.output / sub).mkdir(exist_ok=True)
-    _save_config(plan.output, config)
-    client, owned = _runner(client, config)
-    try:
-        t0 = time.perf_counter()
-        failed_masters = {}
-        for wave in _MASTER_WAVES:
-            tasks = [t for t in plan.master_tasks if t["kind"] in wave]
-            for done in _map(client, build_master, tasks, "masters", progress):
-                if done["status"] != "done":
-                    failed_masters[done["output"]] = done["reason"]
-        result.timings["masters"] = time.perf_counter() - t0
-        tasks = []
-        for task in plan.light_tasks:
-            bad = [failed_masters[p] for p in task["inputs"].values() if p in failed_masters]
-            if bad:
-                plan.uncalibrated[task["inputs"]["raw"]] = f"the master built for it failed: {bad[0]}"
-            else:
-                tasks.append(task)
-        t0 = time.perf_counter()
-        result.frames = (
-            _map(client, process_light, tasks, "frames", progress) if config["calibrate"]["enabled"] else []
-        )
-        result.timings["frames (wall)"] = time.perf_counter() - t0
-    finally:
-        if owned is not None:
-            cluster = getattr(owned, "cluster", None)
-            owned.close()
-            if cluster is not None:
-                cluster.close()
+    t0 = time.perf_counter()
+    failed = {}
+    for wave in _MASTER_WAVES:
+        tasks = [t for t in plan.master_tasks if t["kind"] in wave]
+        for done in _map(client, build_master, tasks, "masters " + "/".join(wave), plan.progress):
+            if done["status"] != "done":
+                failed[done["output"]] = done["reason"]
+    result.timings["masters"] = time.perf_counter() - t0
+    return failed
+
+
+def _frames(plan, client, result, failed_masters):
+    from astrophot.pipeline._tasks import process_light
+
+    tasks = []
+    for task in plan.light_tasks:
+        bad = [failed_masters[p] for p in task["inputs"].values() if p in failed_masters]
+        if bad:
+            plan.uncalibrated[task["inputs"]["raw"]] = f"the master built for it failed: {bad[0]}"
+        else:
+            tasks.append(task)
+    t0 = time.perf_counter()
+    if plan.config["calibrate"]["enabled"]:
+        result.frames = _map(client, process_light, tasks, "frames", plan.progress)
+    result.timings["frames (wall)"] = time.perf_counter() - t0
     for path, reason in plan.uncalibrated.items():
         result.frames.append(_not_run(path, "uncalibrated", f"no usable calibration: {reason}"))
     for path, reason in plan.corrupt.items():
@@ -324,11 +313,28 @@ def _execute(plan, *, client, progress):
         for stage, seconds in frame.get("seconds", {}).items():
             if stage != "total":
                 result.timings[stage] = result.timings.get(stage, 0.0) + seconds
-    result.products["calibrated"] = [
-        f["products"]["calibrated"] for f in result.frames if "calibrated" in f["products"]
-    ]
-    result.products["solved"] = [f["products"]["solved"] for f in result.frames if "solved" in f["products"]]
-    run_later_stages(plan, result)
+    for kind in ("calibrated", "solved"):
+        result.products[kind] = [f["products"][kind] for f in result.frames if kind in f["products"]]
+
+
+def _execute(plan, *, client):
+    from astrophot.pipeline._later import run_later_stages
+
+    result = NightResult(output=plan.output, config=plan.config, masters=dict(plan.masters))
+    for sub in ("calibrated", "solved", "stars", "quality", "masters", "stacks"):
+        (plan.output / sub).mkdir(exist_ok=True)
+    _save_config(plan.output, plan.config)
+    client, owned = _runner(client, plan.config)
+    try:
+        failed_masters = _masters(plan, client, result)
+        _frames(plan, client, result, failed_masters)
+        run_later_stages(plan, result, client)
+    finally:
+        if owned is not None:
+            cluster = getattr(owned, "cluster", None)
+            owned.close()
+            if cluster is not None:
+                cluster.close()
     _write_summary(plan.output, result)
     return result
 

@@ -30,11 +30,12 @@ class NightPlan:
     corrupt: dict = field(default_factory=dict)
     masters: dict = field(default_factory=dict)
     started: float | None = None
+    progress: object = None
+    resume: bool = True
 
     def describe(self):
         """The plan as text (``astrophot run --plan``)."""
-        from astrophot.pipeline._state import is_current
-        from astrophot.pipeline._tasks import CALIBRATE_FUNCTION, _calibration_parameters
+        from astrophot.pipeline._tasks import calibration_recipe, current
 
         kinds = {}
         for info in self.files:
@@ -51,18 +52,13 @@ class NightPlan:
         lines.append("masters:")
         for name, (path, reason) in sorted(self.masters.items()):
             lines.append(f"  {name}: {Path(path).name if path else 'none'} ({reason})")
-        current = 0
+        n_current = 0
         for task in self.light_tasks:
             inputs = task["inputs"]
-            if all(v is None or Path(v).exists() for v in inputs.values()) and is_current(
-                task["outputs"]["calibrated"],
-                inputs=inputs,
-                function=CALIBRATE_FUNCTION,
-                parameters=_calibration_parameters(self.config),
-            ):
-                current += 1
+            if current(task["outputs"]["calibrated"], calibration_recipe(self.config, inputs)):
+                n_current += 1
         lines.append(
-            f"lights to process: {len(self.light_tasks)} ({current} already calibrated and up to date)"
+            f"lights to process: {len(self.light_tasks)} ({n_current} already calibrated and up to date)"
         )
         for path, reason in sorted(self.uncalibrated.items()):
             lines.append(f"  no calibration: {Path(path).name}: {reason}")
@@ -193,7 +189,7 @@ def make_plan(source, files, *, output, config, library=None, resume=True):
     -------
     NightPlan
     """
-    plan = NightPlan(source=Path(source), output=Path(output), config=config, files=files)
+    plan = NightPlan(source=Path(source), output=Path(output), config=config, files=files, resume=resume)
     plan.groups = group_lights(files)
     plan.corrupt = {str(f.path): f.problem for f in files if f.kind == "corrupt" or f.problem}
     for members in plan.groups.values():

@@ -4,23 +4,72 @@ The work of the night runner, as functions of paths and small plans.
 
 Each task takes a `dict` of paths and config sections (what a Dask worker
 receives: never pixel arrays), reads its inputs, runs the stages, writes its
-products atomically with their recipe, and returns a small `dict`: status,
-reason, products, seconds per stage. A task never raises for a bad frame.
+products atomically (`~astrophot.write_frame`: FITS and provenance sidecar),
+and returns a small `dict`: status, reason, products, seconds per stage. A
+task never raises for a bad frame.
+
+Whether a product is up to date is read from its provenance by
+`astrophot.io.up_to_date_reason` against the recipe the configuration asks
+for (`calibration_recipe`, `solve_recipe`, `master_recipe`): the functions
+of its last steps, their parameters from the configuration, the input
+checksums and the astrophot version.
 """
 
 import json
 import logging
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
-from astrophot.pipeline._state import is_current, record_recipe
-
-__all__ = ["build_master", "process_light"]
+__all__ = ["build_master", "calibration_recipe", "current", "master_recipe", "process_light", "solve_recipe"]
 
 log = logging.getLogger(__name__)
 
-CALIBRATE_FUNCTION = "astrophot.pipeline.calibrate_light"
-SOLVE_FUNCTION = "astrophot.pipeline.analyse_and_solve"
+#: The per-frame stages after calibrate_frame: config section and function, in order.
+_CHAIN = (
+    ("fix_bad_pixels", "fix_bad_pixels"),
+    ("cosmic_rays", "reject_cosmic_rays"),
+    ("metadata", "add_metadata"),
+)
+_MASTER_FUNCTIONS = {
+    "bias": "make_master_bias",
+    "dark": "make_master_dark",
+    "flat": "make_master_flat",
+    "bad_pixels": "find_bad_pixels",
+}
+
+
+def calibration_recipe(config, inputs):
+    """What a calibrated light must record: calibrate_frame then the enabled stages, from these inputs."""
+    functions = ["calibrate_frame"] + [name for stage, name in _CHAIN if config[stage]["enabled"]]
+    parameters = [{"unit": config["calibrate"]["unit"]}] + [None] * (len(functions) - 1)
+    return {"inputs": [p for p in inputs.values() if p], "function": functions, "parameters": parameters}
+
+
+def solve_recipe(config, calibrated):
+    """What a solved light must record: solve_astrometry of the calibrated file with these options."""
+    section = config["solve"]
+    parameters = {"backend": section["backend"], "time_limit": section["time_limit"]}
+    return {"inputs": [calibrated], "function": "solve_astrometry", "parameters": parameters}
+
+
+def master_recipe(task):
+    """What a master built from the night's raw frames must record."""
+    inputs = list(task["inputs"].get("frames", ())) + [
+        v for k, v in task["inputs"].items() if k != "frames" and v
+    ]
+    return {"inputs": inputs, "function": _MASTER_FUNCTIONS[task["kind"]], "parameters": None}
+
+
+def current(path, recipe):
+    """True when the product at ``path`` is complete and made by ``recipe`` (the reason is logged)."""
+    from astrophot.io import up_to_date_reason
+
+    reason = up_to_date_reason(path, **recipe)
+    if reason is not None:
+        log.debug("%s: redone: %s", Path(path).name, reason)
+    return reason is None
 
 
 def _calibrate(task, timings):
@@ -52,19 +101,10 @@ def _calibrate(task, timings):
     return frame
 
 
-def _calibration_parameters(config):
-    return {k: config[k] for k in ("calibrate", "fix_bad_pixels", "cosmic_rays", "metadata")}
-
-
-def _solve_parameters(config):
-    return {k: config[k] for k in ("stars", "solve")}
-
-
-def _write(frame, path, **recipe):
+def _write(frame, path):
     from astrophot.io import write_frame
 
     write_frame(frame, path, overwrite=True)
-    record_recipe(path, **recipe)
 
 
 def _analyse(frame, task, timings):
@@ -107,13 +147,11 @@ def _load_quality(path):
 def _calibrated(task, result):
     """The calibrated frame (None when up to date on disk) and whether it was kept."""
     out = task["outputs"]
-    recipe = {"inputs": task["inputs"], "function": CALIBRATE_FUNCTION}
-    params = _calibration_parameters(task["config"])
-    if task["resume"] and is_current(out["calibrated"], parameters=params, **recipe):
+    if task["resume"] and current(out["calibrated"], calibration_recipe(task["config"], task["inputs"])):
         result["skipped"].append("calibrated")
         return None, True
     frame = _calibrate(task, result["seconds"])
-    _write(frame, out["calibrated"], parameters=params, **recipe)
+    _write(frame, out["calibrated"])
     result["made"].append("calibrated")
     return frame, False
 
@@ -146,16 +184,37 @@ def process_light(task):
         "skipped": [],
         "seconds": {},
         "quality": None,
+        "warnings": [],
     }
     t_all = time.perf_counter()
-    try:
-        _run_light(task, result)
-    except Exception as exc:  # one bad frame never stops the night
-        log.warning("%s: failed: %s: %s", Path(result["file"]).name, type(exc).__name__, exc)
-        result["status"] = "failed"
-        result["reason"] = f"{type(exc).__name__}: {exc}"
+    with _recorded_warnings(result, Path(result["file"]).name):
+        try:
+            _run_light(task, result)
+        except Exception as exc:  # one bad frame never stops the night
+            log.warning("%s: failed: %s: %s", Path(result["file"]).name, type(exc).__name__, exc)
+            result["status"] = "failed"
+            result["reason"] = f"{type(exc).__name__}: {exc}"
     result["seconds"]["total"] = time.perf_counter() - t_all
     return result
+
+
+@contextmanager
+def _recorded_warnings(result, name):
+    """
+    The warnings of a task, logged once each with the file's name and kept in
+    ``result['warnings']`` (the report shows them): a warning never fails a
+    frame, whatever filter the caller set.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    seen = []
+    for item in caught:
+        text = f"{item.category.__name__}: {item.message}"
+        if text not in seen:
+            seen.append(text)
+            log.warning("%s: %s", name, text)
+    result["warnings"] = seen
 
 
 def _run_light(task, result):
@@ -167,12 +226,10 @@ def _run_light(task, result):
     result["products"]["calibrated"] = str(out["calibrated"])
     if not config["stars"]["enabled"]:
         return
-    inputs = {"calibrated": out["calibrated"]}
-    params = _solve_parameters(config)
     solved_current = (
         task["resume"]
         and config["solve"]["enabled"]
-        and is_current(out["solved"], inputs=inputs, function=SOLVE_FUNCTION, parameters=params)
+        and current(out["solved"], solve_recipe(config, out["calibrated"]))
     )
     quality = _load_quality(out["quality"]) if task["resume"] else None
     if solved_current and quality is not None:
@@ -191,7 +248,7 @@ def _run_light(task, result):
         Path(out["solved"]).unlink(missing_ok=True)
         return
     if solved is not None:
-        _write(solved, out["solved"], inputs=inputs, function=SOLVE_FUNCTION, parameters=params)
+        _write(solved, out["solved"])
         result["made"].append("solved")
         result["products"]["solved"] = str(out["solved"])
 
@@ -212,34 +269,32 @@ def build_master(task):
     dict
         ``kind``, ``output``, ``status``, ``reason``, ``made`` (bool), ``seconds``.
     """
+    t0 = time.perf_counter()
+    kind, output = task["kind"], task["output"]
+    result = {"kind": kind, "output": str(output), "status": "done", "reason": "", "made": False}
+    with _recorded_warnings(result, Path(output).name):
+        try:
+            if not (task["resume"] and current(output, master_recipe(task))):
+                _write(_make_master(kind, task["inputs"]), output)
+                result["made"] = True
+        except Exception as exc:
+            result["status"] = "failed"
+            result["reason"] = f"{type(exc).__name__}: {exc}"
+    result["seconds"] = time.perf_counter() - t0
+    return result
+
+
+def _make_master(kind, inputs):
     import astrophot as ap
     from astrophot.io import read_frame
 
-    t0 = time.perf_counter()
-    kind, output = task["kind"], task["output"]
-    inputs = {f"frame{i:03d}": p for i, p in enumerate(task["inputs"].get("frames", ()))}
-    inputs.update({k: v for k, v in task["inputs"].items() if k != "frames" and v})
-    function = f"astrophot.pipeline.build_master.{kind}"
-    result = {"kind": kind, "output": str(output), "status": "done", "reason": "", "made": False}
-    try:
-        if task["resume"] and is_current(output, inputs=inputs, function=function, parameters={}):
-            result["seconds"] = time.perf_counter() - t0
-            return result
-        bias = read_frame(task["inputs"]["bias"]) if task["inputs"].get("bias") else None
-        dark = read_frame(task["inputs"]["dark"]) if task["inputs"].get("dark") else None
-        frames = list(task["inputs"].get("frames", ()))
-        if kind == "bias":
-            master = ap.make_master_bias(frames)
-        elif kind == "dark":
-            master = ap.make_master_dark(frames, bias=bias)
-        elif kind == "flat":
-            master = ap.make_master_flat(frames, bias=bias, dark=dark)
-        else:
-            master = ap.find_bad_pixels(dark)
-        _write(master, output, inputs=inputs, function=function, parameters={})
-        result["made"] = True
-    except Exception as exc:
-        result["status"] = "failed"
-        result["reason"] = f"{type(exc).__name__}: {exc}"
-    result["seconds"] = time.perf_counter() - t0
-    return result
+    bias = read_frame(inputs["bias"]) if inputs.get("bias") else None
+    dark = read_frame(inputs["dark"]) if inputs.get("dark") else None
+    frames = list(inputs.get("frames", ()))
+    if kind == "bias":
+        return ap.make_master_bias(frames)
+    if kind == "dark":
+        return ap.make_master_dark(frames, bias=bias)
+    if kind == "flat":
+        return ap.make_master_flat(frames, bias=bias, dark=dark)
+    return ap.find_bad_pixels(dark)

@@ -2,12 +2,10 @@
 """The night runner on a simulated, zipped iTelescope night with a calibration library."""
 
 import json
-import os
 import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,66 +13,22 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from astrophot.datasets import simulate_itelescope_night
 from astrophot.frames import data_checksum
 from astrophot.io import read_frame
 from astrophot.pipeline import ConfigError, OutputLockedError, load_config, process_night
 from astrophot.pipeline._state import OutputLock
 
-SHAPE = (160, 240)
+from .conftest import RUN, SHAPE, cli, copy_download, env
+
 FAST = ["cosmic_rays.enabled=false", "metadata.enabled=false"]
 
 
-@pytest.fixture(scope="module")
-def night(tmp_path_factory):
-    """Three filters (Ha, Red, V), one light each, zipped; a calibration library."""
-    return simulate_itelescope_night(
-        tmp_path_factory.mktemp("sim") / "night", n_lights=1, shape=SHAPE, seed=5
-    )
-
-
-def _copy_download(night, tmp_path):
-    download = tmp_path / "download"
-    shutil.copytree(night.download, download)
-    return download
-
-
-def _env():
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join([root, env.get("PYTHONPATH", "")])
-    return env
-
-
-def _cli(*args):
-    code = "import sys; from astrophot.cli.main import main; sys.exit(main(sys.argv[1:]))"
-    return [sys.executable, "-c", code, *args]
-
-
-RUN = ["cosmic_rays.enabled=true", "metadata.enabled=false"]
-
-
-@pytest.fixture(scope="module")
-def cli_run(night, tmp_path_factory):
-    """One ``astrophot run`` of the zipped night (a real process)."""
-    tmp_path = tmp_path_factory.mktemp("run")
-    download = _copy_download(night, tmp_path)
-    out = tmp_path / "out"
-    sets = sum((["--set", s] for s in RUN), [])
-    proc = subprocess.run(
-        _cli("run", str(download), "-o", str(out), "--library", str(night.library), *sets),
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=600,
-    )
-    return proc, out
-
-
 def test_run_cli_products_report_and_provenance(night, cli_run):
-    proc, out = cli_run
+    proc, out, _ = cli_run
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "lights: 3 done" in proc.stdout
+    # progress: not a terminal, so log lines per stage with counts
+    assert "frames: 3/3" in proc.stderr and "report: 1/1" in proc.stderr
     summary = json.loads((out / "night.json").read_text())
     assert len(summary["frames"]) == 3
     raws = {Path(p).name: data_checksum(read_frame(p).data) for p in night.night.lights}
@@ -100,25 +54,24 @@ def test_run_cli_products_report_and_provenance(night, cli_run):
             assert not summary["stages"][stage]["products"]
     html = (out / "report" / "night.html").read_text()
     assert html.count("data:image/png;base64,") >= 4  # 3 thumbnails + the plots
-    assert "Masters used and why" in html and "stack.method" not in html  # config is YAML, not dotted
+    assert "Masters used and why" in html and "stack.center" not in html  # config is YAML, not dotted
     assert (out / "astrophot-run.log").stat().st_size > 0
     assert (out / "config-used.yaml").exists()
 
 
 def test_print_config_and_precedence(tmp_path):
-    proc = subprocess.run(
-        _cli("run", "--print-config"), capture_output=True, text=True, env=_env(), timeout=60
-    )
+    proc = subprocess.run(cli("run", "--print-config"), capture_output=True, text=True, env=env(), timeout=60)
     assert proc.returncode == 0
     path = tmp_path / "c.yaml"
-    path.write_text(proc.stdout.replace("method: mean ", "method: median"))
-    assert load_config(path)["stack"]["method"] == "median"
-    assert load_config(path, overrides=["stack.method=sum"])["stack"]["method"] == "sum"
-    assert load_config()["stack"]["method"] == "mean"
+    path.write_text(proc.stdout.replace("center: mean ", "center: median"))
+    assert load_config(path)["stack"]["center"] == "median"
+    assert load_config(path, overrides=["stack.rejection=sigma"])["stack"]["rejection"] == "sigma"
+    assert load_config(path, overrides=["stack.center=mean"])["stack"]["center"] == "mean"
+    assert load_config()["stack"]["center"] == "mean"
     bad = tmp_path / "bad.yaml"
-    bad.write_text("stack:\n  enabled: true\n  method: average\n")
+    bad.write_text("stack:\n  enabled: true\n  center: average\n")
     with pytest.raises(
-        ConfigError, match=r"bad.yaml, line 3: stack.method = 'average': allowed values are mean"
+        ConfigError, match=r"bad.yaml, line 3: stack.center = 'average': allowed values are mean, median"
     ):
         load_config(bad)
     bad.write_text("stack:\n  colour: 1\n")
@@ -163,7 +116,7 @@ def _make_faults(night, download):
 
 
 def test_faults_reported_everything_else_produced(night, tmp_path):
-    download = _copy_download(night, tmp_path)
+    download = copy_download(night, tmp_path)
     corrupt, unsolvable, other = _make_faults(night, download)
     result = process_night(download, output=tmp_path / "out", library=night.library, overrides=FAST)
     by_name = {Path(f["file"]).name: f for f in result.frames}
@@ -191,48 +144,64 @@ def _sidecar_times(out):
 
 
 def _no_partials(out):
-    leftovers = [p for p in out.rglob("*.tmp")]
+    leftovers = [p for p in out.rglob("*") if p.name.endswith((".tmp", ".aptmp"))]
     assert not leftovers, leftovers
     for path in out.rglob("*.fits"):
         fits.getdata(path)  # readable: no half-written FITS
         assert path.with_suffix(".asdf").exists()
 
 
-def test_resume_after_kill_9_and_stack_option(night, tmp_path):
-    download = _copy_download(night, tmp_path)
+def _checksums(frames, kinds=("calibrated", "solved")):
+    sums = {}
+    for frame in frames:
+        for kind in kinds:
+            sums[(Path(frame["file"]).name, kind)] = data_checksum(read_frame(frame["products"][kind]).data)
+    return sums
+
+
+def test_resume_after_kill_9_and_stack_option(night, cli_run, tmp_path):
+    download = copy_download(night, tmp_path)
     out = tmp_path / "out"
-    args = _cli(
+    args = cli(
         "run",
         str(download),
         "-o",
         str(out),
         "--library",
         str(night.library),
-        *sum((["--set", s] for s in FAST), []),
+        *sum((["--set", s] for s in RUN), []),
     )
+    # kill moments spread over the time an uninterrupted run of this night took (on this machine, now)
+    seconds = cli_run[2]
     rng = random.Random(15)
     for _ in range(3):
-        proc = subprocess.Popen(args, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(2.0, 6.0))
+        proc = subprocess.Popen(args, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.1, 0.5) * seconds)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     before = _sidecar_times(out)
-    proc = subprocess.run(args, capture_output=True, text=True, env=_env(), timeout=300)
+    proc = subprocess.run([*args, "--quiet"], capture_output=True, text=True, env=env(), timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "frames:" not in proc.stderr  # quiet: no progress lines
     _no_partials(out)
     after = _sidecar_times(out)
     # whatever was finished before the kills was not recomputed
     assert all(after[name] == t for name, t in before.items() if name in after)
     assert len(after) == 6
+    # the interrupted night made the same products as the uninterrupted one
+    frames = json.loads((out / "night.json").read_text())["frames"]
+    local = json.loads((cli_run[1] / "night.json").read_text())["frames"]
+    assert _checksums(frames) == _checksums(local)
     # a rerun redoes nothing per frame; a changed stack option redoes only the stacks
     result = process_night(
-        download, output=out, library=night.library, overrides=[*FAST, "stack.method=median"]
+        download, output=out, library=night.library, overrides=[*RUN, "stack.center=median"]
     )
     assert all(f["made"] == [] and set(f["skipped"]) == {"calibrated", "solved"} for f in result.frames)
     assert _sidecar_times(out) == after
 
 
 def test_distributed_matches_local(night, cli_run, tmp_path):
+    # real `dask worker` processes with their nanny (daemonic workers: the engine may not fork there)
     pytest.importorskip("distributed")
     dask = shutil.which("dask")
     if dask is None:
@@ -251,7 +220,7 @@ def test_distributed_matches_local(night, cli_run, tmp_path):
                 "--scheduler-file",
                 str(scheduler_file),
             ],
-            env=_env(),
+            env=env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -271,12 +240,11 @@ def test_distributed_matches_local(night, cli_run, tmp_path):
                         str(scheduler_file),
                         "--nthreads",
                         "1",
-                        "--no-nanny",
                         "--no-dashboard",
                         "--host",
                         "127.0.0.1",
                     ],
-                    env=_env(),
+                    env=env(),
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
@@ -286,7 +254,7 @@ def test_distributed_matches_local(night, cli_run, tmp_path):
         with Client(scheduler_file=str(scheduler_file), timeout=60) as client:
             client.wait_for_workers(2, timeout=60)
             remote = process_night(
-                _copy_download(night, tmp_path / "a"),
+                copy_download(night, tmp_path / "a"),
                 output=tmp_path / "dist",
                 library=night.library,
                 client=client,
@@ -302,18 +270,9 @@ def test_distributed_matches_local(night, cli_run, tmp_path):
                 proc.kill()
                 proc.wait()
 
-    def checksums(frames):
-        sums = {}
-        for frame in frames:
-            for kind in ("calibrated", "solved"):
-                sums[(Path(frame["file"]).name, kind)] = data_checksum(
-                    read_frame(frame["products"][kind]).data
-                )
-        return sums
-
     assert len(remote.frames) == 3 and all(f["status"] == "done" for f in remote.frames)
     local = json.loads((cli_run[1] / "night.json").read_text())["frames"]
-    assert checksums(remote.frames) == checksums(local)
+    assert _checksums(remote.frames) == _checksums(local)
 
 
 def _chromium():
@@ -328,7 +287,7 @@ def test_report_in_headless_chromium(cli_run, tmp_path):
     browser = _chromium()
     if browser is None:
         pytest.skip("no Chromium installed (Debian: apt-get install chromium; .ci/run installs it)")
-    _, out = cli_run
+    _, out, _ = cli_run
     report = out / "report" / "night.html"
     flags = [
         "--headless",

@@ -1,0 +1,172 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The night's combination tasks: a stack per target and filter, the line image
+and the colour picture of a target, as functions of paths and small plans
+(what a Dask worker receives).
+
+Every stack of a target is made on one grid (`~astrophot.find_optimal_wcs`
+over all its filters, given to each task as a header string), so the line
+image and the colour picture combine stacks pixel for pixel with no second
+resampling. A product is redone only when its provenance no longer matches
+the recipe (`astrophot.io.up_to_date_reason`): a changed stack option redoes
+the stacks, and through their checksums the line and colour products, but no
+frame.
+"""
+
+import logging
+import time
+from pathlib import Path
+
+from astrophot.pipeline._tasks import _recorded_warnings, current
+
+__all__ = ["grid_header", "run_product"]
+
+log = logging.getLogger(__name__)
+
+
+def grid_header(paths):
+    """
+    One grid for a target's solved frames of every filter.
+
+    Only the headers are read. Returns ``(header_text, (ny, nx))``.
+    """
+    import warnings
+
+    from astropy.io import fits
+    from astropy.wcs import FITSFixedWarning
+
+    from astrophot.combination import find_optimal_wcs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        headers = [fits.getheader(p) for p in paths]
+        wcs, shape = find_optimal_wcs(headers)
+    return wcs.to_header_string(relax=True), [int(n) for n in shape]
+
+
+def _grid(task):
+    import warnings
+
+    from astropy.io import fits
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        return WCS(fits.Header.fromstring(task["grid"][0])), tuple(task["grid"][1])
+
+
+def _stack(task):
+    from astrophot.combination import stack_frames
+    from astrophot.io import read_frame
+
+    wcs, shape = _grid(task)
+    frames = [read_frame(p) for p in task["inputs"]]
+    return stack_frames(frames, wcs=wcs, shape=shape, **task["options"])
+
+
+def _line(task):
+    from astrophot.combination import subtract_continuum
+    from astrophot.io import read_frame
+
+    narrow, broad = (read_frame(p) for p in task["inputs"])
+    return subtract_continuum(narrow, broad, **task["options"])
+
+
+def _color(task):
+    from astrophot.combination import make_color_composite
+    from astrophot.io import read_frame
+
+    return make_color_composite(*(read_frame(p) for p in task["inputs"]), **task["options"])
+
+
+_FUNCTIONS = {"stack": "stack_frames", "line": "subtract_continuum", "color": "make_color_composite"}
+_MAKERS = {"stack": _stack, "line": _line, "color": _color}
+
+
+def recipe(task):
+    """What the product of ``task`` must record: function, options (and the grid's shape), inputs."""
+    parameters = dict(task["options"])
+    if task["kind"] == "stack":
+        parameters["shape"] = list(task["grid"][1])
+    return {"inputs": list(task["inputs"]), "function": _FUNCTIONS[task["kind"]], "parameters": parameters}
+
+
+def _picture_current(task):
+    """A colour picture is current when its files exist and its sidecar records this recipe."""
+    from astrophot.io._sidecar import read_sidecar
+    from astrophot.io._uptodate import provenance_reason
+
+    files = [Path(p) for p in task["outputs"]]
+    if not all(p.exists() for p in files):
+        return False
+    try:
+        provenance = read_sidecar(task["sidecar"])
+    except Exception as exc:  # missing or torn: redo
+        log.debug("%s: redone: %s", Path(task["sidecar"]).name, exc)
+        return False
+    reason = provenance_reason(provenance, **recipe(task))
+    if reason is not None:
+        log.debug("%s: redone: %s", Path(task["sidecar"]).name, reason)
+    return reason is None
+
+
+def _write_picture(picture, task):
+    """The picture in each format, then its provenance sidecar (last: it marks the set complete)."""
+    from astrophot.io._atomic import atomic_path
+    from astrophot.io._sidecar import write_sidecar
+
+    for path in task["outputs"]:
+        picture.write(path, overwrite=True)
+    sidecar = Path(task["sidecar"])
+    with atomic_path(sidecar, overwrite=True) as tmp:
+        write_sidecar(
+            tmp, picture.provenance, fits_name=Path(task["outputs"][0]).name, frame_type="ColorComposite"
+        )
+
+
+def _up_to_date(task):
+    if not task["resume"]:
+        return False
+    if task["kind"] == "color":
+        return _picture_current(task)
+    return current(task["outputs"][0], recipe(task))
+
+
+def run_product(task):
+    """
+    Make one combined product (``kind``: ``'stack'``, ``'line'``, ``'color'``)
+    unless it is up to date.
+
+    Parameters
+    ----------
+    task : dict
+        ``kind``, ``name``, ``inputs`` (paths), ``outputs`` (paths), ``options``
+        (keywords of the function), ``grid`` (stacks: header text and shape),
+        ``sidecar`` (colour: the provenance file), ``resume``.
+
+    Returns
+    -------
+    dict
+        ``kind``, ``name``, ``status`` (``'done'`` or ``'failed'``), ``reason``,
+        ``made`` (bool), ``outputs``, ``seconds``, ``warnings``.
+    """
+    from astrophot.io import write_frame
+
+    t0 = time.perf_counter()
+    result = {"kind": task["kind"], "name": task["name"], "status": "done", "reason": "", "made": False}
+    result["outputs"] = list(task["outputs"])
+    with _recorded_warnings(result, task["name"]):
+        try:
+            if not _up_to_date(task):
+                product = _MAKERS[task["kind"]](task)
+                if task["kind"] == "color":
+                    _write_picture(product, task)
+                else:
+                    write_frame(product, task["outputs"][0], overwrite=True)
+                result["made"] = True
+        except Exception as exc:  # one product's failure is reported; the night goes on
+            log.warning("%s: failed: %s: %s", task["name"], type(exc).__name__, exc)
+            result["status"] = "failed"
+            result["reason"] = f"{type(exc).__name__}: {exc}"
+    result["seconds"] = time.perf_counter() - t0
+    return result
