@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from astrophot.combination._normalize import NORMALIZATIONS, WEIGHTINGS
+from astrophot.combination._reject import REJECTIONS
 from astrophot.exceptions import AstrophotError
 
 __all__ = ["DEFAULT_CONFIG_TEXT", "ConfigError", "default_config", "load_config"]
@@ -94,19 +96,9 @@ execution:
 _CHOICES = {
     ("calibrate", "unit"): ("electron", "adu"),
     ("solve", "backend"): ("auto", "catalog", "astrometry.net", "web"),
-    ("stack", "rejection"): (
-        "none",
-        "minmax",
-        "percentile",
-        "sigma",
-        "mad",
-        "winsorized",
-        "linear_fit",
-        "gesd",
-        "auto",
-    ),
-    ("stack", "normalize"): ("additive_scale", "additive", "multiplicative", "none"),
-    ("stack", "weights"): ("noise", "psf", "exptime", "none"),
+    ("stack", "rejection"): REJECTIONS,
+    ("stack", "normalize"): NORMALIZATIONS,
+    ("stack", "weights"): tuple(w for w in WEIGHTINGS if w != "quality"),  # quality needs the table
     ("stack", "center"): ("mean", "median"),
     ("execution", "progress"): ("auto", "bar", "log", "none"),
 }

@@ -18,6 +18,7 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 .rejected{background:#fdd}.failed{background:#fbb}.done{background:#efe}
 .thumbs{display:flex;flex-wrap:wrap;gap:8px}.thumb{width:210px;font-size:80%}
 .thumb img{width:200px;border:3px solid #6a6}.thumb.bad img{border-color:#c44}
+.thumb.preview{width:auto;max-width:420px}.thumb.preview img{width:auto;max-width:400px;border-color:#888}
 pre{background:#f6f6f6;padding:.5em}
 """
 
@@ -122,24 +123,48 @@ def _stages(result):
     )
 
 
-def _previews(result, size):
+def _thumb(image, caption, size):
     from astrophot.analysis.report import make_thumbnail
 
+    try:
+        img = f'<img alt="{_e(caption)}" src="{_b64png(make_thumbnail(image, size=size))}">'
+    except Exception as exc:
+        img = f"no preview ({_e(exc)})"
+    return f'<div class="thumb preview">{img}<br>{_e(caption)}</div>'
+
+
+def _product_previews(path, size):
+    """A product's preview, and for a stack its coverage, exposure and rejection maps."""
+    from astrophot.io import read_frame
+
+    name = Path(path).name
+    try:
+        frame = read_frame(path)
+    except Exception as exc:
+        return [f'<div class="thumb preview">{_e(name)}: no preview ({_e(exc)})</div>']
+    items = [_thumb(frame, name, size)]
+    for attribute, label in (
+        ("coverage", "coverage (frames)"),
+        ("exposure_map", "exposure (s)"),
+        ("rejection", "rejected values"),
+    ):
+        image = getattr(frame, attribute, None)
+        if image is not None and getattr(image, "ndim", 0) == 2:
+            items.append(_thumb(image, f"{name}: {label}", size // 2))
+    return items
+
+
+def _previews(result, size):
     items = []
     for kind in ("stack", "mosaic", "continuum"):
         for path in result.products.get(kind, []):
-            try:
-                items.append(
-                    f'<div class="thumb"><img alt="{_e(Path(path).name)}" src="{_b64png(make_thumbnail(path, size=size))}">'
-                    f"<br>{_e(Path(path).name)}</div>"
-                )
-            except Exception as exc:
-                items.append(f'<div class="thumb">{_e(Path(path).name)}: no preview ({_e(exc)})</div>')
+            items.extend(_product_previews(path, size))
     for path in result.products.get("color", []):
         if str(path).endswith(".png"):
             data = Path(path).read_bytes()
             items.append(
-                f'<div class="thumb"><img alt="colour" src="{_b64png(data)}"><br>{_e(Path(path).name)}</div>'
+                f'<div class="thumb preview"><img alt="colour" src="{_b64png(data)}">'
+                f"<br>{_e(Path(path).name)}</div>"
             )
     if not items:
         return "<p>No stack, line or colour product in this run (see the stage table for why).</p>"

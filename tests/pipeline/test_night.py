@@ -15,7 +15,7 @@ from astropy.io import fits
 
 from astrophot.frames import data_checksum
 from astrophot.io import read_frame
-from astrophot.pipeline import ConfigError, OutputLockedError, load_config, process_night
+from astrophot.pipeline import ConfigError, OutputLockedError, load_config, plan_night, process_night
 from astrophot.pipeline._state import OutputLock
 
 from .conftest import RUN, SHAPE, cli, copy_download, env
@@ -46,17 +46,91 @@ def test_run_cli_products_report_and_provenance(night, cli_run):
         assert raws[Path(frame["file"]).name] in {a.reference.sha256 for a in ancestors}
     # the library's masters were used, with reasons
     assert "bias" in summary["masters"] and "fits telescope T20" in summary["masters"]["bias"][1]
-    # stages that are not built yet are reported as such, not faked
-    # ('skipped': the stage exists but what it combines, the stacks, does not)
-    for stage in ("stack", "continuum", "color"):
-        assert summary["stages"][stage]["status"] in ("done", "not available", "skipped")
-        if summary["stages"][stage]["status"] != "done":
-            assert not summary["stages"][stage]["products"]
+    # a stage whose function this astrophot lacks is reported as such, not faked
+    assert summary["stages"]["mosaic"]["status"] in ("not available", "skipped")
+    assert not summary["stages"]["mosaic"]["products"]
+    _check_combined(night, out, summary, raws)
+    # the plan of a rerun: everything up to date (read from the products' provenance), nothing run
+    plan = plan_night(out.parent / "download", output=out, library=night.library, overrides=RUN)
+    assert "lights to process: 3 (3 already calibrated and up to date)" in plan.describe()
     html = (out / "report" / "night.html").read_text()
     assert html.count("data:image/png;base64,") >= 4  # 3 thumbnails + the plots
     assert "Masters used and why" in html and "stack.center" not in html  # config is YAML, not dotted
     assert (out / "astrophot-run.log").stat().st_size > 0
     assert (out / "config-used.yaml").exists()
+
+
+def _centroid(data, x, y, half=3):
+    """Intensity-weighted centroid in a box around (x, y), above the box's median."""
+    ix, iy = int(round(x)), int(round(y))
+    box = np.nan_to_num(data[iy - half : iy + half + 1, ix - half : ix + half + 1])
+    box = np.clip(box - np.median(box), 0, None)
+    yy, xx = np.mgrid[iy - half : iy + half + 1, ix - half : ix + half + 1]
+    return (box * xx).sum() / box.sum(), (box * yy).sum() / box.sum()
+
+
+def _bright_stars(night, name, wcs, shape, n=5, margin=8):
+    """The brightest unsaturated true stars of a light, as pixels of ``wcs``, well inside ``shape``."""
+    from astropy.coordinates import SkyCoord
+
+    stars = night.night.truth_for(name).stars
+    stars = stars[~np.asarray(stars["saturated"])]
+    x, y = wcs.world_to_pixel(SkyCoord(stars["ra"], stars["dec"], unit="deg"))
+    ny, nx = shape
+    inside = (x > margin) & (x < nx - 1 - margin) & (y > margin) & (y < ny - 1 - margin)
+    order = np.argsort(-np.asarray(stars["flux"], float)[inside])[:n]
+    return x[inside][order], y[inside][order]
+
+
+def _check_combined(night, out, summary, raws):
+    """Per-filter stacks on one grid, the line image and the colour picture, back to every raw light."""
+    from astrophot.io._sidecar import read_sidecar
+
+    stages = summary["stages"]
+    for stage in ("grid", "stack", "continuum", "color"):
+        assert stages[stage]["status"] == "done", stages[stage]
+    stacks = {Path(p).name: read_frame(p) for p in summary["products"]["stack"]}
+    assert sorted(stacks) == ["stack-M31-Ha.fits", "stack-M31-Red.fits", "stack-M31-V.fits"]
+    # one grid for the target, shared by every filter (no second resampling for line and colour)
+    first = stacks["stack-M31-Ha.fits"]
+    for stack in stacks.values():
+        assert stack.data.shape == first.data.shape
+        assert stack.wcs.to_header_string() == first.wcs.to_header_string()
+    # the stacks sit on the sky: true stars are where the grid's WCS puts them
+    for name, stack in stacks.items():
+        light = next(p for p in night.night.lights if f"-{name.split('-')[-1][:-5]}-" in p.name)
+        xs, ys = _bright_stars(night, light.name, stack.wcs, stack.data.shape)
+        assert len(xs) >= 3, name
+        offsets = [np.hypot(*np.subtract(_centroid(stack.data, x, y), (x, y))) for x, y in zip(xs, ys)]
+        assert np.median(offsets) < 0.5, (name, offsets)
+    # the line image (Ha minus its continuum) on the same grid: the stars, continuum sources, cancel
+    (line_path,) = summary["products"]["continuum"]
+    line = read_frame(line_path)
+    assert line.data.shape == first.data.shape
+    assert line.wcs.to_header_string() == first.wcs.to_header_string()
+    narrow = stacks["stack-M31-Ha.fits"]
+    xs, ys = _bright_stars(
+        night, next(p.name for p in night.night.lights if "-Ha-" in p.name), narrow.wcs, narrow.data.shape
+    )
+    for x, y in zip(xs, ys):
+        ix, iy = int(round(x)), int(round(y))
+        box = np.s_[iy - 3 : iy + 4, ix - 3 : ix + 4]
+        star = np.nansum(narrow.data[box] - np.nanmedian(narrow.data))
+        assert abs(np.nansum(line.data[box] - np.nanmedian(line.data))) < 0.2 * star
+    # the colour picture: PNG and TIFF on the grid, its provenance back to every raw light
+    pictures = sorted(Path(p).suffix for p in summary["products"]["color"])
+    assert pictures == [".png", ".tiff"]
+    from matplotlib.image import imread
+
+    png = imread(next(p for p in summary["products"]["color"] if p.endswith(".png")))
+    assert png.shape[:2] == first.data.shape and png.shape[2] >= 3
+    provenance = read_sidecar(out / "color-M31.asdf")
+    assert provenance.steps[-1].function == "astrophot.make_color_composite"
+    reached = {a.reference.sha256 for a in provenance.ancestors()}
+    assert set(raws.values()) <= reached
+    html = (out / "report" / "night.html").read_text()
+    for name in (*stacks, Path(line_path).name, "color-M31.png"):
+        assert name in html
 
 
 def test_print_config_and_precedence(tmp_path):
@@ -307,7 +381,10 @@ def test_report_in_headless_chromium(cli_run, tmp_path):
     for heading in ("Stages", "Frames", "Through the night", "Masters used and why", "Configuration"):
         assert f"<h2>{heading}</h2>" in dom
     assert dom.count('class="thumb"') == 3
-    assert "not available" in dom or "stack-" in dom
+    # previews of the 3 stacks (each with its coverage, exposure and rejection maps), the line image, the colour
+    assert dom.count('class="thumb preview"') >= 5
+    for name in ("stack-M31-Ha.fits", "stack-M31-V.fits", "line-M31-Ha.fits", "color-M31.png"):
+        assert name in dom
     shot = tmp_path / "report.png"
     subprocess.run(
         [browser, *flags, "--window-size=1300,2400", f"--screenshot={shot}", report.as_uri()],
