@@ -273,12 +273,24 @@ def test_resume_after_kill_9_and_stack_option(night, cli_run, tmp_path):
     frames = json.loads((out / "night.json").read_text())["frames"]
     local = json.loads((cli_run[1] / "night.json").read_text())["frames"]
     assert _checksums(frames) == _checksums(local)
-    # a rerun redoes nothing per frame; a changed stack option redoes only the stacks
+    # a rerun redoes nothing, neither frames nor combined products
+    combined = ("stack", "continuum", "color")
+    result = process_night(download, output=out, library=night.library, overrides=RUN, progress=False)
+    assert all(f["made"] == [] and set(f["skipped"]) == {"calibrated", "solved"} for f in result.frames)
+    assert all(result.stages[s]["status"] == "done" and result.stages[s]["made"] == [] for s in combined)
+    stacks = {Path(p).name: data_checksum(read_frame(p).data) for p in result.products["stack"]}
+    # a changed stack option redoes the stacks only: no frame; the line and colour products only
+    # if the stacks' pixels changed (they are made from the stacks' checksums)
     result = process_night(
-        download, output=out, library=night.library, overrides=[*RUN, "stack.center=median"]
+        download, output=out, library=night.library, overrides=[*RUN, "stack.center=median"], progress=False
     )
     assert all(f["made"] == [] and set(f["skipped"]) == {"calibrated", "solved"} for f in result.frames)
     assert _sidecar_times(out) == after
+    assert sorted(result.stages["stack"]["made"]) == ["stack-M31-Ha", "stack-M31-Red", "stack-M31-V"]
+    changed = stacks != {Path(p).name: data_checksum(read_frame(p).data) for p in result.products["stack"]}
+    assert result.stages["continuum"]["made"] == (["line-M31-Ha"] if changed else [])
+    assert result.stages["color"]["made"] == (["color-M31"] if changed else [])
+    assert read_frame(result.products["stack"][0]).provenance.steps[-1].parameters["center"] == "median"
 
 
 def test_distributed_matches_local(night, cli_run, tmp_path):
