@@ -240,6 +240,19 @@ def _checksums(frames, kinds=("calibrated", "solved")):
     return sums
 
 
+def _product_checksums(products):
+    import hashlib
+
+    sums = {
+        Path(p).name: data_checksum(read_frame(p).data) for k in ("stack", "continuum") for p in products[k]
+    }
+    for path in products["color"]:
+        if path.endswith(".png"):
+            sums[Path(path).name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    assert len(sums) == 5  # 3 stacks, the line image, the PNG
+    return sums
+
+
 def test_resume_after_kill_9_and_stack_option(night, cli_run, tmp_path):
     download = copy_download(night, tmp_path)
     out = tmp_path / "out"
@@ -364,8 +377,10 @@ def test_distributed_matches_local(night, cli_run, tmp_path):
                 proc.wait()
 
     assert len(remote.frames) == 3 and all(f["status"] == "done" for f in remote.frames)
-    local = json.loads((cli_run[1] / "night.json").read_text())["frames"]
-    assert _checksums(remote.frames) == _checksums(local)
+    local = json.loads((cli_run[1] / "night.json").read_text())
+    assert _checksums(remote.frames) == _checksums(local["frames"])
+    # the stacks, the line image (their pixels) and the colour picture (its bytes) are the same too
+    assert _product_checksums(remote.products) == _product_checksums(local["products"])
 
 
 def _chromium():
