@@ -81,35 +81,43 @@ def run_demo(outdir, *, seed=0, shape=(400, 600), n_lights=4, filters=("Ha", "Re
     -------
     DemoResult
     """
-    import astrophot as ap
-    from astrophot.datasets import load_night, simulate_night
-    from astrophot.instruments.itelescope import output_name
-
     t0 = time.perf_counter()
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     result = DemoResult(outdir=outdir)
+    result.night = night = _night(outdir / "night", n_lights, filters, shape, seed)
+    masters = _demo_masters(night, outdir / "masters", result)
+    frames = _reduce(night, masters, outdir, result)
+    _grade(night, frames, outdir, result)
+    if solve:
+        _solve(night, frames, outdir / "solved", result)
+    result.seconds = time.perf_counter() - t0
+    return result
 
-    night_dir = outdir / "night"
+
+def _night(night_dir, n_lights, filters, shape, seed):
+    from astrophot.datasets import load_night, simulate_night
+
     if (night_dir / "truth.yaml").exists():
         log.info("reusing the simulated night in %s", night_dir)
-        night = load_night(night_dir)
-    else:
-        log.info("simulating a night of %d light(s) per filter in %s", n_lights, night_dir)
-        night = simulate_night(
-            night_dir,
-            telescope="T20",
-            target="M31",
-            filters=tuple(filters),
-            n_lights=n_lights,
-            shape=tuple(shape),
-            seed=seed,
-            bad_frames=("defocused",),
-        )
-    result.night = night
+        return load_night(night_dir)
+    log.info("simulating a night of %d light(s) per filter in %s", n_lights, night_dir)
+    return simulate_night(
+        night_dir,
+        telescope="T20",
+        target="M31",
+        filters=tuple(filters),
+        n_lights=n_lights,
+        shape=tuple(shape),
+        seed=seed,
+        bad_frames=("defocused",),
+    )
 
-    # ---- calibration products -------------------------------------------------
-    masters_dir = outdir / "masters"
+
+def _demo_masters(night, masters_dir, result):
+    """The calibration products, written; the read noise checked against the truth."""
+    import astrophot as ap
+
     masters_dir.mkdir(exist_ok=True)
     bias = ap.make_master_bias(night.biases)
     result.masters["bias"] = _write(bias, masters_dir / "master_bias.fits")
@@ -126,25 +134,31 @@ def run_demo(outdir, *, seed=0, shape=(400, 600), n_lights=4, filters=("Ha", "Re
     result.checks.append(
         f"read noise {_value(read_noise.read_noise_adu):.2f} ADU vs truth {_value(true_rn):.2f} ADU"
     )
+    return {"bias": bias, "dark": dark, "flats": flats, "bad_pixels": bad_pixels}
 
-    # ---- reduction and analysis -----------------------------------------------
+
+def _reduce(night, masters, outdir, result):
+    """Calibrate, clean and measure every light; returns (frame, stars, path, light) per light."""
+    import astrophot as ap
+    from astrophot.instruments.itelescope import output_name
+
     cal_dir = outdir / "calibrated"
     cal_dir.mkdir(exist_ok=True)
     stars_dir = outdir / "stars"
     stars_dir.mkdir(exist_ok=True)
-    records = []
     frames = []
     plans = {}  # one calibration plan per filter: the masters are prepared once
     for light in night.lights:
         raw = read_frame(light)
         if raw.filter not in plans:
             plans[raw.filter] = ap.prepare_calibration(
-                bias=bias, dark=dark, flat=flats[raw.filter], bad_pixels=bad_pixels
+                bias=masters["bias"],
+                dark=masters["dark"],
+                flat=masters["flats"][raw.filter],
+                bad_pixels=masters["bad_pixels"],
             )
         cal = ap.calibrate_frame(raw, plan=plans[raw.filter])
-        cal = ap.fix_bad_pixels(cal)
-        cal = ap.reject_cosmic_rays(cal)
-        cal = ap.add_metadata(cal)
+        cal = ap.add_metadata(ap.reject_cosmic_rays(ap.fix_bad_pixels(cal)))
         path = cal_dir / output_name(light.name, prefix="cal")
         _write(cal, path)
         result.calibrated.append(path)
@@ -152,12 +166,16 @@ def run_demo(outdir, *, seed=0, shape=(400, 600), n_lights=4, filters=("Ha", "Re
         star_path = stars_dir / (path.stem + "_stars.ecsv")
         stars.write(star_path, format="ascii.ecsv", overwrite=True)
         result.star_lists.append(star_path)
-        records.append(ap.assess_quality(cal, stars=stars))
         frames.append((cal, stars, path, light))
+    return frames
 
-    # ---- quality ----------------------------------------------------------------
+
+def _grade(night, frames, outdir, result):
+    import astrophot as ap
     from astrophot.analysis import write_quality_report
+    from astrophot.instruments.itelescope import output_name
 
+    records = [ap.assess_quality(cal, stars=stars) for cal, stars, _, _ in frames]
     selection = ap.select_frames(records)
     result.quality = selection
     result.report = write_quality_report(selection, outdir / "quality", frames=[f[0] for f in frames])
@@ -167,29 +185,28 @@ def run_demo(outdir, *, seed=0, shape=(400, 600), n_lights=4, filters=("Ha", "Re
         f"quality: rejected {sorted(rejected) or 'none'}; deliberately bad {sorted(truth_bad) or 'none'}"
     )
 
-    # ---- astrometry ---------------------------------------------------------------
-    if solve:
-        solved_dir = outdir / "solved"
-        solved_dir.mkdir(exist_ok=True)
-        offsets = []
-        for cal, stars, path, light in frames:
-            try:
-                solved = ap.solve_astrometry(cal, stars=stars)
-            except AstrometryError as exc:
-                log.warning("%s: not solved: %s", path.name, exc)
-                continue
-            out = solved_dir / path.name.replace("cal-", "nav-", 1)
-            _write(solved, out)
-            result.solved.append(out)
-            truth = night.truth_for(light)
-            offsets.append(_wcs_offset(solved.wcs, truth.wcs, cal.data.shape))
-        if offsets:
-            result.checks.append(
-                f"astrometry: {len(offsets)} frame(s) solved, max offset from the true WCS "
-                f"{max(offsets):.3f} px over a 5x5 grid"
-            )
-    result.seconds = time.perf_counter() - t0
-    return result
+
+def _solve(night, frames, solved_dir, result):
+    import astrophot as ap
+
+    solved_dir.mkdir(exist_ok=True)
+    offsets = []
+    for cal, stars, path, light in frames:
+        try:
+            solved = ap.solve_astrometry(cal, stars=stars)
+        except AstrometryError as exc:
+            log.warning("%s: not solved: %s", path.name, exc)
+            continue
+        out = solved_dir / path.name.replace("cal-", "nav-", 1)
+        _write(solved, out)
+        result.solved.append(out)
+        truth = night.truth_for(light)
+        offsets.append(_wcs_offset(solved.wcs, truth.wcs, cal.data.shape))
+    if offsets:
+        result.checks.append(
+            f"astrometry: {len(offsets)} frame(s) solved, max offset from the true WCS "
+            f"{max(offsets):.3f} px over a 5x5 grid"
+        )
 
 
 def _value(quantity):
