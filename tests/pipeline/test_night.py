@@ -20,7 +20,12 @@ from astrophot.pipeline._state import OutputLock
 
 from .conftest import RUN, SHAPE, cli, copy_download, env
 
-FAST = ["cosmic_rays.enabled=false", "metadata.enabled=false"]
+#: Frames only (the faults are about frames; the shared run covers the combined products).
+FAST = [
+    "cosmic_rays.enabled=false",
+    "metadata.enabled=false",
+    *(f"{stage}.enabled=false" for stage in ("grid", "stack", "continuum", "color")),
+]
 
 
 def test_run_cli_products_report_and_provenance(night, cli_run):
@@ -200,6 +205,11 @@ def test_faults_reported_everything_else_produced(night, tmp_path):
     download = copy_download(night, tmp_path)
     corrupt, unsolvable, other = _make_faults(night, download)
     result = process_night(download, output=tmp_path / "out", library=night.library, overrides=FAST)
+    assert result.stages["stack"] == {
+        "status": "skipped",
+        "reason": "disabled in the configuration",
+        "products": [],
+    }
     by_name = {Path(f["file"]).name: f for f in result.frames}
     assert by_name[corrupt.name]["status"] == "failed"
     assert by_name[corrupt.name]["reason"]
