@@ -7,6 +7,7 @@ import astropy.units as u
 import numpy as np
 from astropy.nddata import CCDData, NDData
 
+from astrophot._saturation import datamax_is_saturation
 from astrophot.exceptions import FrameMismatchError, FrameTypeError
 from astrophot.frames import DQFlag, FrameBase, flags_to_mask
 
@@ -131,26 +132,36 @@ def saturation_level(frame, saturation=None, *, data=None):
     """
     The saturation level in the frame's unit, or None.
 
-    The argument when given, else the header's SATURATE or DATAMAX, else (with
-    ``data``) the image maximum when at least 3 pixels share it exactly: a
-    clipped ceiling such as a DSLR's 13583 or a 16-bit 65535.
+    The argument when given, else the header's SATURATE (or SATLEVEL), else
+    its DATAMAX when it passes a cross-check (at a usual ADC ceiling such as
+    65535, or reached by at least 3 pixels of ``data``: archives such as the
+    Digitized Sky Survey write the frame's own maximum there), else (with
+    ``data``) the image maximum when many pixels share it exactly: a clipped
+    ceiling such as a DSLR's 13583 or a 16-bit 65535.
     """
     if saturation is not None:
         if isinstance(saturation, u.Quantity):
             return float(saturation.to_value(frame.unit))
         return float(saturation)
     header = getattr(frame, "meta", None) or {}
-    for key in ("SATURATE", "DATAMAX"):
-        value = header.get(key)
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
+    for key in ("SATURATE", "SATLEVEL", "DATAMAX"):
+        value = _positive(header.get(key))
+        if value is None:
             continue
-        if value > 0:
+        if key != "DATAMAX" or datamax_is_saturation(value, data if data is not None else frame.data):
             return value
     if data is not None and data.size:
         return _clipped_ceiling(data)
     return None
+
+
+def _positive(value):
+    """``value`` as a positive float, or None."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
 
 
 def _clipped_ceiling(data):

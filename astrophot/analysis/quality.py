@@ -107,6 +107,11 @@ class QualityRecord:
         Target name (OBJECT or the iTelescope file name).
     telescope : str or None
         Telescope (TELESCOP or the iTelescope file name).
+    fwhm_source : str or None
+        Where ``fwhm`` comes from: ``'measured'`` (the stars' Moffat fits),
+        ``'argument'`` (the FWHM given to `find_stars`), ``'default'`` (too
+        few stars to measure the PSF: ``fwhm`` is NaN rather than the 3 px
+        starting guess) or ``'none'`` (no usable star).
 
     See Also
     --------
@@ -135,6 +140,7 @@ class QualityRecord:
     unit: str
     target: str = None
     telescope: str = None
+    fwhm_source: str = None
 
     def to_dict(self):
         """The record as a dict of plain values."""
@@ -227,6 +233,10 @@ def assess_quality(frame, *, stars=None, background=None, saturation=None, **fin
     -----
     A frame without any usable star still gets a record (FWHM and shape
     NaN, ``n_stars`` 0): a fully clouded frame is a result, not an error.
+    With too few stars to measure the PSF (`find_stars` kept its starting
+    guess, ``meta["fwhm_source"] == 'default'``) the FWHM is NaN and
+    ``fwhm_source`` says so, so that `select_frames` never takes the guess
+    for a measurement.
 
     Examples
     --------
@@ -268,6 +278,9 @@ def assess_quality(frame, *, stars=None, background=None, saturation=None, **fin
     except AnalysisError as exc:
         log.warning("%s: %s", name, exc)
         psf = None
+    fwhm_source = "none" if psf is None else str(stars.meta.get("fwhm_source", "measured"))
+    if fwhm_source == "default":
+        log.warning("%s: too few stars to measure the PSF; no FWHM reported", name)
 
     data, sat, bkg, rms, model = prepared.data, prepared.sat, prepared.bkg, prepared.rms, prepared.model
     ny, nx = data.shape
@@ -299,8 +312,8 @@ def assess_quality(frame, *, stars=None, background=None, saturation=None, **fin
         mjd=math.nan if date is None else float(date.mjd),
         filter=getattr(obj, "filter", None),
         exposure_time=exposure,
-        fwhm=psf.fwhm if psf else math.nan,
-        fwhm_arcsec=psf.fwhm_arcsec if psf else None,
+        fwhm=psf.fwhm if psf and fwhm_source != "default" else math.nan,
+        fwhm_arcsec=psf.fwhm_arcsec if psf and fwhm_source != "default" else None,
         ellipticity=psf.ellipticity if psf else math.nan,
         theta=psf.theta if psf else math.nan,
         n_stars=int(len(stars)),
@@ -316,6 +329,7 @@ def assess_quality(frame, *, stars=None, background=None, saturation=None, **fin
         unit=str(obj.unit),
         target=getattr(obj, "target", None),
         telescope=getattr(obj, "telescope", None),
+        fwhm_source=fwhm_source,
     )
 
 
@@ -383,7 +397,15 @@ def summarize_quality(records):
     for name in names:
         values = [row.get(name) for row in rows]
         kind = {f.name: f.type for f in fields(QualityRecord)}[name]
-        if kind in (str, "str") or name in ("file", "date_obs", "filter", "unit", "target", "telescope"):
+        if kind in (str, "str") or name in (
+            "file",
+            "date_obs",
+            "filter",
+            "unit",
+            "target",
+            "telescope",
+            "fwhm_source",
+        ):
             table[name] = np.array(["" if v is None else str(v) for v in values], dtype=str)
         elif name in ("n_stars", "n_psf_stars"):
             table[name] = np.array([0 if v is None else int(v) for v in values], dtype=int)
@@ -519,7 +541,7 @@ def select_frames(records, *, rules=None):
                 v = values[i]
                 if not math.isfinite(v):
                     if column == "fwhm":
-                        add(i, 10.0, "no star to measure the PSF")
+                        add(i, 10.0, "PSF not measured (no or too few stars)")
                     continue
                 if sign * (v - limit) > 0:
                     severity = abs(v - median) / margin if margin > 0 else math.inf

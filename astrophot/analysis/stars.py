@@ -599,7 +599,9 @@ def find_stars(
         widths at half maximum along the major and minor axes); ``ellipticity``
         (``1 - b/a``); ``theta`` (major axis, degrees from +x towards +y, in
         (-90, 90]); ``flags`` (`StarFlag` bits). ``meta`` holds the frame
-        name, ``fwhm`` and ``beta`` of the PSF, ``n_sigma``,
+        name, ``fwhm`` and ``beta`` of the PSF, ``fwhm_source`` (``'measured'``,
+        ``'argument'``, or ``'default'`` when too few stars left the 3 px
+        starting guess: not a measurement), ``n_sigma``,
         ``aperture_radius``, ``background`` and ``background_rms`` (medians)
         and ``exposure_time``; for a colour mosaic also ``cfa`` (the pattern,
         or ``'2x2'`` when found from the data) and ``cfa_gains``.
@@ -715,61 +717,11 @@ def _find(
                 name=name,
             )
     weights = _weights_map(rms, bad_all)
-    psf_fwhm, psf_beta = det_fwhm, 3.0
-    for attempt in range(2):
-        if not len(objects):
-            break
-        first = _measure_shapes_input(objects, sat, rms)
-        estimate = _psf_from_subset(
-            sub,
-            weights,
-            segmap,
-            objects,
-            objects["x"],
-            objects["y"],
-            first["usable"],
-            first["snr"],
-            data.shape,
-            psf_fwhm,
-            name,
-        )
-        if estimate is None and fwhm is not None:
-            log.debug("%s: too few stars to fit the Moffat beta; using %.1f", name, psf_beta)
-            break
-        if estimate is None:
-            warnings.warn(
-                f"{name}: too few isolated unsaturated stars to measure the PSF; assuming FWHM "
-                f"{psf_fwhm:g} px",
-                AstrophotUserWarning,
-                stacklevel=3,
-            )
-            break
-        est_fwhm, psf_beta = estimate
-        if fwhm is not None:
-            break
-        previous, psf_fwhm = psf_fwhm, est_fwhm
-        if attempt == 0 and not 0.75 < psf_fwhm / previous < 1.4:
-            # far from the first guess: detect again with a matching filter
-            # and measure again with stamps of the right size
-            log.debug("%s: re-detecting with a filter for %.2f px", name, psf_fwhm)
-            if prepared.refit_background(psf_fwhm):
-                rms = prepared.rms
-                sub = data - prepared.bkg
-                if bad_det is not None:
-                    sub[bad_det] = 0.0
-                weights = _weights_map(rms, bad_all)
-            objects, segmap = _extract(
-                sub,
-                rms,
-                bad_det,
-                n_sigma=n_sigma,
-                fwhm=psf_fwhm,
-                min_area=min_area,
-                deblend=deblend,
-                name=name,
-            )
-            continue
-        break
+    state = _Detected(objects, segmap, sub, weights)
+    psf_fwhm, psf_beta, fwhm_source = _psf_model(
+        state, prepared, sat, fwhm=fwhm, first=det_fwhm, n_sigma=n_sigma, min_area=min_area, deblend=deblend
+    )
+    objects, segmap, sub, weights, rms = state.objects, state.segmap, state.sub, state.weights, prepared.rms
     if aperture_radius is None:
         aperture_radius = 1.5 * psf_fwhm
     radius = float(aperture_radius)
@@ -796,6 +748,7 @@ def _find(
         {
             "frame": name,
             "fwhm": float(psf_fwhm),
+            "fwhm_source": fwhm_source,
             "beta": float(psf_beta),
             "n_sigma": float(n_sigma),
             "aperture_radius": radius,
@@ -811,6 +764,70 @@ def _find(
     if prepared.cfa_sky is not None:
         table.meta["cfa_sky_offsets"] = [round(float(o), 3) for o in prepared.cfa_sky]
     return table, sub
+
+
+@dataclass
+class _Detected:
+    """The current detections and the arrays they were found on (replaced when detecting again)."""
+
+    objects: object
+    segmap: np.ndarray
+    sub: np.ndarray
+    weights: object
+
+
+def _psf_model(state, prepared, sat, *, fwhm, first, n_sigma, min_area, deblend):
+    """
+    The frame's PSF FWHM and Moffat beta, and where the FWHM comes from.
+
+    Returns ``(fwhm, beta, source)``; ``source`` is ``'argument'`` (given),
+    ``'measured'`` (free-beta Moffat fits of bright stars) or ``'default'``
+    (too few stars: the first guess ``first`` is kept, not a measurement).
+    When the measurement is far from the first guess, the stars are detected
+    again with a matching filter (``state`` is updated).
+    """
+    name, bad_det = prepared.name, prepared.bad_det
+    psf_fwhm, psf_beta = first, 3.0
+    source = "argument" if fwhm is not None else "default"
+    for attempt in range(2):
+        if not len(state.objects):
+            break
+        usable = _measure_shapes_input(state.objects, sat, prepared.rms)
+        x, y = state.objects["x"], state.objects["y"]
+        estimate = _psf_from_subset(
+            state.sub, state.weights, state.segmap, state.objects, x, y,
+            usable["usable"], usable["snr"], prepared.data.shape, psf_fwhm, name,
+        )  # fmt: skip
+        if estimate is None:
+            if fwhm is None:
+                warnings.warn(
+                    f"{name}: too few isolated unsaturated stars to measure the PSF; assuming FWHM "
+                    f"{psf_fwhm:g} px" + (" (fwhm_source 'default')" if source == "default" else ""),
+                    AstrophotUserWarning,
+                    stacklevel=4,
+                )
+            else:
+                log.debug("%s: too few stars to fit the Moffat beta; using %.1f", name, psf_beta)
+            break
+        est_fwhm, psf_beta = estimate
+        if fwhm is not None:
+            break
+        previous, psf_fwhm, source = psf_fwhm, est_fwhm, "measured"
+        if attempt or 0.75 < psf_fwhm / previous < 1.4:
+            break
+        # far from the first guess: detect again with a matching filter
+        # and measure again with stamps of the right size
+        log.debug("%s: re-detecting with a filter for %.2f px", name, psf_fwhm)
+        if prepared.refit_background(psf_fwhm):
+            state.sub = prepared.data - prepared.bkg
+            if bad_det is not None:
+                state.sub[bad_det] = 0.0
+            state.weights = _weights_map(prepared.rms, prepared.bad_all)
+        state.objects, state.segmap = _extract(
+            state.sub, prepared.rms, bad_det, n_sigma=n_sigma, fwhm=psf_fwhm, min_area=min_area,
+            deblend=deblend, name=name,
+        )  # fmt: skip
+    return psf_fwhm, psf_beta, source
 
 
 def _balance_if_mosaic(frame, prepared, sub, segmap, objects, sat, bad, *, cfa):

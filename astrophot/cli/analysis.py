@@ -78,6 +78,7 @@ _FITS_KEYS = {
     "frame": "IMG_FILE",
     "source_file": "SRCFILE",
     "fwhm": "AP_FWHM",
+    "fwhm_source": "FWHMSRC",
     "beta": "AP_BETA",
     "n_sigma": "AP_NSIGM",
     "aperture_radius": "AP_APRAD",

@@ -16,6 +16,7 @@ from astropy.io import fits
 from astropy.nddata import StdDevUncertainty
 
 from astrophot._concurrency import resolve_threads, thread_map
+from astrophot._saturation import datamax_is_saturation
 from astrophot.exceptions import (
     AstrophotUserWarning,
     CalibrationError,
@@ -104,12 +105,17 @@ def _resolve_read_noise(raw, bias, read_noise, gain):
 def _resolve_saturation(raw, saturation):
     if saturation is not None:
         return quantity_value(saturation, u.adu, what="saturation"), "argument"
-    key, value = header_float(raw.header, *SATURATION_KEYS)
+    key, value = header_float(raw.header, *SATURATION_KEYS[:-1])
     if key is not None and value > 0:
         return value, f"header {key}"
     value = telescope_fact(raw, "saturation")
     if value is not None:
         return float(u.Quantity(value, u.adu).value), f"telescope table ({raw.telescope})"
+    # archives write the frame's own maximum as DATAMAX: believed only at an
+    # ADC ceiling or with pixels piled up at it (astrophot._saturation)
+    key, value = header_float(raw.header, SATURATION_KEYS[-1])
+    if key is not None and datamax_is_saturation(value, raw.data):
+        return value, f"header {key}"
     if raw.data.dtype == np.uint16:
         return 65535.0, "16-bit data"
     return None, None
@@ -932,8 +938,10 @@ def calibrate_frame(
         Unit of the result (``BUNIT`` follows).
     saturation : float or `~astropy.units.Quantity`, optional
         Raw level (ADU) at and above which pixels are flagged ``SATURATED``.
-        Default: ``SATURATE``/``SATLEVEL``/``DATAMAX`` from the header, the
-        camera table, or 65535 for unsigned 16-bit data.
+        Default: ``SATURATE``/``SATLEVEL`` from the header, the camera table,
+        ``DATAMAX`` when it is at an ADC ceiling or reached by 3 pixels or more
+        (archives write the frame's maximum there), or 65535 for unsigned
+        16-bit data.
     overscan : bool, optional
         Subtract the median of the ``BIASSEC`` region and trim to ``TRIMSEC``
         (or ``DATASEC``) when the header declares them.
