@@ -1,8 +1,8 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """write_frame/read_frame (FITS + ASDF sidecar) against plain astropy.io.fits."""
 
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,16 +12,10 @@ from astropy.nddata import StdDevUncertainty
 from astrophot import CalibratedFrame, read_frame, write_frame
 from astrophot.provenance import start_step
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import best_of as _best
+
 SHAPE = (2672, 4008)
-
-
-def _best(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def bench_write_read_calibrated():

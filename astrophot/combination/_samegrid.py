@@ -60,6 +60,19 @@ def _resampler():
         return None
 
 
+def _as_solved(frame):
+    """``frame`` as a `SolvedFrame` sharing its planes (``resample_frame`` reads ``solution``), when it is not one."""
+    from astrophot.frames import SolvedFrame
+
+    if hasattr(frame, "solution"):
+        return frame
+    options = {"unit": frame.unit, "meta": frame.meta, "wcs": frame.wcs, "uncertainty": frame.uncertainty}
+    options.update(mask=frame.mask, flags=getattr(frame, "flags", None), stars=None, solution=None)
+    out = SolvedFrame(frame.data, **options)
+    out.provenance = frame.provenance
+    return out
+
+
 def same_grid_or_resample(reference, other, *, resample, purpose, parallel=None, tolerance=0.01):
     """``other`` itself when it shares ``reference``'s grid, else ``other`` resampled onto it (or an error)."""
     offset = grid_offset(reference, other)
@@ -80,4 +93,4 @@ def same_grid_or_resample(reference, other, *, resample, purpose, parallel=None,
             f"{names}: the frames are on different grids (up to {offset:.3g} px apart); resample them "
             f"onto one grid first with resample_frame(frame, target) ({why})"
         )
-    return resample_frame(other, reference, parallel=parallel)
+    return resample_frame(_as_solved(other), reference, parallel=parallel)

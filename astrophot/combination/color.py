@@ -158,23 +158,72 @@ def _png_chunk(kind, payload):
     return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
 
 
+def _shifted(rows, bpp):
+    """``rows`` moved right by one pixel (``bpp`` bytes), zeros entering: the PNG filters' left neighbour."""
+    out = np.zeros_like(rows)
+    out[:, bpp:] = rows[:, :-bpp]
+    return out
+
+
+def _filter_rows(rows, previous, bpp):
+    """
+    PNG-filter a block of scanlines, each with the filter that makes it smallest.
+
+    All five filters (None, Sub, Up, Average, Paeth; PNG spec 9.2-9.4) are
+    computed on the raw bytes at once and the one with the least sum of
+    absolute signed bytes chosen per row (libpng's adaptive heuristic).
+    ``previous`` is the raw scanline above the block (zeros for the first).
+    Returns the rows with their filter-type byte in front.
+    """
+    x = rows.astype(np.int16)
+    up = np.empty_like(x)
+    up[0] = previous
+    up[1:] = x[:-1]
+    left, upleft = _shifted(x, bpp), _shifted(up, bpp)
+    pa, pb, pc = np.abs(up - upleft), np.abs(left - upleft), np.abs(left + up - 2 * upleft)
+    paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, upleft))
+    candidates = np.stack([x, x - left, x - up, x - ((left + up) >> 1), x - paeth]).astype(np.uint8)
+    # |signed byte|: abs in int8 leaves -128 as -128, which read as uint8 is the right 128
+    cost = np.abs(candidates.view(np.int8)).view(np.uint8).sum(axis=2, dtype=np.int64)
+    choice = cost.argmin(axis=0)
+    out = np.empty((rows.shape[0], rows.shape[1] + 1), dtype=np.uint8)
+    out[:, 0] = choice
+    out[:, 1:] = candidates[choice, np.arange(rows.shape[0])]
+    return out
+
+
+def _png_idat(rows, bpp, *, level=1, block=128):
+    """
+    The zlib stream of the filtered scanlines, made block by block (a few MB of temporaries).
+
+    Level 1: on filtered 4008x2672 pictures levels 4-6 were 3-6x slower for 1-17 % less.
+    """
+    compressor = zlib.compressobj(level)
+    previous = np.zeros(rows.shape[1], dtype=np.int16)
+    parts = []
+    for start in range(0, rows.shape[0], block):
+        chunk = rows[start : start + block]
+        parts.append(compressor.compress(_filter_rows(chunk, previous, bpp).tobytes()))
+        previous = chunk[-1].astype(np.int16)
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
 def _write_png(picture, tmp, *, bits, quality):
-    """A PNG written directly (8 or 16 bits per channel; Pillow writes 16-bit RGB only as 8)."""
+    """A PNG written directly (8 or 16 bits per channel; Pillow writes 16-bit RGB only as 8), rows filtered."""
     image = picture.to_integer(bits)
     ny, nx, _ = image.shape
     if bits == 16:
         image = image.astype(">u2")
     rows = image.reshape(ny, -1).view(np.uint8)
-    raw = np.empty((ny, rows.shape[1] + 1), dtype=np.uint8)
-    raw[:, 0] = 0  # filter type 0 (none) on every row
-    raw[:, 1:] = rows
     header = struct.pack(">IIBBBBB", nx, ny, bits, 2, 0, 0, 0)
     text = b"FITS WCS\x00" + picture.wcs_header().tostring().encode("latin-1")
+    idat = _png_idat(rows, 3 * bits // 8)
     with open(tmp, "wb") as handle:
         handle.write(b"\x89PNG\r\n\x1a\n")
         handle.write(_png_chunk(b"IHDR", header))
         handle.write(_png_chunk(b"tEXt", text))
-        handle.write(_png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 4)))
+        handle.write(_png_chunk(b"IDAT", idat))
         handle.write(_png_chunk(b"IEND", b""))
     _avm(picture, tmp, ".png")
 

@@ -48,6 +48,10 @@ class ContinuumTruth:
         Sky levels (electrons per pixel).
     shift : tuple of float
         ``(dx, dy)`` of the broad frame's grid against the narrow one (pixels).
+    rotation : float
+        Position angle of the broad frame's +y axis, east of north (degrees).
+    x_broad, y_broad : numpy.ndarray
+        Star positions on the broad frame's grid.
     """
 
     k: float
@@ -65,6 +69,18 @@ class ContinuumTruth:
     sky_narrow: float = 0.0
     sky_broad: float = 0.0
     shift: tuple = (0.0, 0.0)
+    rotation: float = 0.0
+    x_broad: np.ndarray = field(default=None, repr=False)
+    y_broad: np.ndarray = field(default=None, repr=False)
+
+
+def _broad_grid(shape, shift, rotation):
+    """The broad frame's WCS: the narrow one's turned by ``rotation`` and its pixels moved by ``shift``."""
+    dx, dy = (0.0, 0.0) if shift is None else (float(shift[0]), float(shift[1]))
+    wcs = make_wcs(_CENTER, shape, 1.0, rotation=float(rotation))
+    wcs.wcs.crpix = [wcs.wcs.crpix[0] + dx, wcs.wcs.crpix[1] + dy]
+    wcs.wcs.set()
+    return wcs, (dx, dy)
 
 
 def _nebula(shape, center, sigma, flux):
@@ -103,6 +119,7 @@ def make_continuum_pair(
     sky_broad=800.0,
     read_noise=5.0,
     shift=None,
+    rotation=0.0,
     noise=True,
     seed=0,
 ):
@@ -143,6 +160,10 @@ def make_continuum_pair(
     shift : tuple of float, optional
         ``(dx, dy)``: put the broad frame on a grid shifted by this many
         pixels (its WCS says so; the stars land accordingly).
+    rotation : float, optional
+        Turn the broad frame's grid by this position angle (degrees, east of
+        north) about the field centre; stars and nebula land where its WCS
+        puts them.
     noise : bool
         Add Poisson and read noise.
     seed : int
@@ -172,14 +193,12 @@ def make_continuum_pair(
     center = (0.55 * nx, 0.45 * ny)
     line = _nebula(shape, center, nebula_sigma, line_flux)
     psf_n, psf_b = PSF(fwhm_narrow, beta), PSF(fwhm_broad, beta)
-    dx, dy = (0.0, 0.0) if shift is None else (float(shift[0]), float(shift[1]))
     wcs_n = make_wcs(_CENTER, shape, 1.0)
-    wcs_b = make_wcs(_CENTER, shape, 1.0)
-    wcs_b.wcs.crpix = [wcs_b.wcs.crpix[0] + dx, wcs_b.wcs.crpix[1] + dy]
-    wcs_b.wcs.set()
-    line_b = (
-        line if shift is None else _nebula(shape, (center[0] + dx, center[1] + dy), nebula_sigma, line_flux)
-    )
+    wcs_b, (dx, dy) = _broad_grid(shape, shift, rotation)
+    xb, yb = (np.asarray(v, float) for v in wcs_b.world_to_pixel(wcs_n.pixel_to_world(x, y)))
+    cb = tuple(float(v) for v in wcs_b.world_to_pixel(wcs_n.pixel_to_world(*center)))
+    same = shift is None and not rotation
+    line_b = line if same else _nebula(shape, cb, nebula_sigma, line_flux)
     header = {"OBJECT": "SimNebula", "EXPTIME": 300.0, "GAIN": 1.0, "BUNIT": "electron"}
     narrow = _frame(
         render_stars(shape, x, y, flux_narrow, psf_n) + line,
@@ -191,7 +210,7 @@ def make_continuum_pair(
         noise,
     )
     broad = _frame(
-        render_stars(shape, x + dx, y + dy, flux_broad, psf_b) + eps * line_b,
+        render_stars(shape, xb, yb, flux_broad, psf_b) + eps * line_b,
         sky_broad,
         read_noise,
         rng,
@@ -215,6 +234,9 @@ def make_continuum_pair(
         sky_narrow=sky_narrow,
         sky_broad=sky_broad,
         shift=(dx, dy),
+        rotation=float(rotation),
+        x_broad=xb,
+        y_broad=yb,
     )
     return narrow, broad, truth
 

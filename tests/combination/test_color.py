@@ -121,11 +121,34 @@ def test_tiff_and_png_read_back_north_up(tmp_path, field, rotation):
             assert np.array_equal(pixels, picture.to_integer(8))
         else:
             assert image.mode.startswith("RGB") or image.info.get("FITS WCS")
-            assert np.array_equal(_read_png16(png), picture.to_integer(16))
+            assert np.array_equal(_read_png(png)[0], picture.to_integer(16))
 
 
-def _read_png16(path):
-    """Independent decoder of an unfiltered 16-bit RGB PNG (Pillow reads 16-bit RGB as 8-bit)."""
+def _unfilter(raw, bpp):
+    """PNG spec 9.2-9.4 decoded the plain way, byte by byte (independent of the writer's numpy filters)."""
+    ny, width = raw.shape[0], raw.shape[1] - 1
+    out = np.zeros((ny, width), dtype=np.int64)
+    previous = np.zeros(width, dtype=np.int64)
+    for row in range(ny):
+        kind, line = int(raw[row, 0]), raw[row, 1:].astype(np.int64)
+        current = np.zeros(width, dtype=np.int64)
+        for i in range(width):
+            a = current[i - bpp] if i >= bpp else 0
+            b = previous[i]
+            c = previous[i - bpp] if i >= bpp else 0
+            if kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            else:
+                pred = (0, a, b, (a + b) // 2)[kind]
+            current[i] = (line[i] + pred) % 256
+        out[row] = previous = current
+    return out.astype(np.uint8)
+
+
+def _read_png(path):
+    """Independent decoder of an 8- or 16-bit RGB PNG (Pillow reads 16-bit RGB as 8-bit): (pixels, filters)."""
     import struct
     import zlib
 
@@ -136,15 +159,47 @@ def _read_png16(path):
         kind = blob[pos + 4 : pos + 8]
         body = blob[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
-            size = struct.unpack(">II", body[:8])
-            assert body[8] == 16 and body[9] == 2
+            size, bits = struct.unpack(">II", body[:8]), body[8]
+            assert body[9] == 2
         elif kind == b"IDAT":
             idat += body
         pos += 12 + length
     nx, ny = size
-    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(ny, 1 + nx * 6)
-    assert np.all(raw[:, 0] == 0)
-    return raw[:, 1:].copy().view(">u2").reshape(ny, nx, 3).astype(np.uint16)
+    bpp = 3 * bits // 8
+    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(ny, 1 + nx * bpp)
+    assert set(np.unique(raw[:, 0])) <= {0, 1, 2, 3, 4}
+    pixels = _unfilter(raw, bpp)
+    if bits == 16:
+        pixels = pixels.view(">u2").astype(np.uint16)
+    return pixels.reshape(ny, nx, 3), raw[:, 0]
+
+
+def test_png_rows_filtered_smaller_and_exact(tmp_path):
+    """A smooth picture: every filter type used, read back exact, far smaller than unfiltered rows."""
+    import zlib
+
+    from PIL import Image
+
+    from astrophot.combination import ColorComposite
+
+    ny, nx = 40, 64
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    rng = np.random.default_rng(5)
+    data = np.stack([xx / nx, yy / ny, (xx + yy) / (nx + ny)]) * 0.8
+    data[:, :10] = rng.uniform(0, 1, (3, 10, nx))  # noisy rows at the bottom: another filter wins there
+    picture = ColorComposite(data.astype(np.float32))
+    for bits in (8, 16):
+        path = picture.write(tmp_path / f"s{bits}.png", bits=bits)
+        pixels, filters = _read_png(path)
+        expected = picture.to_integer(bits)
+        assert np.array_equal(pixels, expected)
+        assert len(set(filters.tolist())) >= 2
+        rows = expected.astype(">u2" if bits == 16 else np.uint8).reshape(ny, -1).view(np.uint8)
+        unfiltered = len(zlib.compress(np.hstack([np.zeros((ny, 1), np.uint8), rows]).tobytes(), 9))
+        assert path.stat().st_size < 0.8 * unfiltered
+        with Image.open(path) as image:  # libpng-backed reader: the high bytes of 16 bits
+            back = np.asarray(image.convert("RGB"))
+        assert np.array_equal(back, expected if bits == 8 else (expected >> 8).astype(np.uint8))
 
 
 def test_fits_cube_and_jpeg(tmp_path, field):
@@ -226,3 +281,38 @@ def test_bad_inputs(field):
     small = blue[:50, :50]
     with pytest.raises(FrameMismatchError):
         make_color_composite(red, green, small)
+
+
+def test_different_grids_refused_or_resampled_when_asked(field):
+    """Blue on a shifted, rotated grid: refused by default with the fix in the message; resampled when asked."""
+    from photutils.aperture import CircularAperture, aperture_photometry
+
+    from astrophot import resample_frame
+    from astrophot.combination._samegrid import _as_solved
+
+    frames, truth = field
+    red, green, blue = frames
+    grid = make_wcs(SkyCoord(313.0, 44.3, unit="deg"), blue.shape, 1.0, rotation=20.0)
+    grid.wcs.crpix = [grid.wcs.crpix[0] + 3.4, grid.wcs.crpix[1] - 2.2]
+    grid.wcs.set()
+    moved = resample_frame(_as_solved(blue), (grid, blue.shape))
+    options = {"white_balance": None, "stretch": "linear", "north_up": False}
+    with pytest.raises(FrameMismatchError, match=r"different grids .* resample_frame.*resample=True"):
+        make_color_composite(red, green, moved, **options)
+    reference = make_color_composite(red, green, blue, **options)
+    picture = make_color_composite(red, green, moved, resample=True, **options)
+    assert picture.shape == reference.shape
+    good = np.all(picture.data > 0, axis=0)
+    assert 0.9 < good.mean() < 1.0  # the corners the rotated grid does not cover are left black
+    assert np.corrcoef(picture.data[2][good], reference.data[2][good])[0, 1] > 0.99
+    ny, nx = blue.shape
+    x, y = truth["x"], truth["y"]
+    inside = (x > 15) & (x < nx - 16) & (y > 15) & (y < ny - 16)
+    aperture = CircularAperture(np.column_stack([x, y])[inside], r=6)
+
+    def blue_over_red(p):
+        sums = [np.asarray(aperture_photometry(p.data[i], aperture)["aperture_sum"]) for i in (0, 2)]
+        return sums[1] / sums[0]
+
+    ratio = blue_over_red(picture) / blue_over_red(reference)
+    assert abs(np.nanmedian(ratio) - 1) < 0.02  # star colours kept through the resampling

@@ -148,6 +148,21 @@ def test_different_grids_refused_or_resampled():
         subtract_continuum(narrow, far)
 
 
+@pytest.mark.parametrize("seed, shift, rotation", [(2, (7.3, -4.1), 0.0), (3, (5.6, 3.2), 25.0)])
+def test_broad_frame_on_another_grid_resampled_to_truth(seed, shift, rotation):
+    """The broad frame on a shifted (and rotated) grid: resampled onto the narrow one, k and flux to truth."""
+    narrow, broad, truth = make_continuum_pair(seed=seed, shift=shift, rotation=rotation)
+    assert not np.allclose(truth.x_broad, truth.x)
+    frame = subtract_continuum(narrow, broad)
+    assert frame.data.shape == narrow.data.shape
+    c = frame.continuum
+    assert c["method"] == "stars" and c["n_stars"] >= 8
+    assert abs(c["k"] / truth.k - 1) < 0.01
+    assert abs(_nebula_flux(frame, truth) - 1) < 0.02
+    inputs = {r.role: r.frame_type for r in frame.provenance.steps[-1].inputs}
+    assert inputs == {"narrow": "CalibratedFrame", "broad": "ResampledFrame"}
+
+
 def test_diagnostic_figure(line):
     from astrophot.combination import plot_continuum_diagnostics
 
