@@ -1,8 +1,8 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """The simulator: a small night, star rendering and the Tycho-2 index reader, against floors and a peer."""
 
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +13,11 @@ from astrophot.datasets import PSF, find_index_files, read_index_stars, simulate
 from astrophot.datasets._model import render_stars
 from astrophot.datasets.catalog import _index_stars, _tables_by_first_column
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import best_of as _best
+
 SHAPE = (500, 500)
 N_STARS = 2000
-
-
-def _best(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def bench_simulate_night():

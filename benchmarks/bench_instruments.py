@@ -4,8 +4,8 @@
 import datetime
 import re
 import shutil
+import sys
 import tempfile
-import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -14,17 +14,11 @@ import numpy as np
 
 from astrophot.instruments.itelescope import make_raw_filename, parse_filename, prepare_download
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import best_of as _best
+
 N_NAMES = 20000
 N_ARCHIVES, N_FILES, FILE_SHAPE = 4, 12, (512, 1024)  # 48 files of 1 MiB (uint16 noise)
-
-
-def _best(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def _names(n):
