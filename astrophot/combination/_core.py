@@ -21,7 +21,7 @@ Internal API (stable for the other combination modules)
     of the input a band reaches when it is not given; a caller resampling one input in many bands
     computes it once and passes it as ``near_bad=``.
 
-``resample_band(data, variance, bad, flags, x_in, y_in, *, kernel="lanczos3", conserve="surface_brightness", jacobian=None, min_weight=0.5, near_bad=None)``
+``resample_band(data, variance, bad, flags, x_in, y_in, *, kernel="lanczos3", conserve="surface_brightness", jacobian=None, min_weight=0.5, near_bad=None, antialias=None)``
     ``(data, variance, weight, flags)`` of one output band. ``data`` is the whole 2-D input,
     ``variance`` its variance or None, ``bad`` a boolean mask (True = do not use) or None,
     ``flags`` its `~astrophot.DQFlag` bits or None, ``x_in``/``y_in`` from `pixel_map`.
@@ -32,9 +32,14 @@ Internal API (stable for the other combination modules)
     reach). The variance is resampled with the squared weights. The flags of the input pixel
     nearest to each output pixel are carried. ``conserve="flux"`` multiplies the data by
     ``jacobian`` (the ``area`` of `pixel_map`; computed from the map when not given) and the
-    variance by its square.
+    variance by its square. ``antialias`` (default: on with ``conserve="flux"``) averages
+    ``n x n`` samples spread over each output pixel's footprint (``n = ceil(1.5 s)``, ``s`` the
+    largest linear scale of the band, when ``s > 1.001``): the output pixel's box is integrated
+    instead of point-sampled, so downsampling keeps each star's counts. The samples' positions
+    come from the map's local derivatives (bands of at least 2 x 2 pixels; thinner bands are
+    point-sampled).
 
-``noise_correlation(x_in, y_in, kernel)``
+``noise_correlation(x_in, y_in, kernel, *, aperture=False, antialias=False)``
     Var(sum of output pixels) / sum of their variances for independent input noise, for the
     kernel and the local map (a patch of `pixel_map` output): what an aperture's noise, computed
     from the propagated per-pixel uncertainty, must be multiplied by (in variance).
@@ -51,7 +56,14 @@ from scipy.interpolate import RectBivariateSpline
 
 from astrophot.frames.dqflags import DQFlag
 
-__all__ = ["KERNELS", "bad_reach", "kernel_half_width", "noise_correlation", "pixel_map", "resample_band"]
+__all__ = [
+    "KERNELS",
+    "bad_reach",
+    "kernel_half_width",
+    "noise_correlation",
+    "pixel_map",
+    "resample_band",
+]
 
 #: Interpolation kernels and their half width (taps per axis = 2 * half width; nearest: 1).
 KERNELS = {"nearest": 1, "bilinear": 1, "bicubic": 2, "lanczos2": 2, "lanczos3": 3, "lanczos4": 4}
@@ -204,20 +216,73 @@ def _exact_band(wcs_in, wcs_out, ys, xs, jacobian):
 
 # ----------------------------------------------------------------------
 # kernels
+#: Output pixels covering more than this (linear) many input pixels are oversampled when anti-aliasing.
+_OVERSAMPLE_ABOVE = 1.001
+#: Subsamples per axis per input pixel an output pixel spans (n = ceil(this * scale)), and at most.
+_OVERSAMPLE_DENSITY = 1.5
+_OVERSAMPLE_MAX = 8
+#: Coordinates within this of a whole pixel are made whole (an integer shift stays exact).
+_SNAP = 1e-8
+
+
 def _kernel_weights(kernel, frac):
-    """Weights per tap (list of arrays, taps along one axis) for the fractional offsets ``frac``."""
-    a = KERNELS[kernel]
+    """Weights per tap (list of arrays, taps along one axis) for the fractional offsets ``frac``.
+
+    The weights have ``frac``'s dtype and sum to 1 (nearest: one tap).
+    """
     if kernel == "nearest":
         return [np.ones_like(frac)]
-    t = [frac + (a - 1 - k) for k in range(2 * a)]  # distance from tap k to the sample point
     if kernel == "bilinear":
-        w = [1.0 - np.abs(tk) for tk in t]
-    elif kernel == "bicubic":
-        w = [_keys(np.abs(tk)) for tk in t]
-    else:
-        w = [np.sinc(tk) * np.sinc(tk / a) for tk in t]
-    total = sum(w)
-    return [wk / total for wk in w]
+        return [1 - frac, frac]
+    if kernel == "bicubic":
+        return _keys_weights(frac)
+    return _lanczos_weights(KERNELS[kernel], frac)
+
+
+def _keys_weights(frac):
+    """Keys (a=-0.5) weights of the taps at distances 1 + f, f, 1 - f, 2 - f (a partition of unity)."""
+
+    def inner(d):
+        return (1.5 * d - 2.5) * d * d + 1
+
+    def outer(d):
+        return ((-0.5 * d + 2.5) * d - 4) * d + 2
+
+    return [outer(1 + frac), inner(frac), inner(1 - frac), outer(2 - frac)]
+
+
+def _lanczos_weights(a, frac):
+    """
+    Lanczos-``a`` weights of the taps at signed distances ``f + m``, ``m = a - 1 ... -a``.
+
+    Three trigonometric calls per axis instead of two per tap: ``sin(pi (f + m)) = (-1)^m sin(pi f)``
+    and ``sin(pi (f + m) / a)`` by angle addition; the common factor ``a sin(pi f) / pi^2`` cancels
+    in the normalisation. A point on a tap (``f = 0``) gets weight 1 on it.
+    """
+    zero = frac == 0
+    any_zero = bool(zero.any())
+    safe = np.where(zero, frac.dtype.type(0.5), frac) if any_zero else frac
+    arg = safe * frac.dtype.type(np.pi / a)
+    s, c = np.sin(arg), np.cos(arg)
+    weights = []
+    for m in range(a - 1, -a - 1, -1):
+        sign = -1.0 if m % 2 else 1.0
+        d = safe + frac.dtype.type(m)
+        d *= d
+        w = s * frac.dtype.type(sign * np.cos(np.pi * m / a))
+        w += c * frac.dtype.type(sign * np.sin(np.pi * m / a))
+        w /= d
+        weights.append(w)
+    total = weights[0].copy()
+    for w in weights[1:]:
+        total += w
+    np.divide(1, total, out=total)
+    for w in weights:
+        w *= total
+    if any_zero:
+        for m, w in zip(range(a - 1, -a - 1, -1), weights, strict=True):
+            w[zero] = 1.0 if m == 0 else 0.0
+    return weights
 
 
 def _keys(t, a=-0.5):
@@ -225,30 +290,37 @@ def _keys(t, a=-0.5):
         t <= 1,
         ((a + 2) * t - (a + 3)) * t * t + 1,
         np.where(t < 2, ((a * t - 5 * a) * t + 8 * a) * t - 4 * a, 0.0),
+    ).astype(np.result_type(t, np.float32), copy=False)
+
+
+def _floor_frac(values, nearest, dtype):
+    """Whole part and fraction in [0, 1) (``dtype``); values within ``_SNAP`` of a whole pixel are whole."""
+    base = np.floor(values + (0.5 + _SNAP if nearest else _SNAP))
+    frac = values - base
+    frac[np.abs(frac) < _SNAP] = 0
+    frac = frac.astype(dtype, copy=False)
+    # a float32 fraction just below 1 rounds to 1: keep it below (the tap at distance f - 1 stays finite)
+    np.minimum(frac, np.nextafter(dtype.type(1), dtype.type(0)), out=frac)
+    return base, frac
+
+
+def _taps(kernel, x_in, y_in, dtype=np.float64):
+    """First tap index per axis (intp) and the per-axis weights."""
+    dtype = np.dtype(dtype)
+    a = KERNELS[kernel]
+    nearest = kernel == "nearest"
+    ix0, fx = _floor_frac(x_in, nearest, dtype)
+    iy0, fy = _floor_frac(y_in, nearest, dtype)
+    off = 0 if nearest else a - 1
+    return (
+        (ix0 - off).astype(np.intp),
+        (iy0 - off).astype(np.intp),
+        _kernel_weights(kernel, fx),
+        _kernel_weights(kernel, fy),
     )
 
 
-def _snap(values, tolerance=1e-8):
-    """Coordinates within ``tolerance`` of a whole pixel made whole (an integer shift stays exact)."""
-    whole = np.round(values)
-    return np.where(np.abs(values - whole) < tolerance, whole, values)
-
-
-def _taps(kernel, x_in, y_in):
-    """First tap index and per-axis weights."""
-    a = KERNELS[kernel]
-    x_in, y_in = _snap(x_in), _snap(y_in)
-    if kernel == "nearest":
-        ix0, iy0 = np.floor(x_in + 0.5), np.floor(y_in + 0.5)
-    else:
-        ix0, iy0 = np.floor(x_in), np.floor(y_in)
-    wx = _kernel_weights(kernel, x_in - ix0)
-    wy = _kernel_weights(kernel, y_in - iy0)
-    off = 0 if kernel == "nearest" else a - 1
-    return (ix0 - off).astype(np.intp), (iy0 - off).astype(np.intp), wx, wy
-
-
-def bad_reach(bad, kernel):
+def bad_reach(bad, kernel, *, reach=None):
     """
     Input pixels within the kernel's reach of a bad one (the mask dilated by the half width).
 
@@ -256,12 +328,14 @@ def bad_reach(bad, kernel):
     ----------
     bad : `numpy.ndarray` of bool
     kernel : str
+    reach : int, optional
+        The half width in pixels (default the kernel's; a widened kernel reaches further).
 
     Returns
     -------
     `numpy.ndarray` of bool
     """
-    a = kernel_half_width(kernel)
+    a = kernel_half_width(kernel) if reach is None else int(reach)
     return ndimage.binary_dilation(bad, structure=np.ones((2 * a + 1, 2 * a + 1), dtype=bool))
 
 
@@ -275,38 +349,48 @@ def _bad_input(data, variance, bad, region):
     return out
 
 
-def _near_bad_at(data, variance, bad, near_bad, kernel, ixn, iyn, inside):
-    """Whether each output pixel (nearest input pixel ixn, iyn) is within reach of a bad input."""
+def _near_bad_at(data, variance, bad, near_bad, kernel, ixn, iyn, inside, reach=None):
+    """Whether each output pixel (nearest input pixel ixn, iyn) is within ``reach`` of a bad input."""
     ny, nx = data.shape
+    a = KERNELS[kernel]
+    reach = a if reach is None else reach
     result = np.zeros(ixn.shape, dtype=bool)
     if not inside.any():
         return result
-    if near_bad is None:
-        a = KERNELS[kernel]
-        y0, y1 = max(int(iyn[inside].min()) - a - 1, 0), min(int(iyn[inside].max()) + a + 2, ny)
-        x0, x1 = max(int(ixn[inside].min()) - a - 1, 0), min(int(ixn[inside].max()) + a + 2, nx)
-        crop = _bad_input(data, variance, bad, (slice(y0, y1), slice(x0, x1)))
-        near = bad_reach(crop, kernel) if crop.any() else None
-        if near is None:
-            return result
-        result[inside] = near[iyn[inside] - y0, ixn[inside] - x0]
+    if near_bad is not None and reach <= a:
+        result[inside] = near_bad[iyn[inside], ixn[inside]]
         return result
-    result[inside] = near_bad[iyn[inside], ixn[inside]]
+    y0, y1 = max(int(iyn[inside].min()) - reach - 1, 0), min(int(iyn[inside].max()) + reach + 2, ny)
+    x0, x1 = max(int(ixn[inside].min()) - reach - 1, 0), min(int(ixn[inside].max()) + reach + 2, nx)
+    region = (slice(y0, y1), slice(x0, x1))
+    if near_bad is not None:  # already dilated by a: dilate by the rest
+        crop, extra = near_bad[region], reach - a
+    else:
+        crop, extra = _bad_input(data, variance, bad, region), reach
+    if not crop.any():
+        return result
+    near = bad_reach(crop, kernel, reach=extra)
+    result[inside] = near[iyn[inside] - y0, ixn[inside] - x0]
     return result
 
 
-def _fast_sum(flat, nx, idx0, wx, wy, squared=False):
-    """Sum over the taps for output pixels whose taps are all good and inside."""
-    acc = None
+def _fast_sum(flat, nx, idx0, wx, wy, dtype):
+    """Sum over the taps for output pixels whose taps are all good and inside (buffers reused)."""
     n = len(flat)
+    acc = np.zeros(idx0.shape, dtype)
+    row = np.empty_like(acc)
+    tap = np.empty_like(acc)
     for j, wyj in enumerate(wy):
         shifted = flat[j * nx : n]
-        row = None
         for k, wxk in enumerate(wx):
-            term = (wxk * wxk if squared else wxk) * np.take(shifted, idx0 + k, mode="clip")
-            row = term if row is None else row + term
-        row *= wyj * wyj if squared else wyj
-        acc = row if acc is None else acc + row
+            np.take(shifted[k:], idx0, out=tap, mode="clip")
+            if k == 0:
+                np.multiply(tap, wxk, out=row)
+            else:
+                tap *= wxk
+                row += tap
+        row *= wyj
+        acc += row
     return acc
 
 
@@ -325,7 +409,7 @@ def _slow_sums(data, variance, bad, ix0, iy0, wx, wy):
         iy = iy0 + j
         for k, wxk in enumerate(wx):
             ix = ix0 + k
-            w = wyj * wxk
+            w = wyj.astype(np.float64) * wxk
             lin = np.clip(iy, 0, ny - 1) * nx + np.clip(ix, 0, nx - 1)
             value = flat[lin]
             good = (iy >= 0) & (iy < ny) & (ix >= 0) & (ix < nx) & np.isfinite(value)
@@ -340,11 +424,140 @@ def _slow_sums(data, variance, bad, ix0, iy0, wx, wy):
             s_w += wg
             s_abs_good += np.abs(wg)
             s_abs += np.abs(w)
-    return s_wd, s_w, s_wv, s_abs_good / np.maximum(s_abs, 1e-300)
+    return s_wd, s_w, s_wv, s_abs_good, s_abs
 
 
 def _as_index(ix0, iy0, nx):
     return iy0 * nx + ix0
+
+
+def _check_band_options(kernel, conserve):
+    kernel_half_width(kernel)
+    if conserve not in ("surface_brightness", "flux"):
+        raise ValueError(f"conserve must be 'surface_brightness' or 'flux', not {conserve!r}")
+
+
+def _as_work(data):
+    """The input as a C-contiguous float array and the working dtype (float32 unless data is float64)."""
+    work = np.result_type(np.asarray(data).dtype, np.float32)
+    if not np.issubdtype(work, np.floating):
+        work = np.dtype(np.float64)
+    return np.ascontiguousarray(data, dtype=work), np.dtype(work)
+
+
+class _Samples:
+    """
+    Where each output pixel samples the input: its centre, or ``n x n`` points spread over its
+    footprint (through the map's local derivatives) when anti-aliasing an output pixel that
+    covers more than one input pixel (SWarp-style oversampling: the output pixel's box is
+    integrated, so a star's counts are kept whatever the scale and rotation).
+    """
+
+    def __init__(self, x_in, y_in, antialias):
+        self.x, self.y, self.n, self.spread = x_in, y_in, 1, 0.0
+        if not antialias or x_in.shape[0] < 2 or x_in.shape[1] < 2:
+            return
+        dxdr, dxdc = np.gradient(x_in)
+        dydr, dydc = np.gradient(y_in)
+        with np.errstate(invalid="ignore"):
+            scale = np.sqrt(np.abs(dxdc * dydr - dxdr * dydc))
+            top = float(np.nanmax(scale)) if np.isfinite(scale).any() else 1.0
+            if not top > _OVERSAMPLE_ABOVE:
+                return
+            reach = np.maximum(np.abs(dxdc) + np.abs(dxdr), np.abs(dydc) + np.abs(dydr))
+        self.n = min(int(np.ceil(_OVERSAMPLE_DENSITY * top)), _OVERSAMPLE_MAX)
+        self.derivatives = (dxdc, dxdr, dydc, dydr)
+        self.spread = 0.5 * float(np.nanmax(reach))
+
+    def __len__(self):
+        return self.n * self.n
+
+    def positions(self, pick=None):
+        """(x, y) of every sample in turn (non-finite where the map is not defined)."""
+        x, y = (self.x, self.y) if pick is None else (self.x[pick], self.y[pick])
+        if self.n == 1:
+            yield x, y
+            return
+        dxdc, dxdr, dydc, dydr = (d if pick is None else d[pick] for d in self.derivatives)
+        steps = (np.arange(self.n) + 0.5) / self.n - 0.5
+        for dr in steps:
+            for dc in steps:
+                yield x + dxdc * dc + dxdr * dr, y + dydc * dc + dydr * dr
+
+
+def _far(x, y):
+    """Non-finite positions moved far outside the input (no tap reaches them)."""
+    finite = np.isfinite(x) & np.isfinite(y)
+    if finite.all():
+        return x, y
+    return np.where(finite, x, -1e6), np.where(finite, y, -1e6)
+
+
+def _layout(kernel, samples, shape):
+    """Output pixels all of whose samples' taps are inside the input, and those any tap touches."""
+    ny, nx = shape
+    a = KERNELS[kernel]
+    ntap, off = (1, 0.5) if kernel == "nearest" else (2 * a, 0.0)
+    inside = touches = None
+    for x, y in samples.positions():
+        x, y = _far(x, y)
+        ix0 = np.floor(x + off) - (a - 1 if kernel != "nearest" else 0)
+        iy0 = np.floor(y + off) - (a - 1 if kernel != "nearest" else 0)
+        ins = (ix0 >= 0) & (ix0 + ntap <= nx) & (iy0 >= 0) & (iy0 + ntap <= ny)
+        tch = (ix0 + ntap > 0) & (ix0 < nx) & (iy0 + ntap > 0) & (iy0 < ny)
+        inside = ins if inside is None else inside & ins
+        touches = tch if touches is None else touches | tch
+    return inside, touches
+
+
+def _nearest_pixel(values, size):
+    finite = np.isfinite(values)
+    return np.clip(np.floor(np.where(finite, values, -1) + 0.5), 0, size - 1).astype(np.intp)
+
+
+def _merged_taps(kernel, samples, pick):
+    """
+    Per picked output pixel: the sum of its merged squared weights ``sum_i W_i^2`` (``W_i`` the
+    total weight input pixel ``i`` gets over all samples, each sample 1/len of the pixel), the
+    sum of the per-sample squared weights, and the (pixel, input index, weight) table.
+    """
+    npick = len(pick[0])
+    pix, lin_x, lin_y, wts = [], [], [], []
+    for x, y in samples.positions(pick):
+        ix0, iy0, wx, wy = _taps(kernel, *_far(x, y))
+        for j, wyj in enumerate(wy):
+            for k, wxk in enumerate(wx):
+                pix.append(np.arange(npick))
+                lin_x.append(ix0 + k)
+                lin_y.append(iy0 + j)
+                wts.append(wyj * wxk / len(samples))
+    pix, lin_x, lin_y, wts = (np.concatenate(v) for v in (pix, lin_x, lin_y, wts))
+    diag = np.bincount(pix, wts * wts, minlength=npick)
+    if len(samples) == 1:
+        return diag, diag, (pix, lin_x, lin_y, wts)
+    ox, oy = lin_x.min(), lin_y.min()
+    span = int(lin_x.max() - ox) + 1
+    keys = pix * (span * (int(lin_y.max() - oy) + 1)) + (lin_y - oy) * span + (lin_x - ox)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    merged = np.bincount(inverse.ravel(), wts, minlength=len(uniq))
+    per_pixel = np.bincount(uniq // (span * (int(lin_y.max() - oy) + 1)), merged * merged, minlength=npick)
+    return per_pixel, diag, (pix, lin_x, lin_y, wts)
+
+
+def _variance_factor(kernel, samples, good):
+    """
+    ``sum_i W_i^2 / sum_s sum_k w_sk^2`` over up to 256 output pixels of the band: what the
+    per-sample squared weights under-count when the samples of one pixel share input pixels.
+    """
+    if len(samples) == 1:
+        return 1.0
+    where = np.nonzero(good)
+    if len(where[0]) == 0:
+        return 1.0
+    pick_at = np.linspace(0, len(where[0]) - 1, min(256, len(where[0]))).astype(int)
+    pick = (where[0][pick_at], where[1][pick_at])
+    merged, diag, _ = _merged_taps(kernel, samples, pick)
+    return float(np.sum(merged) / np.sum(diag))
 
 
 def resample_band(
@@ -360,6 +573,7 @@ def resample_band(
     jacobian=None,
     min_weight=0.5,
     near_bad=None,
+    antialias=None,
 ):
     """
     Resample one output band (see the module documentation).
@@ -369,48 +583,23 @@ def resample_band(
     data, variance, weight, flags : `numpy.ndarray`
         Of the band's shape; ``variance`` is None when none was given, ``flags`` always uint32.
     """
-    a = kernel_half_width(kernel)
-    if conserve not in ("surface_brightness", "flux"):
-        raise ValueError(f"conserve must be 'surface_brightness' or 'flux', not {conserve!r}")
-    data = np.ascontiguousarray(data)
-    ny, nx = data.shape
-    work = np.result_type(data.dtype, np.float32)
-    ix0, iy0, wx, wy = _taps(kernel, x_in, y_in)
-    ntap = 1 if kernel == "nearest" else 2 * a
-    finite = np.isfinite(ix0) & np.isfinite(iy0)
-    ix0 = np.where(finite, ix0, -10 * ntap - 10).astype(np.intp)
-    iy0 = np.where(finite, iy0, -10 * ntap - 10).astype(np.intp)
-    inside = (ix0 >= 0) & (ix0 + ntap <= nx) & (iy0 >= 0) & (iy0 + ntap <= ny)
-    touches = (ix0 + ntap > 0) & (ix0 < nx) & (iy0 + ntap > 0) & (iy0 < ny)
-    xn = np.clip(np.floor(np.where(finite, x_in, -1) + 0.5), 0, nx - 1).astype(np.intp)
-    yn = np.clip(np.floor(np.where(finite, y_in, -1) + 0.5), 0, ny - 1).astype(np.intp)
-    near = _near_bad_at(data, variance, bad, near_bad, kernel, xn, yn, touches)
+    _check_band_options(kernel, conserve)
+    antialias = conserve == "flux" if antialias is None else bool(antialias)
+    data, work = _as_work(data)
+    if variance is not None:
+        variance = np.ascontiguousarray(variance, dtype=work)
+    if conserve == "flux" and jacobian is None:
+        jacobian = _area_from_map(x_in, y_in)
+    samples = _Samples(x_in, y_in, antialias)
+    inside, touches = _layout(kernel, samples, data.shape)
+    xn, yn = _nearest_pixel(x_in, data.shape[1]), _nearest_pixel(y_in, data.shape[0])
+    reach = max(KERNELS[kernel], 1) + int(np.ceil(samples.spread))
+    near = _near_bad_at(data, variance, bad, near_bad, kernel, xn, yn, touches, reach=reach)
     fast = inside & ~near
     slow = touches & ~fast
-
-    idx0 = _as_index(np.clip(ix0, 0, nx - ntap), np.clip(iy0, 0, ny - ntap), nx)
-    out = _fast_sum(data.ravel(), nx, idx0, wx, wy).astype(work, copy=False)
-    out_var = None
-    if variance is not None:
-        vflat = np.ascontiguousarray(variance).ravel()
-        out_var = _fast_sum(vflat, nx, idx0, wx, wy, squared=True).astype(work, copy=False)
-    weight = fast.astype(np.float32)
-    if slow.any():
-        sel = np.nonzero(slow)
-        s_wd, s_w, s_wv, s_weight = _slow_sums(
-            data,
-            variance,
-            bad,
-            ix0[sel],
-            iy0[sel],
-            [w[sel] for w in wx],
-            [w[sel] for w in wy],
-        )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[sel] = s_wd / s_w
-            if out_var is not None:
-                out_var[sel] = s_wv / (s_w * s_w)
-        weight[sel] = s_weight
+    out, out_var, weight = _sample_sums(data, variance, bad, kernel, samples, (fast, slow), work)
+    if out_var is not None and len(samples) > 1:
+        out_var *= out_var.dtype.type(_variance_factor(kernel, samples, fast))
     no_data = ~(weight >= min_weight)
     out[no_data] = np.nan
     if out_var is not None:
@@ -420,12 +609,47 @@ def resample_band(
         out_flags[touches] = np.asarray(flags)[yn[touches], xn[touches]]
     out_flags[no_data] |= _NO_DATA
     if conserve == "flux":
-        if jacobian is None:
-            jacobian = _area_from_map(x_in, y_in)
-        out *= jacobian
+        scale = np.asarray(jacobian, dtype=work)
+        out *= scale
         if out_var is not None:
-            out_var *= jacobian * jacobian
+            out_var *= scale * scale
     return out, out_var, weight, out_flags
+
+
+def _sample_sums(data, variance, bad, kernel, samples, masks, work):
+    """Kernel sums over every sample of every output pixel: fast where all taps are good, renormalised else."""
+    ny, nx = data.shape
+    shape = samples.x.shape
+    ntap = 1 if kernel == "nearest" else 2 * KERNELS[kernel]
+    fast, slow = masks
+    out = np.zeros(shape, work)
+    out_var = None if variance is None else np.zeros(shape, work)
+    sel = np.nonzero(slow)
+    sums = np.zeros((5, len(sel[0])))
+    for x, y in samples.positions():
+        ix0, iy0, wx, wy = _taps(kernel, *_far(x, y), work)
+        idx0 = _as_index(np.clip(ix0, 0, nx - ntap), np.clip(iy0, 0, ny - ntap), nx)
+        out += _fast_sum(data.ravel(), nx, idx0, wx, wy, work)
+        if variance is not None:
+            out_var += _fast_sum(variance.ravel(), nx, idx0, [w * w for w in wx], [w * w for w in wy], work)
+        if len(sel[0]):
+            part = _slow_sums(
+                data, variance, bad, ix0[sel], iy0[sel], [w[sel] for w in wx], [w[sel] for w in wy]
+            )
+            sums += np.stack([np.zeros(len(sel[0])) if v is None else v for v in part])
+    inv = 1.0 / len(samples)
+    out *= out.dtype.type(inv)
+    if out_var is not None:
+        out_var *= out_var.dtype.type(inv * inv)
+    weight = fast.astype(np.float32)
+    if len(sel[0]):
+        s_wd, s_w, s_wv, s_good, s_abs = sums
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[sel] = s_wd / s_w
+            if out_var is not None:
+                out_var[sel] = s_wv / (s_w * s_w)
+        weight[sel] = s_good / np.maximum(s_abs, 1e-300)
+    return out, out_var, weight
 
 
 def _area_from_map(x_in, y_in):
@@ -439,7 +663,7 @@ def _area_from_map(x_in, y_in):
     return np.abs(dxdx * dydy - dxdy * dydx)
 
 
-def noise_correlation(x_in, y_in, kernel, *, aperture=False):
+def noise_correlation(x_in, y_in, kernel, *, aperture=False, antialias=False):
     """
     Noise correlation factor of ``kernel`` for a patch of the pixel map (large-aperture limit).
 
@@ -457,6 +681,9 @@ def noise_correlation(x_in, y_in, kernel, *, aperture=False):
     aperture : bool
         Return the factor of this very patch taken as the aperture (finite, edges included)
         instead of the large-aperture limit.
+    antialias : bool
+        Output pixels larger than the input's oversampled (as `resample_band` with
+        ``antialias=True``): the factor of the kernel actually used.
 
     Returns
     -------
@@ -464,21 +691,17 @@ def noise_correlation(x_in, y_in, kernel, *, aperture=False):
         1 for no correlation; 2.25 for bilinear at equal scale and random phase.
     """
     kernel_half_width(kernel)
-    ix0, iy0, wx, wy = _taps(kernel, x_in, y_in)
-    ox, oy = ix0.min(), iy0.min()
-    width = int(ix0.max() - ox) + len(wx) + 1
-    height = int(iy0.max() - oy) + len(wy) + 1
-    total = np.zeros(width * height)
-    per_pixel = np.zeros(x_in.shape)
-    for j, wyj in enumerate(wy):
-        for k, wxk in enumerate(wx):
-            w = wyj * wxk
-            np.add.at(total, ((iy0 - oy + j) * width + (ix0 - ox + k)).ravel(), w.ravel())
-            per_pixel += w * w
+    samples = _Samples(x_in, y_in, antialias)
+    every = np.nonzero(np.ones(x_in.shape, dtype=bool))
+    per_pixel, _, (_, lin_x, lin_y, wts) = _merged_taps(kernel, samples, every)
+    ox, oy = lin_x.min(), lin_y.min()
+    width, height = int(lin_x.max() - ox) + 2, int(lin_y.max() - oy) + 2
+    total = np.bincount((lin_y - oy) * width + (lin_x - ox), wts, minlength=width * height)
     if aperture:
         return float(np.sum(total**2) / np.sum(per_pixel))
     # inner input pixels: far (kernel reach + 1) from the patch's mapped outline
-    inner = _inner_inputs(x_in, y_in, ox, oy, width, height, len(wx))
+    reach = (1 if kernel == "nearest" else 2 * KERNELS[kernel]) + int(np.ceil(samples.spread))
+    inner = _inner_inputs(x_in, y_in, ox, oy, width, height, reach)
     area = float(np.median(_area_from_map(x_in, y_in)))
     return float(area * np.mean(total[inner] ** 2) / np.mean(per_pixel))
 

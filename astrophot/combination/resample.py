@@ -108,7 +108,7 @@ def _resample_interp(frame, wcs_in, wcs_out, out_shape, rows, options, n_threads
     out_var = None if variance is None else np.full(out_shape, np.nan, dtype=work)
     weight = np.zeros(out_shape, dtype=np.float32)
     flags = np.full(out_shape, int(DQFlag.NO_DATA), dtype=np.uint32)
-    want_area = options["conserve"] == "flux"
+    want_area = options["conserve"] == "flux" or options["antialias"]
 
     def one_band(band):
         mapped = _core.pixel_map(
@@ -131,6 +131,7 @@ def _resample_interp(frame, wcs_in, wcs_out, out_shape, rows, options, n_threads
             jacobian=mapped[2] if want_area else None,
             min_weight=options["min_weight"],
             near_bad=near_bad,
+            antialias=options["antialias"],
         )
         out[band], weight[band], flags[band] = result[0], result[2], result[3]
         if out_var is not None:
@@ -166,7 +167,7 @@ def _resample_exact(frame, wcs_in, wcs_out, out_shape, options):
     return out, out_var, weight, flags
 
 
-def _correlation(wcs_in, in_shape, wcs_out, out_shape, kernel):
+def _correlation(wcs_in, in_shape, wcs_out, out_shape, kernel, antialias=False):
     """Noise correlation factor at the output position of the input's centre."""
     if kernel == "exact":
         kernel = "bilinear"  # no closed form for polygon overlap; bilinear is the nearest analogue
@@ -186,7 +187,7 @@ def _correlation(wcs_in, in_shape, wcs_out, out_shape, kernel):
     rows = slice(max(cy - half, 0), min(cy + half, ny))
     cols = slice(max(cx - half, 0), min(cx + half, nx))
     x_in, y_in = _core.pixel_map(wcs_in, wcs_out, out_shape, rows=rows, cols=cols, projection_error=0)
-    return _core.noise_correlation(x_in, y_in, kernel)
+    return _core.noise_correlation(x_in, y_in, kernel, antialias=antialias and kernel != "exact")
 
 
 def _output_header(frame, options, factor, out_unit):
@@ -194,6 +195,7 @@ def _output_header(frame, options, factor, out_unit):
     header["APKERNEL"] = (options["kernel"], "astrophot resampling kernel")
     header["APCONSRV"] = (options["conserve"][:18], "resampling conserves flux or surface brightness")
     header["APNCORR"] = (round(factor, 6), "noise correlation: Var(sum)/sum(Var)")
+    header["APANTIAL"] = (bool(options["antialias"]), "kernel widened where output pixels are larger")
     header["BUNIT"] = out_unit.to_string()
     return header
 
@@ -207,6 +209,7 @@ def resample_frame(
     conserve="surface_brightness",
     projection_error=0.001,
     min_weight=0.5,
+    antialias=None,
     parallel=None,
 ):
     """
@@ -242,6 +245,13 @@ def resample_frame(
         Largest error of the interpolated pixel map (output pixels); 0 evaluates every pixel.
     min_weight : float
         Output pixels whose good kernel mass is below this are ``NO_DATA``.
+    antialias : bool, optional
+        Where an output pixel covers more than one input pixel (linear scale ``s > 1.001``),
+        average ``n x n`` kernel samples spread over its footprint (``n = ceil(1.5 s)``, as
+        SWarp's oversampling) instead of sampling the interpolant at its centre only, so that
+        downsampling integrates the input instead of aliasing it. Default: on with
+        ``conserve="flux"`` (each star's aperture flux within 0.1% from 0.5x to 2x at any
+        rotation), off with ``"surface_brightness"``. The recorded noise correlation follows.
     parallel : None, bool or int
         Threads (see `astrophot._concurrency`).
 
@@ -282,6 +292,7 @@ def resample_frame(
         "conserve": conserve,
         "projection_error": float(projection_error),
         "min_weight": float(min_weight),
+        "antialias": (conserve == "flux") if antialias is None else bool(antialias),
     }
     rows = _row_range(wcs_in, frame.data.shape, wcs_out, out_shape)
     if rows is None:
@@ -302,7 +313,7 @@ def resample_frame(
         raise CombinationError(
             f"{frame.name}: does not overlap the target grid {out_shape} (no output pixel has data)"
         )
-    factor = _correlation(wcs_in, frame.data.shape, wcs_out, out_shape, kernel)
+    factor = _correlation(wcs_in, frame.data.shape, wcs_out, out_shape, kernel, options["antialias"])
     resampling = {**options, "noise_correlation": factor, "shape": list(out_shape)}
     result = ResampledFrame(
         out,

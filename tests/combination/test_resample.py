@@ -118,36 +118,54 @@ def _aperture_flux(data, x, y, radius):
 
 
 @pytest.mark.parametrize("rotation", [0.0, 45.0, 90.0, 137.0, 180.0])
-@pytest.mark.parametrize("scale_ratio", [0.5, 1.0])
+@pytest.mark.parametrize("scale_ratio", [0.5, 1.0, 1.3, 2.0])
 def test_flux_conserved_per_star(sip_frame, rotation, scale_ratio):
     frame, truth = sip_frame
     radius = 10.0
     keep = _isolated(truth.stars, radius)
     stars = truth.stars[keep]
     flux_in = _aperture_flux(frame.data, stars["x"], stars["y"], radius)
-    # output pixels are scale_ratio input pixels wide
+    # output pixels are scale_ratio input pixels wide (above 1: oversampled, antialias on with flux)
     wcs_out, shape = rotated_grid(
         frame.wcs, frame.shape, rotation=rotation, scale_ratio=scale_ratio, shift=(0.37, 0.21)
     )
     out = resample_frame(frame, (wcs_out, shape), kernel="lanczos3", conserve="flux")
+    assert out.resampling["antialias"] is True and out.header["APANTIAL"] is True
     px, py = wcs_out.world_to_pixel_values(stars["ra"].to_value(u.deg), stars["dec"].to_value(u.deg))
     flux_out = _aperture_flux(out.data, px, py, radius / scale_ratio)
     np.testing.assert_allclose(flux_out, flux_in, rtol=1e-3)
 
 
-def test_flux_agrees_with_exact_and_total_conserved(sip_frame):
+def test_point_sampling_loses_flux_when_downsampling(sip_frame):
+    # the reason for oversampling: lanczos at the output centres only aliases (0.58% at 1.3x, 45 deg)
     frame, truth = sip_frame
-    # output pixels 1/1.3 of the input's (lanczos point-samples: see the closing note for downsampling)
-    ratio = 1.0 / 1.3
-    wcs_out, shape = rotated_grid(frame.wcs, frame.shape, rotation=37.0, scale_ratio=ratio, shift=(0.4, 0.3))
+    radius = 10.0
+    stars = truth.stars[_isolated(truth.stars, radius)]
+    flux_in = _aperture_flux(frame.data, stars["x"], stars["y"], radius)
+    scale_ratio = 1.3
+    wcs_out, shape = rotated_grid(
+        frame.wcs, frame.shape, rotation=45.0, scale_ratio=scale_ratio, shift=(0.37, 0.21)
+    )
+    out = resample_frame(frame, (wcs_out, shape), kernel="lanczos3", conserve="flux", antialias=False)
+    px, py = wcs_out.world_to_pixel_values(stars["ra"].to_value(u.deg), stars["dec"].to_value(u.deg))
+    error = np.abs(_aperture_flux(out.data, px, py, radius / scale_ratio) / flux_in - 1).max()
+    assert error > 1e-3
+
+
+@pytest.mark.parametrize(("scale_ratio", "rotation"), [(1.0 / 1.3, 37.0), (1.3, 37.0), (2.0, 137.0)])
+def test_flux_agrees_with_exact_and_total_conserved(sip_frame, scale_ratio, rotation):
+    frame, truth = sip_frame
+    wcs_out, shape = rotated_grid(
+        frame.wcs, frame.shape, rotation=rotation, scale_ratio=scale_ratio, shift=(0.4, 0.3)
+    )
     lanczos = resample_frame(frame, (wcs_out, shape), kernel="lanczos3", conserve="flux")
     exact = resample_frame(frame, (wcs_out, shape), kernel="exact", conserve="flux")
     radius = 10.0
     stars = truth.stars[_isolated(truth.stars, radius)]
     px, py = wcs_out.world_to_pixel_values(stars["ra"].to_value(u.deg), stars["dec"].to_value(u.deg))
     np.testing.assert_allclose(
-        _aperture_flux(lanczos.data, px, py, radius / ratio),
-        _aperture_flux(exact.data, px, py, radius / ratio),
+        _aperture_flux(lanczos.data, px, py, radius / scale_ratio),
+        _aperture_flux(exact.data, px, py, radius / scale_ratio),
         rtol=1e-3,
     )
     # the whole frame: no sky, every star well inside -> total counts kept
@@ -216,6 +234,34 @@ def test_noise_matches_recorded_correlation():
     assert np.std(sums) == pytest.approx(np.sqrt(np.mean(predicted)), rel=0.03)
     # the recorded large-aperture factor is the limit of the block factor
     big = _core.noise_correlation(x_in[:96, :96], y_in[:96, :96], kernel, aperture=True)
+    assert out.resampling["noise_correlation"] == pytest.approx(big, rel=0.05)
+
+
+@pytest.mark.parametrize(("kernel", "scale_ratio", "block"), [("lanczos3", 1.3, 8), ("bilinear", 2.0, 6)])
+def test_noise_matches_recorded_correlation_when_oversampled(kernel, scale_ratio, block):
+    ratios_pixel, sums, predicted = [], [], []
+    for seed in range(8):
+        frame, truth = make_solved_frame(shape=(300, 300), n_stars=0, sky=1000.0, seed=seed, distortion=0.0)
+        wcs_out, shape = rotated_grid(
+            frame.wcs, frame.shape, rotation=37.0, scale_ratio=scale_ratio, margin=0.6
+        )
+        out = resample_frame(frame, (wcs_out, shape), kernel=kernel, antialias=True)
+        resid = out.data - truth.sky
+        sigma = out.uncertainty.array
+        ratios_pixel.append((resid / sigma).ravel())
+        x_in, y_in = _core.pixel_map(frame.wcs, wcs_out, shape)
+        for y0 in range(0, shape[0] - block + 1, block):
+            for x0 in range(0, shape[1] - block + 1, block):
+                cut = (slice(y0, y0 + block), slice(x0, x0 + block))
+                sums.append(resid[cut].sum() / np.sqrt(np.sum(sigma[cut] ** 2)))
+                if seed == 0:
+                    predicted.append(
+                        _core.noise_correlation(x_in[cut], y_in[cut], kernel, aperture=True, antialias=True)
+                    )
+    # the per-pixel variance of the merged samples (one factor per band for the shared inputs)
+    assert np.std(np.concatenate(ratios_pixel)) == pytest.approx(1.0, rel=0.03)
+    assert np.std(sums) == pytest.approx(np.sqrt(np.mean(predicted)), rel=0.03)
+    big = _core.noise_correlation(x_in[:60, :60], y_in[:60, :60], kernel, aperture=True, antialias=True)
     assert out.resampling["noise_correlation"] == pytest.approx(big, rel=0.05)
 
 
