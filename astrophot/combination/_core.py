@@ -52,7 +52,7 @@ Internal API (stable for the other combination modules)
 
 import numpy as np
 from scipy import ndimage
-from scipy.interpolate import RectBivariateSpline
+from scipy.interpolate import BSpline, RectBivariateSpline
 
 from astrophot.frames.dqflags import DQFlag
 
@@ -153,6 +153,26 @@ def _area(splines, ys, xs, grid=True):
     )
 
 
+def _grid(spline, ys, xs, drow=0, dcol=0):
+    """A bicubic spline (or a derivative) on the grid ``ys x xs`` by sparse B-spline design matrices.
+
+    ``(B_rows @ C) @ B_cols.T``: about 30x faster than fitpack's grid evaluation on a band.
+    """
+    t_rows, t_cols, c = spline.tck
+    k_rows, k_cols = spline.degrees
+    coef = c.reshape(len(t_rows) - k_rows - 1, len(t_cols) - k_cols - 1)
+    if drow:
+        b = BSpline(t_rows, coef, k_rows).derivative(drow)
+        t_rows, coef, k_rows = b.t, b.c, b.k
+    if dcol:
+        b = BSpline(t_cols, coef.T, k_cols).derivative(dcol)
+        t_cols, coef, k_cols = b.t, b.c.T, b.k
+    coef = coef[: len(t_rows) - k_rows - 1, : len(t_cols) - k_cols - 1]
+    rows = BSpline.design_matrix(ys, t_rows, k_rows)
+    cols = BSpline.design_matrix(xs, t_cols, k_cols)
+    return np.ascontiguousarray(np.asarray(cols @ (rows @ coef).T).T)
+
+
 def _band_indices(out_shape, rows, cols):
     ny, nx = out_shape
     rows = slice(0, ny) if rows is None else rows
@@ -194,9 +214,12 @@ def pixel_map(wcs_in, wcs_out, out_shape, *, rows=None, cols=None, projection_er
         while step >= 4:
             splines = _splines(wcs_in, wcs_out, ys, xs, step)
             if splines is not None and _map_error(wcs_in, wcs_out, splines, ys, xs, step) <= projection_error:
-                x_in, y_in = splines[0](ys, xs), splines[1](ys, xs)
+                sx, sy = splines
+                x_in, y_in = _grid(sx, ys, xs), _grid(sy, ys, xs)
                 if jacobian:
-                    return x_in, y_in, np.abs(_area(splines, ys, xs))
+                    area = _grid(sx, ys, xs, dcol=1) * _grid(sy, ys, xs, drow=1)
+                    area -= _grid(sx, ys, xs, drow=1) * _grid(sy, ys, xs, dcol=1)
+                    return x_in, y_in, np.abs(area)
                 return x_in, y_in
             step //= 2
     return _exact_band(wcs_in, wcs_out, ys, xs, jacobian)
@@ -221,6 +244,8 @@ _OVERSAMPLE_ABOVE = 1.001
 #: Subsamples per axis per input pixel an output pixel spans (n = ceil(this * scale)), and at most.
 _OVERSAMPLE_DENSITY = 1.5
 _OVERSAMPLE_MAX = 8
+#: Output pixels per tile of the tap sums (a band is cut into column tiles of about this size).
+_TILE_PIXELS = 32768
 #: Coordinates within this of a whole pixel are made whole (an integer shift stays exact).
 _SNAP = 1e-8
 
@@ -358,7 +383,8 @@ def _near_bad_at(data, variance, bad, near_bad, kernel, ixn, iyn, inside, reach=
     if not inside.any():
         return result
     if near_bad is not None and reach <= a:
-        result[inside] = near_bad[iyn[inside], ixn[inside]]
+        result = near_bad.ravel().take(iyn * nx + ixn)
+        result &= inside
         return result
     y0, y1 = max(int(iyn[inside].min()) - reach - 1, 0), min(int(iyn[inside].max()) + reach + 2, ny)
     x0, x1 = max(int(ixn[inside].min()) - reach - 1, 0), min(int(ixn[inside].max()) + reach + 2, nx)
@@ -494,25 +520,35 @@ def _far(x, y):
 
 
 def _layout(kernel, samples, shape):
-    """Output pixels all of whose samples' taps are inside the input, and those any tap touches."""
+    """
+    Output pixels all of whose samples' taps are inside the input, and those any tap touches.
+
+    From the positions alone (``floor(x) - (a - 1) >= 0`` is ``x >= a - 1`` ...); NaN is neither.
+    """
     ny, nx = shape
     a = KERNELS[kernel]
-    ntap, off = (1, 0.5) if kernel == "nearest" else (2 * a, 0.0)
+    if kernel == "nearest":
+        shift, lo_in, lo_touch, hi_in, hi_touch = 0.5 + _SNAP, 0, 0, 0, 0
+    else:
+        shift, lo_in, lo_touch, hi_in, hi_touch = _SNAP, a - 1, -a, -a, a - 1
     inside = touches = None
     for x, y in samples.positions():
-        x, y = _far(x, y)
-        ix0 = np.floor(x + off) - (a - 1 if kernel != "nearest" else 0)
-        iy0 = np.floor(y + off) - (a - 1 if kernel != "nearest" else 0)
-        ins = (ix0 >= 0) & (ix0 + ntap <= nx) & (iy0 >= 0) & (iy0 + ntap <= ny)
-        tch = (ix0 + ntap > 0) & (ix0 < nx) & (iy0 + ntap > 0) & (iy0 < ny)
+        ins = (x >= lo_in - shift) & (x < nx + hi_in - shift)
+        ins &= y >= lo_in - shift
+        ins &= y < ny + hi_in - shift
+        tch = (x >= lo_touch - shift) & (x < nx + hi_touch - shift)
+        tch &= y >= lo_touch - shift
+        tch &= y < ny + hi_touch - shift
         inside = ins if inside is None else inside & ins
         touches = tch if touches is None else touches | tch
     return inside, touches
 
 
 def _nearest_pixel(values, size):
-    finite = np.isfinite(values)
-    return np.clip(np.floor(np.where(finite, values, -1) + 0.5), 0, size - 1).astype(np.intp)
+    """Index of the nearest pixel, clipped to the input (finite values: see `_far`)."""
+    nearest = np.floor(values + 0.5)
+    np.clip(nearest, 0, size - 1, out=nearest)
+    return nearest.astype(np.intp)
 
 
 def _merged_taps(kernel, samples, pick):
@@ -592,7 +628,8 @@ def resample_band(
         jacobian = _area_from_map(x_in, y_in)
     samples = _Samples(x_in, y_in, antialias)
     inside, touches = _layout(kernel, samples, data.shape)
-    xn, yn = _nearest_pixel(x_in, data.shape[1]), _nearest_pixel(y_in, data.shape[0])
+    x_far, y_far = _far(x_in, y_in)
+    xn, yn = _nearest_pixel(x_far, data.shape[1]), _nearest_pixel(y_far, data.shape[0])
     reach = max(KERNELS[kernel], 1) + int(np.ceil(samples.spread))
     near = _near_bad_at(data, variance, bad, near_bad, kernel, xn, yn, touches, reach=reach)
     fast = inside & ~near
@@ -604,9 +641,11 @@ def resample_band(
     out[no_data] = np.nan
     if out_var is not None:
         out_var[no_data] = np.nan
-    out_flags = np.zeros(out.shape, dtype=np.uint32)
     if flags is not None:
-        out_flags[touches] = np.asarray(flags)[yn[touches], xn[touches]]
+        out_flags = np.asarray(flags).ravel().take(yn * data.shape[1] + xn).astype(np.uint32, copy=False)
+        out_flags *= touches
+    else:
+        out_flags = np.zeros(out.shape, dtype=np.uint32)
     out_flags[no_data] |= _NO_DATA
     if conserve == "flux":
         scale = np.asarray(jacobian, dtype=work)
@@ -616,26 +655,58 @@ def resample_band(
     return out, out_var, weight, out_flags
 
 
+def _tiles(shape):
+    """Column slices of a band making tiles of about ``_TILE_PIXELS`` (their input footprint stays in cache)."""
+    rows, cols = shape
+    width = max(64, _TILE_PIXELS // max(rows, 1))
+    return [slice(c, min(c + width, cols)) for c in range(0, cols, width)]
+
+
+def _fast_tile(data, variance, kernel, x, y, work):
+    """Kernel sums of ``data`` (and of ``variance`` with squared weights) at ``x, y`` (all taps inside)."""
+    ny, nx = data.shape
+    ntap = 1 if kernel == "nearest" else 2 * KERNELS[kernel]
+    ix0, iy0, wx, wy = _taps(kernel, x, y, work)
+    idx0 = _as_index(np.clip(ix0, 0, nx - ntap), np.clip(iy0, 0, ny - ntap), nx)
+    value = _fast_sum(data.ravel(), nx, idx0, wx, wy, work)
+    if variance is None:
+        return value, None
+    return value, _fast_sum(variance.ravel(), nx, idx0, [w * w for w in wx], [w * w for w in wy], work)
+
+
+def _add_fast(data, variance, kernel, position, fast, planes, work):
+    """Add the fast sums of one sample position to the output planes, tile by tile (fast pixels only)."""
+    x, y = position
+    out, out_var = planes
+    for cols in _tiles(fast.shape):
+        good = fast[:, cols]
+        if good.all():
+            value, var = _fast_tile(data, variance, kernel, x[:, cols], y[:, cols], work)
+            out[:, cols] += value
+            if var is not None:
+                out_var[:, cols] += var
+        elif good.any():
+            pick = np.nonzero(good)
+            value, var = _fast_tile(data, variance, kernel, x[:, cols][pick], y[:, cols][pick], work)
+            out[:, cols][pick] += value
+            if var is not None:
+                out_var[:, cols][pick] += var
+
+
 def _sample_sums(data, variance, bad, kernel, samples, masks, work):
     """Kernel sums over every sample of every output pixel: fast where all taps are good, renormalised else."""
-    ny, nx = data.shape
     shape = samples.x.shape
-    ntap = 1 if kernel == "nearest" else 2 * KERNELS[kernel]
     fast, slow = masks
     out = np.zeros(shape, work)
     out_var = None if variance is None else np.zeros(shape, work)
     sel = np.nonzero(slow)
     sums = np.zeros((5, len(sel[0])))
     for x, y in samples.positions():
-        ix0, iy0, wx, wy = _taps(kernel, *_far(x, y), work)
-        idx0 = _as_index(np.clip(ix0, 0, nx - ntap), np.clip(iy0, 0, ny - ntap), nx)
-        out += _fast_sum(data.ravel(), nx, idx0, wx, wy, work)
-        if variance is not None:
-            out_var += _fast_sum(variance.ravel(), nx, idx0, [w * w for w in wx], [w * w for w in wy], work)
+        x, y = _far(x, y)
+        _add_fast(data, variance, kernel, (x, y), fast, (out, out_var), work)
         if len(sel[0]):
-            part = _slow_sums(
-                data, variance, bad, ix0[sel], iy0[sel], [w[sel] for w in wx], [w[sel] for w in wy]
-            )
+            ix0, iy0, wx, wy = _taps(kernel, x[sel], y[sel])
+            part = _slow_sums(data, variance, bad, ix0, iy0, wx, wy)
             sums += np.stack([np.zeros(len(sel[0])) if v is None else v for v in part])
     inv = 1.0 / len(samples)
     out *= out.dtype.type(inv)
@@ -707,19 +778,15 @@ def noise_correlation(x_in, y_in, kernel, *, aperture=False, antialias=False):
 
 
 def _inner_inputs(x_in, y_in, ox, oy, width, height, reach):
-    from matplotlib.path import Path as _Path
-
-    outline = np.concatenate(
-        [
-            np.column_stack([x_in[0, :], y_in[0, :]]),
-            np.column_stack([x_in[:, -1], y_in[:, -1]]),
-            np.column_stack([x_in[-1, ::-1], y_in[-1, ::-1]]),
-            np.column_stack([x_in[::-1, 0], y_in[::-1, 0]]),
-        ]
-    )
+    """Input pixels of the window whose output position (local affine inverse of the patch) is inside it."""
+    rows, cols = np.mgrid[0 : x_in.shape[0], 0 : x_in.shape[1]]
+    design = np.column_stack([np.ones(rows.size), cols.ravel(), rows.ravel()])
+    fit = np.linalg.lstsq(design, np.column_stack([x_in.ravel(), y_in.ravel()]), rcond=None)[0]
     gy, gx = np.mgrid[oy : oy + height, ox : ox + width]
-    inside = _Path(outline).contains_points(np.column_stack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
-    inside = ndimage.binary_erosion(inside, iterations=reach + 2).ravel()
+    rel = np.stack([gx.ravel() - fit[0, 0], gy.ravel() - fit[0, 1]])
+    col, row = np.linalg.solve(fit[1:].T, rel)
+    inside = (col >= -0.5) & (col <= x_in.shape[1] - 0.5) & (row >= -0.5) & (row <= x_in.shape[0] - 0.5)
+    inside = ndimage.binary_erosion(inside.reshape(gx.shape), iterations=reach + 2).ravel()
     if not inside.any():
         raise ValueError("noise_correlation needs a larger patch of the pixel map")
     return inside

@@ -54,7 +54,7 @@ def _bad_mask(frame):
     bad = ~np.isfinite(frame.data)
     if frame.mask is not None:
         bad |= np.asarray(frame.mask, dtype=bool)
-    if frame.flags is not None:
+    if frame.flags is not None and frame.flags.any():
         bad |= frame.mask_from_flags()
     return bad
 
@@ -109,6 +109,7 @@ def _resample_interp(frame, wcs_in, wcs_out, out_shape, rows, options, n_threads
     weight = np.zeros(out_shape, dtype=np.float32)
     flags = np.full(out_shape, int(DQFlag.NO_DATA), dtype=np.uint32)
     want_area = options["conserve"] == "flux" or options["antialias"]
+    carried = frame.flags if frame.flags is not None and frame.flags.any() else None
 
     def one_band(band):
         mapped = _core.pixel_map(
@@ -123,7 +124,7 @@ def _resample_interp(frame, wcs_in, wcs_out, out_shape, rows, options, n_threads
             data,
             variance,
             bad,
-            frame.flags,
+            carried,
             mapped[0],
             mapped[1],
             kernel=options["kernel"],
