@@ -50,6 +50,8 @@ Internal API (stable for the other combination modules)
     `~astrophot.resample_frame` through `reproject.reproject_exact`.)
 """
 
+import functools
+
 import numpy as np
 from scipy import ndimage
 from scipy.interpolate import BSpline, RectBivariateSpline
@@ -244,6 +246,8 @@ _OVERSAMPLE_ABOVE = 1.001
 #: Subsamples per axis per input pixel an output pixel spans (n = ceil(this * scale)), and at most.
 _OVERSAMPLE_DENSITY = 1.5
 _OVERSAMPLE_MAX = 8
+#: Steps per pixel of the tabulated lanczos kernels.
+_TABLE_STEPS = 4096
 #: Output pixels per tile of the tap sums (a band is cut into column tiles of about this size).
 _TILE_PIXELS = 32768
 #: Coordinates within this of a whole pixel are made whole (an integer shift stays exact).
@@ -261,7 +265,24 @@ def _kernel_weights(kernel, frac):
         return [1 - frac, frac]
     if kernel == "bicubic":
         return _keys_weights(frac)
-    return _lanczos_weights(KERNELS[kernel], frac)
+    step = _lanczos_table(KERNELS[kernel], frac.dtype.str)
+    index = frac * frac.dtype.type(_TABLE_STEPS)
+    index += frac.dtype.type(0.5)
+    index = index.astype(np.intp)
+    return [column.take(index) for column in step]
+
+
+@functools.cache
+def _lanczos_table(a, dtype):
+    """
+    Lanczos-``a`` weights tabulated at ``_TABLE_STEPS + 1`` fractions ``q / _TABLE_STEPS`` (as
+    SWarp's tabulated kernels): a lookup per tap instead of evaluating the kernel; the fraction
+    is rounded to the nearest entry (at most 1.2e-4 pixel), whole and half pixels are exact.
+    """
+    frac = np.arange(_TABLE_STEPS + 1, dtype=np.float64) / _TABLE_STEPS
+    weights = _lanczos_weights(a, frac[:-1])
+    last = [np.array([1.0 if m == -1 else 0.0]) for m in range(a - 1, -a - 1, -1)]
+    return tuple(np.concatenate([w, end]).astype(dtype) for w, end in zip(weights, last, strict=True))
 
 
 def _keys_weights(frac):
@@ -409,7 +430,7 @@ def _fast_sum(flat, nx, idx0, wx, wy, dtype):
     for j, wyj in enumerate(wy):
         shifted = flat[j * nx : n]
         for k, wxk in enumerate(wx):
-            np.take(shifted[k:], idx0, out=tap, mode="clip")
+            shifted[k:].take(idx0, out=tap, mode="clip")
             if k == 0:
                 np.multiply(tap, wxk, out=row)
             else:
@@ -497,6 +518,15 @@ class _Samples:
 
     def __len__(self):
         return self.n * self.n
+
+    def tile(self, cols):
+        """The samples of the output columns ``cols`` (views: a tile's work stays in cache)."""
+        part = object.__new__(_Samples)
+        part.x, part.y = self.x[:, cols], self.y[:, cols]
+        part.n, part.spread = self.n, self.spread
+        if self.n > 1:
+            part.derivatives = tuple(d[:, cols] for d in self.derivatives)
+        return part
 
     def positions(self, pick=None):
         """(x, y) of every sample in turn (non-finite where the map is not defined)."""
@@ -627,31 +657,54 @@ def resample_band(
     if conserve == "flux" and jacobian is None:
         jacobian = _area_from_map(x_in, y_in)
     samples = _Samples(x_in, y_in, antialias)
-    inside, touches = _layout(kernel, samples, data.shape)
-    x_far, y_far = _far(x_in, y_in)
-    xn, yn = _nearest_pixel(x_far, data.shape[1]), _nearest_pixel(y_far, data.shape[0])
-    reach = max(KERNELS[kernel], 1) + int(np.ceil(samples.spread))
-    near = _near_bad_at(data, variance, bad, near_bad, kernel, xn, yn, touches, reach=reach)
-    fast = inside & ~near
-    slow = touches & ~fast
-    out, out_var, weight = _sample_sums(data, variance, bad, kernel, samples, (fast, slow), work)
-    if out_var is not None and len(samples) > 1:
-        out_var *= out_var.dtype.type(_variance_factor(kernel, samples, fast))
-    no_data = ~(weight >= min_weight)
-    out[no_data] = np.nan
-    if out_var is not None:
-        out_var[no_data] = np.nan
-    if flags is not None:
-        out_flags = np.asarray(flags).ravel().take(yn * data.shape[1] + xn).astype(np.uint32, copy=False)
-        out_flags *= touches
-    else:
-        out_flags = np.zeros(out.shape, dtype=np.uint32)
-    out_flags[no_data] |= _NO_DATA
+    factor = 1.0
+    if variance is not None and len(samples) > 1:
+        factor = _variance_factor(kernel, samples, np.isfinite(x_in) & np.isfinite(y_in))
+    inputs = (data, variance, bad, None if flags is None else np.asarray(flags), near_bad)
+    planes = (
+        np.empty(x_in.shape, work),
+        None if variance is None else np.empty(x_in.shape, work),
+        np.empty(x_in.shape, np.float32),
+        np.empty(x_in.shape, np.uint32),
+    )
+    for cols in _tiles(x_in.shape):
+        tile = _resample_tile(inputs, kernel, samples.tile(cols), min_weight, factor, work)
+        for plane, part in zip(planes, tile, strict=True):
+            if plane is not None:
+                plane[:, cols] = part
+    out, out_var, weight, out_flags = planes
     if conserve == "flux":
         scale = np.asarray(jacobian, dtype=work)
         out *= scale
         if out_var is not None:
             out_var *= scale * scale
+    return out, out_var, weight, out_flags
+
+
+def _resample_tile(inputs, kernel, samples, min_weight, factor, work):
+    """Data, variance, weight and flags of one tile of output pixels (see `resample_band`)."""
+    data, variance, bad, flags, near_bad = inputs
+    ny, nx = data.shape
+    inside, touches = _layout(kernel, samples, data.shape)
+    x_far, y_far = _far(samples.x, samples.y)
+    xn, yn = _nearest_pixel(x_far, nx), _nearest_pixel(y_far, ny)
+    reach = max(KERNELS[kernel], 1) + int(np.ceil(samples.spread))
+    near = _near_bad_at(data, variance, bad, near_bad, kernel, xn, yn, touches, reach=reach)
+    fast = inside & ~near
+    slow = touches & ~fast
+    out, out_var, weight = _sample_sums(data, variance, bad, kernel, samples, (fast, slow), work)
+    if out_var is not None and factor != 1.0:
+        out_var *= out_var.dtype.type(factor)
+    no_data = ~(weight >= min_weight)
+    out[no_data] = np.nan
+    if out_var is not None:
+        out_var[no_data] = np.nan
+    if flags is not None:
+        out_flags = flags.ravel().take(yn * nx + xn).astype(np.uint32, copy=False)
+        out_flags *= touches
+    else:
+        out_flags = np.zeros(out.shape, dtype=np.uint32)
+    out_flags[no_data] |= _NO_DATA
     return out, out_var, weight, out_flags
 
 
@@ -664,10 +717,9 @@ def _tiles(shape):
 
 def _fast_tile(data, variance, kernel, x, y, work):
     """Kernel sums of ``data`` (and of ``variance`` with squared weights) at ``x, y`` (all taps inside)."""
-    ny, nx = data.shape
-    ntap = 1 if kernel == "nearest" else 2 * KERNELS[kernel]
+    nx = data.shape[1]
     ix0, iy0, wx, wy = _taps(kernel, x, y, work)
-    idx0 = _as_index(np.clip(ix0, 0, nx - ntap), np.clip(iy0, 0, ny - ntap), nx)
+    idx0 = _as_index(ix0, iy0, nx)  # fast pixels: every tap inside (take clips all the same)
     value = _fast_sum(data.ravel(), nx, idx0, wx, wy, work)
     if variance is None:
         return value, None

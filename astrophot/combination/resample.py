@@ -97,6 +97,17 @@ def _bands(y0, y1, nx):
     return [slice(start, min(start + rows, y1)) for start in range(y0, y1, rows)]
 
 
+def _blank(shape, rows, dtype, value):
+    """An output plane: ``value`` outside the rows the bands will write (one pass over memory, not two)."""
+    plane = np.empty(shape, dtype=dtype)
+    if rows is None:
+        plane.fill(value)
+    else:
+        plane[: rows[0]] = value
+        plane[rows[1] :] = value
+    return plane
+
+
 def _resample_interp(frame, wcs_in, wcs_out, out_shape, rows, options, n_threads):
     data = np.ascontiguousarray(frame.data)
     variance = _variance(frame)
@@ -104,10 +115,10 @@ def _resample_interp(frame, wcs_in, wcs_out, out_shape, rows, options, n_threads
     near_bad = _core.bad_reach(bad, options["kernel"]) if bad.any() else np.zeros(bad.shape, dtype=bool)
     ny, nx = out_shape
     work = np.result_type(data.dtype, np.float32)
-    out = np.full(out_shape, np.nan, dtype=work)
-    out_var = None if variance is None else np.full(out_shape, np.nan, dtype=work)
-    weight = np.zeros(out_shape, dtype=np.float32)
-    flags = np.full(out_shape, int(DQFlag.NO_DATA), dtype=np.uint32)
+    out = _blank(out_shape, rows, work, np.nan)
+    out_var = None if variance is None else _blank(out_shape, rows, work, np.nan)
+    weight = _blank(out_shape, rows, np.float32, 0)
+    flags = _blank(out_shape, rows, np.uint32, int(DQFlag.NO_DATA))
     want_area = options["conserve"] == "flux" or options["antialias"]
     carried = frame.flags if frame.flags is not None and frame.flags.any() else None
 
