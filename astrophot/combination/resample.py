@@ -258,10 +258,11 @@ def resample_frame(
     min_weight : float
         Output pixels whose good kernel mass is below this are ``NO_DATA``.
     antialias : bool, optional
-        Where an output pixel covers more than one input pixel (linear scale ``s > 1.001``),
-        average ``n x n`` kernel samples spread over its footprint (``n = ceil(1.5 s)``, as
-        SWarp's oversampling) instead of sampling the interpolant at its centre only, so that
-        downsampling integrates the input instead of aliasing it. Default: on with
+        Where an output pixel is wider than 2/3 of an input pixel (linear scale ``s``), average
+        ``n x n`` kernel samples spread over its footprint (``n = ceil(1.5 s)``, as SWarp's
+        oversampling) instead of sampling the interpolant at its centre only: the output pixel's
+        box is integrated instead of aliased (point sampling beats against the input grid near
+        1:1 and when downsampling: up to 0.6% of a star's flux at 0.9x, 1.03x, 1.3x). Default: on with
         ``conserve="flux"`` (each star's aperture flux within 0.1% from 0.5x to 2x at any
         rotation), off with ``"surface_brightness"``. The recorded noise correlation follows.
     parallel : None, bool or int
