@@ -124,6 +124,20 @@ def _run(command, *, cwd, wall_limit, stop=None, cpu_limit=None, budget=None):
         return stdout, stderr, None
 
 
+def _cpu_cap(time_limit, budget):
+    """
+    CPU seconds after which the program is killed.
+
+    Its share (``time_limit``) is passed as ``--cpulimit``, which it checks
+    loosely; within a search's budget it is killed only when the whole budget
+    left is used (a share it overruns comes out of the later backends' shares,
+    as when it ran unwatched), so the search as a whole keeps its limit.
+    """
+    if budget is None:
+        return time_limit
+    return max(time_limit, budget.left())
+
+
 def solve_field_program():
     """Path of ``solve-field``, or None when it is not installed."""
     return shutil.which("solve-field")
@@ -156,8 +170,9 @@ def solve_with_solve_field(
         Index files or directories (see `find_index_files`); a generated
         configuration lists the ones whose quads fit the field.
     time_limit : float, optional
-        CPU seconds, passed as ``--cpulimit`` and enforced on the program and
-        its children (killed when they have used it).
+        CPU seconds, passed as ``--cpulimit`` and, without ``budget``,
+        enforced on the program and its children (killed when they have used
+        it); with ``budget``, they are killed when the budget left is used.
     wall_limit : float, optional
         Wall-clock seconds after which the process group is killed (plus a
         second to start); default ``time_limit``.
@@ -253,7 +268,12 @@ def solve_with_solve_field(
         t0 = time.perf_counter()
         wall = (time_limit if wall_limit is None else max(wall_limit, time_limit)) + _STARTUP_SECONDS
         stdout, stderr, returncode = _run(
-            command, cwd=tmp, wall_limit=wall, stop=stop, cpu_limit=time_limit, budget=budget
+            command,
+            cwd=tmp,
+            wall_limit=wall,
+            stop=stop,
+            cpu_limit=_cpu_cap(time_limit, budget),
+            budget=budget,
         )
         if returncode is None:
             raise AstrometryError(
