@@ -3,6 +3,8 @@
 
 import importlib
 import json
+import multiprocessing
+import os
 import random
 import shutil
 import signal
@@ -327,6 +329,10 @@ def test_resume_after_kill_9_and_stack_option(night, cli_run, tmp_path):
     assert read_frame(result.products["stack"][0]).provenance.steps[-1].parameters["center"] == "median"
 
 
+def _daemonic():
+    return multiprocessing.current_process().daemon
+
+
 def test_distributed_matches_local(night, cli_run, tmp_path):
     # real `dask worker` processes with their nanny (daemonic workers: the engine may not fork there)
     pytest.importorskip("distributed")
@@ -353,33 +359,37 @@ def test_distributed_matches_local(night, cli_run, tmp_path):
         )
     ]
     try:
-        for _ in range(200):
+        for _ in range(1200):  # a loaded machine may take a while to start Python
             if scheduler_file.exists():
                 break
             time.sleep(0.1)
-        for _ in range(2):
-            procs.append(
-                subprocess.Popen(
-                    [
-                        dask,
-                        "worker",
-                        "--scheduler-file",
-                        str(scheduler_file),
-                        "--nthreads",
-                        "1",
-                        "--no-dashboard",
-                        "--host",
-                        "127.0.0.1",
-                    ],
-                    env=env(),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+        # two worker processes, each under its nanny (one command: one interpreter fewer to start)
+        procs.append(
+            subprocess.Popen(
+                [
+                    dask,
+                    "worker",
+                    "--scheduler-file",
+                    str(scheduler_file),
+                    "--nworkers",
+                    "2",
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                    "--host",
+                    "127.0.0.1",
+                ],
+                env=env(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
+        )
         from dask.distributed import Client
 
-        with Client(scheduler_file=str(scheduler_file), timeout=60) as client:
-            client.wait_for_workers(2, timeout=60)
+        with Client(scheduler_file=str(scheduler_file), timeout=120) as client:
+            client.wait_for_workers(2, timeout=180)
+            assert len(set(client.run(os.getpid).values())) == 2  # two worker processes
+            assert all(client.run(_daemonic).values())  # under nannies: daemonic
             remote = process_night(
                 copy_download(night, tmp_path / "a"),
                 output=tmp_path / "dist",
