@@ -28,10 +28,11 @@ def keep_hue(channels, luminance, stretched):
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = np.where(luminance > 0, stretched / luminance, 0.0)
     out = channels * factor[None]
+    np.nan_to_num(out, copy=False, nan=0.0)
     peak = out.max(axis=0)
     over = peak > 1.0
     out[:, over] /= peak[over]
-    return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def lupton(rgb, *, Q=8.0, stretch=5.0, minimum=0.0):
@@ -51,9 +52,11 @@ def lupton(rgb, *, Q=8.0, stretch=5.0, minimum=0.0):
 def _normalise(rgb, black, white):
     """Channels from the black level (0) to the white level (1 for the luminance)."""
     black = np.broadcast_to(np.asarray(black, dtype=float), (3,))
-    x = np.clip(rgb - black[:, None, None].astype(rgb.dtype), 0.0, None)
+    x = rgb - black[:, None, None].astype(rgb.dtype)
+    np.clip(x, 0.0, None, out=x)
     scale = float(white) - float(np.mean(black))
-    return x / max(scale, np.finfo(np.float32).tiny)
+    x *= x.dtype.type(1.0 / max(scale, np.finfo(np.float32).tiny))
+    return x
 
 
 def linear(rgb, *, black=None, white=0.999):

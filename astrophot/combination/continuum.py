@@ -48,11 +48,24 @@ def _sky(data, bad):
     return float(median), float(std)
 
 
-def _psf(obj, name):
-    from astrophot.analysis import find_stars, measure_psf
+def _find_stars(obj, name):
+    """The frame's stars; a large bright nebula can overflow the deblender, then only brighter stars (10 sigma)."""
+    from astrophot.analysis import find_stars
 
     try:
-        stars = find_stars(obj)
+        return find_stars(obj)
+    except AnalysisError as exc:
+        if "deblending overflow" not in str(exc):
+            raise
+        log.info("%s: deblending overflowed (an extended nebula?): stars found above 10 sigma instead", name)
+        return find_stars(obj, n_sigma=10.0)
+
+
+def _psf(obj, name):
+    from astrophot.analysis import measure_psf
+
+    try:
+        stars = _find_stars(obj, name)
         psf = measure_psf(obj, stars)
     except AnalysisError as exc:
         raise AnalysisError(f"{name}: cannot measure the PSF for continuum subtraction ({exc})") from exc
