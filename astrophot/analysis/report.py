@@ -7,7 +7,6 @@ import io
 import logging
 import math
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from astropy.table import Table
 
 from astrophot.analysis.quality import DEFAULT_RULES, select_frames
 from astrophot.exceptions import FrameWriteError
+from astrophot.io._atomic import write_bytes_atomic, write_text_atomic
 
 __all__ = [
     "QUALITY_COLUMNS",
@@ -119,18 +119,6 @@ figure { margin: 0; }
 figcaption { font-weight: 600; font-size: 0.95em; margin-bottom: 0.2em; }
 figure img { width: 440px; }
 """
-
-
-def _atomic_bytes(data, path):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def make_thumbnail(frame, *, size=256):
@@ -413,7 +401,7 @@ def rules_text(rules):
 
 def write_preview(frame, path, *, size=1200):
     """Write a larger PNG preview of a frame (see `make_thumbnail`) atomically; returns ``path``."""
-    _atomic_bytes(make_thumbnail(frame, size=size), path)
+    write_bytes_atomic(path, make_thumbnail(frame, size=size))
     return Path(path)
 
 
@@ -562,7 +550,7 @@ def write_quality_report(records, outdir, *, frames=None, rules=None, site=None,
 
     buffer = io.StringIO()
     table.write(buffer, format="ascii.csv")
-    _atomic_bytes(buffer.getvalue().encode("utf-8"), csv_path)
+    write_text_atomic(csv_path, buffer.getvalue())
     if rules and "rules" not in table.meta:
         table.meta["rules"] = {**DEFAULT_RULES, **rules}
     unit = ", ".join(_distinct(table, "unit")) or "frame unit"
@@ -571,12 +559,12 @@ def write_quality_report(records, outdir, *, frames=None, rules=None, site=None,
     for (column, label, _, caption), path in zip(_PLOTS, plot_paths):
         per_filter = {name: lim[column] for name, lim in limits.items() if column in lim}
         png = plot_against_time(table, column, label.format(unit=unit), limits=per_filter)
-        _atomic_bytes(png, path)
+        write_bytes_atomic(path, png)
         plots.append((caption + (" (dashed: each filter's limit)" if per_filter else ""), png))
     thumbnails, links = _thumbnails_and_links(table, frames, outdir)
     site = site or next((s for s in map(_site_of, _sources(table, frames)) if s), None)
     page = _report_html(table, plots, thumbnails, links, site=site, title=title)
-    _atomic_bytes(page.encode("utf-8"), html_path)
+    write_text_atomic(html_path, page)
     log.info("quality report written to %s", html_path)
     return {"csv": csv_path, "html": html_path, "plots": plot_paths}
 

@@ -256,6 +256,18 @@ def _attempt_item(item, **kwargs):
     return _attempt(item[0], item[1], **kwargs)
 
 
+#: (backend, reason) pairs already logged: an unavailable backend is said once per process,
+#: not for every frame of a batch (later frames log it at DEBUG; each solution records it).
+_SAID_UNAVAILABLE = set()
+
+
+def _say_unavailable_once(backend_name, exc):
+    key = (backend_name, str(exc))
+    level = logging.DEBUG if key in _SAID_UNAVAILABLE else logging.INFO
+    _SAID_UNAVAILABLE.add(key)
+    log.log(level, "%s unavailable: %s", backend_name, exc)
+
+
 def _attempt(backend_name, share, stars, refs, options, context, stop):
     """
     Run one backend within ``share`` CPU seconds and verify its candidates.
@@ -276,7 +288,7 @@ def _attempt(backend_name, share, stars, refs, options, context, stop):
             context["budget"].wall_left(),
         )  # fmt: skip
     except BackendUnavailable as exc:
-        log.info("%s unavailable: %s", backend_name, exc)
+        _say_unavailable_once(backend_name, exc)
         return {"backend": backend_name, "status": "unavailable", "reason": str(exc)}
     except TooFewReferenceStars as exc:
         return {"backend": backend_name, "status": "failed", "reason": str(exc)}

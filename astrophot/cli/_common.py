@@ -21,6 +21,8 @@ __all__ = [
     "add_output_arguments",
     "check_output",
     "default_output",
+    "frame_batch",
+    "keep_if_up_to_date",
     "original_form",
     "output_for",
     "run_batch",
@@ -199,19 +201,63 @@ def add_output_arguments(parser, *, what="product"):
     )
 
 
-def is_up_to_date(output, inputs):
-    """True when ``output`` exists and is newer than every input (see `run_batch`)."""
-    try:
-        from astrophot.io import is_up_to_date as _io_up_to_date  # the reliability policy, when present
-    except ImportError:
-        _io_up_to_date = None
-    if _io_up_to_date is not None:
-        return bool(_io_up_to_date(output, inputs))
+def keep_if_up_to_date(output, inputs, *, overwrite, function=None, parameters=None):
+    """
+    True when ``output`` exists and is complete and up to date (then it is kept and said so).
+
+    An existing ``output`` that is not up to date is an error naming the reason unless
+    ``overwrite`` (then False: it is remade). ``inputs``, ``function`` and ``parameters`` are
+    those of `astrophot.io.up_to_date_reason`.
+    """
     output = Path(output)
-    if not output.exists():
+    if overwrite or not output.exists():
         return False
-    mtime = output.stat().st_mtime
-    return all(Path(p).exists() and Path(p).stat().st_mtime <= mtime for p in inputs)
+    from astrophot.io import up_to_date_reason
+
+    reason = up_to_date_reason(output, inputs, function=function, parameters=parameters)
+    if reason is None:
+        log.info("%s: up to date, kept (--overwrite to redo)", output)
+        return True
+    raise AstrophotError(f"{output}: exists, not up to date ({reason}); use --overwrite to replace it")
+
+
+def frame_batch(command, inputs, output, make, *, overwrite, prefix, verb, kind, **options):
+    """
+    The ``FRAME...`` subcommand of a frame-to-frame stage: ``make(frame) -> frame`` per input.
+
+    Each input is read (``frame_type=options["frame_type"]``), transformed and written to
+    `output_for` its name (``prefix``, ``verb``, ``kind``: see there), unless that product is
+    already up to date (`keep_if_up_to_date` with ``options["function"]``,
+    ``options["parameters"]`` and ``options["extra_inputs"]``, the inputs besides the frame).
+    ``options["in_place"]`` replaces each input instead; ``options["describe"]`` gives the
+    end of each log line from the product (printed on stdout instead with
+    ``options["stdout"]``: a result a script reads). Failures follow `run_batch`; returns the exit code.
+    """
+    from astrophot.io import read_frame, write_frame
+
+    in_place = options.get("in_place", False)
+    describe = options.get("describe") or (lambda result: "")
+
+    def one(path):
+        if in_place:
+            out = Path(path)
+        else:
+            out = output_for(path, output, len(inputs), prefix=prefix, verb=verb, inputs=inputs, kind=kind)
+            sources = [path, *options.get("extra_inputs", ())]
+            function, parameters = options.get("function"), options.get("parameters")
+            if keep_if_up_to_date(
+                out, sources, overwrite=overwrite, function=function, parameters=parameters
+            ):
+                return
+        result = make(read_frame(path, frame_type=options.get("frame_type")))
+        write_frame(result, out, overwrite=overwrite or in_place)
+        line = f"{path} -> {out}{describe(result)}"
+        if options.get("stdout"):
+            print(line)
+        else:
+            log.info("%s", line)
+
+    return run_batch(command, inputs, one)
 
 
 #: Library wording in error messages -> the command line's own flags.

@@ -7,9 +7,7 @@ Image-analysis subcommands: ``find-stars``, ``background``, ``imarith`` and ``qu
 """
 
 import logging
-import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -30,35 +28,20 @@ def register(subparsers):
 
 # ----------------------------------------------------------------------
 # helpers
-def _check_output(path, overwrite, *, inputs=()):
+def _check_output(path, overwrite, *, inputs=(), kind=None):
+    from astrophot.cli._common import check_output
     from astrophot.exceptions import FrameWriteError
 
-    path = Path(path)
-    for source in inputs:
-        if Path(source).resolve() == path.resolve():
-            raise FrameWriteError(f"{path}: refusing to write over an input file")
+    path = check_output(path, inputs=inputs, kind=kind)
     if path.exists() and not overwrite:
         raise FrameWriteError(f"{path}: exists (use --overwrite to replace it)")
     return path
 
 
-def _atomic_write_text(text, path):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_table(table, path, fmt):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
-    try:
+    from astrophot.io._atomic import atomic_path
+
+    with atomic_path(path) as tmp:
         if fmt == "fits":
             table = table.copy(copy_data=False)
             table.meta = _fits_meta(table.meta)
@@ -68,10 +51,6 @@ def _write_table(table, path, fmt):
                 table.write(tmp, format="fits", overwrite=True)
         else:
             table.write(tmp, format="ascii.ecsv", overwrite=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 _FITS_KEYS = {
@@ -233,25 +212,42 @@ def _find_stars_one(args, path, out_path, fmt, reg_path):
     stars.meta["source_file"] = str(path)
     _write_table(stars, out_path, fmt)
     if reg_path is not None:
-        _atomic_write_text(ds9_regions(stars), reg_path)
+        from astrophot.io._atomic import write_text_atomic
+
+        write_text_atomic(reg_path, ds9_regions(stars))
     log.info("%s -> %s: %d stars; %s", path, out_path, len(stars), summary)
 
 
 # ----------------------------------------------------------------------
 # background
 def _register_background(subparsers):
+    from astrophot.cli._common import add_output_arguments
+
     parser = subparsers.add_parser(
         "background",
         help="estimate the sky background (and its RMS); optionally subtract it",
         description=(
-            "Estimate the smooth sky background of a frame with the stars masked, write it as a frame, "
-            "and optionally its RMS and the background-subtracted frame."
+            "Estimate the smooth sky background of frames with the stars masked: each FRAME gets a "
+            "bkg-<name>.fits beside it (or in -o DIR), and on request its RMS (bkgrms-) and the frame "
+            "minus the background (bkgsub-). The original form FRAME BACKGROUND works too."
         ),
     )
-    parser.add_argument("input", metavar="FRAME", help="input FITS frame")
-    parser.add_argument("output", metavar="BACKGROUND", help="output background frame (FITS)")
-    parser.add_argument("--rms", metavar="RMS", help="also write the background RMS frame")
-    parser.add_argument("--subtracted", metavar="SUB", help="also write FRAME minus the background")
+    parser.add_argument("frames", metavar="FRAME", nargs="+", help="frames (FITS)")
+    add_output_arguments(parser, what="background frame")
+    parser.add_argument(
+        "--rms",
+        metavar="RMS",
+        nargs="?",
+        const=True,
+        help="also write the background RMS (bkgrms-<name>.fits; a file name with one frame)",
+    )
+    parser.add_argument(
+        "--subtracted",
+        metavar="SUB",
+        nargs="?",
+        const=True,
+        help="also write FRAME minus the background (bkgsub-<name>.fits; a file name with one frame)",
+    )
     parser.add_argument("--box-size", type=int, help="mesh box size in pixels (default: automatic)")
     parser.add_argument(
         "--filter-size", type=int, default=3, help="median filter of the mesh (odd, default 3)"
@@ -262,21 +258,75 @@ def _register_background(subparsers):
     parser.add_argument(
         "--protect", help="extended emission to keep (not sky): a FITS mask or a ds9 region file"
     )
-    _add_overwrite(parser)
     parser.set_defaults(func=_run_background)
 
 
+#: What `background` writes: option, file prefix, the function that makes it.
+_BACKGROUND_PRODUCTS = (
+    ("background", "bkg", "estimate_background"),
+    ("rms", "bkgrms", "estimate_background"),
+    ("subtracted", "bkgsub", "subtract_background"),
+)
+
+
+def _background_targets(args, path, inputs, output):
+    """Where each wanted product of ``path`` goes: ``{option: path}``."""
+    from astrophot.cli._common import check_output, output_for
+
+    folder = output
+    if output is not None and len(inputs) == 1 and Path(output).name.lower().endswith(_FITS_SUFFIXES):
+        folder = str(Path(output).parent)  # the original form: the others go beside the named file
+    targets = {}
+    for option, prefix, _ in _BACKGROUND_PRODUCTS:
+        wanted = True if option == "background" else getattr(args, option)
+        if not wanted:
+            continue
+        if isinstance(wanted, str):
+            targets[option] = check_output(wanted, inputs=inputs, kind="CalibratedFrame")
+        else:
+            where = output if option == "background" else folder
+            targets[option] = output_for(
+                path,
+                where,
+                len(inputs),
+                prefix=prefix,
+                verb="measuring",
+                inputs=inputs,
+                kind="CalibratedFrame",
+            )
+    return targets
+
+
 def _run_background(args):
+    from astrophot.cli._common import keep_if_up_to_date, original_form, run_batch
+    from astrophot.exceptions import AstrophotError
+
+    inputs, _, output = original_form(args.frames, args.output)
+    for option in ("rms", "subtracted"):
+        if isinstance(getattr(args, option), str) and len(inputs) > 1:
+            raise AstrophotError(
+                f"--{option} FILE needs one frame; give --{option} alone to write one per frame"
+            )
+    functions = {option: function for option, _, function in _BACKGROUND_PRODUCTS}
+
+    def one(path):
+        targets = _background_targets(args, path, inputs, output)
+        kept = {
+            option: keep_if_up_to_date(out, [path], overwrite=args.overwrite, function=functions[option])
+            for option, out in targets.items()
+        }
+        if all(kept.values()):
+            return
+        _background_one(args, path, targets, kept)
+
+    return run_batch("background", inputs, one)
+
+
+def _background_one(args, path, targets, kept):
     from astrophot.analysis import estimate_background, subtract_background
     from astrophot.io import read_frame, write_frame
 
-    inputs = [args.input]
-    targets = [_check_output(args.output, args.overwrite, inputs=inputs)]
-    if args.rms:
-        targets.append(_check_output(args.rms, args.overwrite, inputs=inputs))
-    if args.subtracted:
-        targets.append(_check_output(args.subtracted, args.overwrite, inputs=inputs))
-    frame = read_frame(args.input)
+    frame = read_frame(path)
     background, rms = estimate_background(
         frame,
         box_size=args.box_size,
@@ -286,20 +336,21 @@ def _run_background(args):
         mask=args.mask,
         protect=args.protect,
     )
+    products = {"background": background, "rms": rms}
+    if "subtracted" in targets:
+        products["subtracted"] = subtract_background(frame, background)
+    for option, out in targets.items():
+        # a product kept as up to date is remade with the others (same inputs, same result)
+        write_frame(products[option], out, overwrite=args.overwrite or kept[option])
     log.info(
-        "%s: background %.6g, RMS %.6g %s (box %d px)",
-        args.input,
+        "%s -> %s: background %.6g, RMS %.6g %s (box %d px)",
+        path,
+        ", ".join(str(p) for p in targets.values()),
         background.header["BKGMED"],
         background.header["BKGRMS"],
         frame.unit,
         background.header["BKGBOX"],
     )
-    write_frame(background, args.output, overwrite=args.overwrite)
-    if args.rms:
-        write_frame(rms, args.rms, overwrite=args.overwrite)
-    if args.subtracted:
-        write_frame(subtract_background(frame, background), args.subtracted, overwrite=args.overwrite)
-    return 0
 
 
 # ----------------------------------------------------------------------
@@ -407,9 +458,13 @@ def _collect(inputs, pattern, recursive):
 
 def _run_quality(args):
     from astrophot.analysis import assess_quality, select_frames, write_quality_report
+    from astrophot.cli._common import run_batch
+    from astrophot.exceptions import FrameReadError
     from astrophot.io import read_frame
 
     files = _collect(args.inputs, args.pattern, args.recursive)
+    for name in ("quality.csv", "quality.html"):  # at once, not after measuring every frame
+        _check_output(Path(args.outdir) / name, args.overwrite, inputs=files)
     rules = {"robust": not args.no_robust}
     for key in (
         "max_fwhm",
@@ -422,13 +477,18 @@ def _run_quality(args):
         value = getattr(args, key)
         if value is not None:
             rules[key] = value
-    records = []
-    for path in files:
-        frame = read_frame(path)
-        records.append(assess_quality(frame, n_sigma=args.n_sigma))
+    records, graded = [], []
+
+    def one(path):
+        records.append(assess_quality(read_frame(path), n_sigma=args.n_sigma))
+        graded.append(path)
         log.info("%s: FWHM %.2f px, %d stars", path, records[-1].fwhm, records[-1].n_stars)
+
+    code = run_batch("quality", files, one)
+    if not records:
+        raise FrameReadError(f"no frame of {len(files)} could be measured; no report written")
     table = select_frames(records, rules=rules)
-    paths = write_quality_report(table, args.outdir, frames=files, overwrite=args.overwrite)
+    paths = write_quality_report(table, args.outdir, frames=graded, overwrite=args.overwrite)
     for row in table:
         status = "ok      " if row["accepted"] else "REJECTED"
         line = f"{status} {row['file']}  fwhm={row['fwhm']:.2f}  stars={row['n_stars']}"
@@ -437,4 +497,4 @@ def _run_quality(args):
             line += f"  ({row['reason']})"
         print(line)
     print(f"report: {paths['html']}")
-    return 0
+    return code

@@ -12,7 +12,7 @@ holds the stars with RA/Dec. The original ``ap_*`` scripts' positional source li
 import logging
 from pathlib import Path
 
-from astrophot.cli._common import output_for
+from astrophot.cli._common import frame_batch
 
 __all__ = ["register"]
 
@@ -122,49 +122,52 @@ def _read_stars(path):
     return table
 
 
+def _describe(solved):
+    sol = solved.solution
+    ra, dec = sol["center"]
+    return (
+        f": {sol['backend']}, centre {ra:.5f} {dec:+.5f}, {sol['pixel_scale']:.4f} arcsec/pix, "
+        f"rotation {sol['rotation']:.2f} deg, {sol['n_matched']} stars matched, "
+        f"rms {sol['rms_arcsec']:.2f} arcsec"
+    )
+
+
 def _run(args):
     from astrophot.astrometry import solve_astrometry
-    from astrophot.exceptions import AstrophotError, FrameWriteError
-    from astrophot.io import read_frame, write_frame
+    from astrophot.exceptions import AstrophotError
 
     if args.stars and len(args.frames) > 1:
         raise AstrophotError("--stars goes with a single frame")
     backend = args.backend or ["auto"]
     backend = "auto" if "auto" in backend else backend
-    hint = _hint(args)
     stars = _read_stars(args.stars) if args.stars else None
-    outputs = [
-        output_for(path, args.output, len(args.frames), prefix="nav", verb="solving") for path in args.frames
-    ]
-    for path, out in zip(args.frames, outputs):
-        if Path(out).resolve() == Path(path).resolve():
-            raise FrameWriteError(f"{out}: refusing to write over the input frame")
-        if Path(out).exists() and not args.overwrite:
-            raise FrameWriteError(f"{out}: exists (use --overwrite to replace it)")
-    for path, out in zip(args.frames, outputs):
-        frame = read_frame(path)
-        solved = solve_astrometry(
-            frame,
-            stars=stars,
-            backend=backend,
-            hint=hint,
-            radius=args.radius,
-            scale=args.scale,
-            scale_tolerance=args.scale_tolerance,
-            blind=args.blind,
-            time_limit=args.time_limit,
-            index_files=args.index,
-            catalog=args.catalog,
-            cache=args.cache,
-            match_radius=args.match_radius,
-            min_matches=args.min_matches,
-        )
-        write_frame(solved, out, overwrite=args.overwrite)
-        sol = solved.solution
-        ra, dec = sol["center"]
-        print(
-            f"{path} -> {out}: {sol['backend']}, centre {ra:.5f} {dec:+.5f}, "
-            f"{sol['pixel_scale']:.4f} arcsec/pix, rotation {sol['rotation']:.2f} deg, "
-            f"{sol['n_matched']} stars matched, rms {sol['rms_arcsec']:.2f} arcsec"
-        )
-    return 0
+    options = {
+        "backend": backend,
+        "hint": _hint(args),
+        "radius": args.radius,
+        "scale": args.scale,
+        "scale_tolerance": args.scale_tolerance,
+        "blind": args.blind,
+        "time_limit": args.time_limit,
+        "index_files": args.index,
+        "catalog": args.catalog,
+        "cache": args.cache,
+        "match_radius": args.match_radius,
+        "min_matches": args.min_matches,
+    }
+    # a kept product must have been solved the same way (the values compared as recorded)
+    same = {k: options[k] for k in ("backend", "radius", "scale", "scale_tolerance", "blind", "min_matches")}
+    return frame_batch(
+        "solve",
+        args.frames,
+        args.output,
+        lambda frame: solve_astrometry(frame, stars=stars, **options),
+        overwrite=args.overwrite,
+        prefix="nav",
+        verb="solving",
+        kind="SolvedFrame",
+        function="solve_astrometry",
+        parameters=None if stars is not None else same,
+        describe=_describe,
+        stdout=True,
+    )

@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from astrophot.cli._common import is_up_to_date, original_form, output_for, run_batch
+from astrophot.cli._common import frame_batch, original_form
 from astrophot.exceptions import AstrophotError
 
 __all__ = ["register"]
@@ -20,26 +20,9 @@ __all__ = ["register"]
 log = logging.getLogger(__name__)
 
 
-def _cmd_calibrate(args):
-    from astrophot import (
-        RawFrame,
-        calibrate_frame,
-        fix_bad_pixels,
-        prepare_calibration,
-        read_frame,
-        reject_cosmic_rays,
-        write_frame,
-    )
+def _calibrate_masters(args):
+    from astrophot import read_frame
 
-    if (
-        len(args.raw) == 4
-        and not any((args.bias, args.dark, args.library, args.output))
-        and not Path(args.raw[3]).exists()
-    ):
-        # the original ap_calibrate form: INPUT MBIAS MDARK OUTPUT
-        args.raw, args.bias, args.dark, args.output = [args.raw[0]], args.raw[1], args.raw[2], args.raw[3]
-    if args.library and any((args.bias, args.dark, args.flat, args.bad_pixels)):
-        log.info("explicit masters override the library's choice for their kind")
     fixed = {
         "bias": read_frame(args.bias, frame_type="MasterBias") if args.bias else None,
         "dark": read_frame(args.dark, frame_type="MasterDark") if args.dark else None,
@@ -51,38 +34,45 @@ def _cmd_calibrate(args):
         from astrophot.calibration import CalibrationLibrary
 
         library = CalibrationLibrary(args.library)
-    cache = {}
-    plans = {}
-    dark_includes_bias = {"yes": True, "no": False, "auto": None}[args.dark_includes_bias]
-    explicit = [p for p in (args.bias, args.dark, args.flat, args.bad_pixels) if p]
+    return fixed, library
 
-    def one(raw_path):
-        out = output_for(
-            raw_path,
-            args.output,
-            len(args.raw),
-            prefix="cal",
-            verb="calibrating",
-            inputs=args.raw,
-            kind="CalibratedFrame",
-        )
-        if not args.overwrite and is_up_to_date(out, [raw_path, *explicit]):
-            log.info("%s: up to date, kept (--overwrite to redo)", out)
-            return
-        raw = read_frame(raw_path)
+
+def _library_masters(library, raw, masters, args, cache):
+    from astrophot import read_frame
+
+    require = tuple(k for k in ("bias", "dark", "flat") if masters[k] is None and k in args.require)
+    selection = library.select(raw, require=require)
+    log.info("%s", selection)
+    for kind, path in selection.paths().items():
+        if masters[kind] is None and path is not None:
+            if path not in cache:
+                cache[path] = read_frame(path)
+            masters[kind] = cache[path]
+
+
+def _cmd_calibrate(args):
+    from astrophot import RawFrame, calibrate_frame, fix_bad_pixels, prepare_calibration, reject_cosmic_rays
+
+    if (
+        len(args.raw) == 4
+        and not any((args.bias, args.dark, args.library, args.output))
+        and not Path(args.raw[3]).exists()
+    ):
+        # the original ap_calibrate form: INPUT MBIAS MDARK OUTPUT
+        args.raw, args.bias, args.dark, args.output = [args.raw[0]], args.raw[1], args.raw[2], args.raw[3]
+    if args.library and any((args.bias, args.dark, args.flat, args.bad_pixels)):
+        log.info("explicit masters override the library's choice for their kind")
+    fixed, library = _calibrate_masters(args)
+    cache, plans = {}, {}
+    dark_includes_bias = {"yes": True, "no": False, "auto": None}[args.dark_includes_bias]
+
+    def make(raw):
         if not isinstance(raw, RawFrame) or raw.image_type in ("bias", "dark", "flat"):
             kind = raw.frame_type if not isinstance(raw, RawFrame) else f"raw {raw.image_type} frame"
-            raise AstrophotError(f"{raw_path}: is a {kind}, not a raw light frame")
+            raise AstrophotError(f"{raw.name}: is a {kind}, not a raw light frame")
         masters = dict(fixed)
         if library is not None:
-            require = tuple(k for k in ("bias", "dark", "flat") if masters[k] is None and k in args.require)
-            selection = library.select(raw, require=require)
-            log.info("%s", selection)
-            for kind, path in selection.paths().items():
-                if masters[kind] is None and path is not None:
-                    if path not in cache:
-                        cache[path] = read_frame(path)
-                    masters[kind] = cache[path]
+            _library_masters(library, raw, masters, args, cache)
         # one calibration plan per set of masters: each master is read, checked and hashed once
         key = tuple(id(masters[k]) for k in ("bias", "dark", "flat", "bad_pixels"))
         if key not in plans:
@@ -100,11 +90,29 @@ def _cmd_calibrate(args):
             frame = fix_bad_pixels(frame)
         if args.cosmic_rays:
             frame = reject_cosmic_rays(frame)
-        write_frame(frame, out, overwrite=args.overwrite)
-        step = frame.provenance.steps[-1] if not (args.fix_badpix or args.cosmic_rays) else None
-        log.info("%s -> %s%s", raw_path, out, f" ({step.outcome['n_masked']} pixels masked)" if step else "")
+        return frame
 
-    return run_batch("calibrate", args.raw, one)
+    chained = args.fix_badpix or args.cosmic_rays
+    last = "reject_cosmic_rays" if args.cosmic_rays else "fix_bad_pixels" if chained else "calibrate_frame"
+
+    def describe(frame):
+        step = frame.provenance.steps[-1]
+        return "" if chained else f" ({step.outcome['n_masked']} pixels masked)"
+
+    return frame_batch(
+        "calibrate",
+        args.raw,
+        args.output,
+        make,
+        overwrite=args.overwrite,
+        prefix="cal",
+        verb="calibrating",
+        kind="CalibratedFrame",
+        function=last,
+        # the raw is an input of the last step only when that step is the calibration
+        extra_inputs=[p for p in (args.bias, args.dark, args.flat, args.bad_pixels) if p and not chained],
+        describe=describe,
+    )
 
 
 def _load_names(path):
@@ -117,11 +125,11 @@ def _load_names(path):
 
 
 def _save_names(path, names):
+    from astrophot.io._atomic import write_text_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(names, indent=1, sort_keys=True))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(names, indent=1, sort_keys=True))
 
 
 def _default_name_cache():
@@ -131,7 +139,7 @@ def _default_name_cache():
 
 
 def _cmd_add_metadata(args):
-    from astrophot import add_metadata, read_frame, write_frame
+    from astrophot import add_metadata
 
     if args.mode == "yamlkeyval" and not args.keywords:
         raise AstrophotError("--mode yamlkeyval needs --keywords (or --yamlfile) FILE.yml")
@@ -139,12 +147,7 @@ def _cmd_add_metadata(args):
     cache_path = None if args.no_name_cache else Path(args.name_cache or _default_name_cache())
     names = _load_names(cache_path)
 
-    def one(path):
-        if args.in_place:
-            out_path = Path(path)
-        else:
-            out_path = output_for(path, output, len(inputs), prefix="meta", verb="annotating", inputs=inputs)
-        frame = read_frame(path)
+    def make(frame):
         out = add_metadata(
             frame,
             target=args.target,
@@ -161,58 +164,77 @@ def _cmd_add_metadata(args):
             target = str(out.header.get("OBJECT"))
             names[target] = [float(out.header["RA-OBJ"]), float(out.header["DEC-OBJ"])]
             _save_names(cache_path, names)
-        write_frame(out, out_path, overwrite=args.overwrite or args.in_place)
-        log.info("%s -> %s (AIRMASS %s)", path, out_path, out.header.get("AIRMASS"))
+        return out
 
-    return run_batch("add-metadata", inputs, one)
+    return frame_batch(
+        "add-metadata",
+        inputs,
+        output,
+        make,
+        overwrite=args.overwrite,
+        prefix="meta",
+        verb="annotating",
+        kind=None,  # raw frames and products alike
+        in_place=args.in_place,
+        function="add_metadata",
+        describe=lambda out: f" (AIRMASS {out.header.get('AIRMASS')})",
+    )
 
 
 def _cmd_fix_badpix(args):
-    from astrophot import fix_bad_pixels, read_frame, write_frame
+    from astrophot import fix_bad_pixels, read_frame
 
     inputs, extras, output = original_form(args.frames, args.output, n_extra=1)
     bpm_path = args.bad_pixels or (extras[0] if extras else None)
     bad_pixels = read_frame(bpm_path, frame_type="BadPixelMap") if bpm_path else None
     box = args.box if args.deltapix is None else 2 * args.deltapix + 1
 
-    def one(path):
-        out_path = output_for(path, output, len(inputs), prefix="fixed", verb="repairing", inputs=inputs)
-        frame = read_frame(path, frame_type="CalibratedFrame")
-        out = fix_bad_pixels(frame, bad_pixels=bad_pixels, box=box, min_good=args.min_good)
-        write_frame(out, out_path, overwrite=args.overwrite)
+    def describe(out):
         outcome = out.provenance.steps[-1].outcome
-        log.info(
-            "%s -> %s: %d of %d flagged pixels repaired",
-            path,
-            out_path,
-            outcome["n_repaired"],
-            outcome["n_flagged"],
-        )
+        return f": {outcome['n_repaired']} of {outcome['n_flagged']} flagged pixels repaired"
 
-    return run_batch("fix-badpix", inputs, one)
+    return frame_batch(
+        "fix-badpix",
+        inputs,
+        output,
+        lambda frame: fix_bad_pixels(frame, bad_pixels=bad_pixels, box=box, min_good=args.min_good),
+        overwrite=args.overwrite,
+        prefix="fixed",
+        verb="repairing",
+        kind="CalibratedFrame",
+        frame_type="CalibratedFrame",
+        function="fix_bad_pixels",
+        parameters={"box": box, "min_good": args.min_good},
+        extra_inputs=[bpm_path] if bpm_path else [],
+        describe=describe,
+    )
 
 
 def _cmd_cosmic_rays(args):
-    from astrophot import read_frame, reject_cosmic_rays, write_frame
+    from astrophot import reject_cosmic_rays
 
     inputs, _, output = original_form(args.frames, args.output)
-
-    def one(path):
-        out_path = output_for(path, output, len(inputs), prefix="cr", verb="cleaning", inputs=inputs)
-        frame = read_frame(path, frame_type="CalibratedFrame")
-        out = reject_cosmic_rays(
-            frame,
-            fast=not args.full,
-            sigclip=args.sigclip,
-            objlim=args.objlim,
-            fwhm=args.fwhm,
-            read_noise=args.read_noise,
-        )
-        write_frame(out, out_path, overwrite=args.overwrite)
-        outcome = out.provenance.steps[-1].outcome
-        log.info("%s -> %s: %d cosmic-ray pixels", path, out_path, outcome["n_pixels"])
-
-    return run_batch("cosmic-rays", inputs, one)
+    options = {
+        "fast": not args.full,
+        "sigclip": args.sigclip,
+        "objlim": args.objlim,
+        "fwhm": args.fwhm,
+        "read_noise": args.read_noise,
+    }
+    return frame_batch(
+        "cosmic-rays",
+        inputs,
+        output,
+        lambda frame: reject_cosmic_rays(frame, **options),
+        overwrite=args.overwrite,
+        prefix="cr",
+        verb="cleaning",
+        kind="CalibratedFrame",
+        frame_type="CalibratedFrame",
+        function="reject_cosmic_rays",
+        parameters=options,
+        describe=lambda out: f": {out.provenance.steps[-1].outcome['n_pixels']} cosmic-ray pixels",
+    )
 
 
 def register(subparsers):

@@ -5,6 +5,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from astrophot.io._atomic import atomic_path
+
 from ._night import TRUTH_NAME, load_night, simulate_night
 
 __all__ = ["DownloadedNight", "simulate_itelescope_night"]
@@ -77,10 +79,11 @@ def simulate_itelescope_night(outdir, *, filters=("Ha", "Red", "V"), n_lights=3,
         members = [p for p in night.lights if f"-{filt}-" in p.name]
         path = download / f"{night.telescope}-{night.target}-{date}-{filt}.zip"
         if not path.exists():
-            tmp = path.with_name(f".{path.name}.tmp")
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+            with (
+                atomic_path(path) as tmp,
+                zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+            ):
                 for member in members:
                     zf.write(member, arcname=member.name)
-            tmp.replace(path)
         zips.append(path)
     return DownloadedNight(night=night, download=download, library=night.library, zips=zips)

@@ -186,8 +186,23 @@ class FrameBase(CCDData):
 
     @property
     def name(self):
-        """A short description for messages: the file name or the type."""
-        return self.source_path or f"<in-memory {self.frame_type}>"
+        """
+        A short description for messages: the file name, or for a frame made in memory
+        the type and the file its steps started from (``<CalibratedFrame of raw-...fit>``).
+        """
+        if self.source_path:
+            return self.source_path
+        origin = self._origin_path()
+        return f"<{self.frame_type} of {origin}>" if origin else f"<in-memory {self.frame_type}>"
+
+    def _origin_path(self):
+        """The file of the primary input of the earliest step that names one (None if none)."""
+        provenance = self.__dict__.get("_provenance")
+        for step in getattr(provenance, "steps", ()) or ():
+            for ref in step.inputs:
+                if ref.path:
+                    return ref.path
+        return None
 
     def checksum(self):
         """The sha256 of the pixel data (see `data_checksum`), cached."""

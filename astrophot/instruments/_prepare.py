@@ -9,12 +9,12 @@ import pathlib
 import shutil
 import stat
 import time
-import uuid
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 
 from astrophot.exceptions import AstrophotError, UnsafeArchiveError
+from astrophot.io._atomic import TMP_SUFFIX, owned_temporary
 
 __all__ = [
     "PrepareError",
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 _DIR_BITS = stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH  # 0o755
 _FILE_BITS = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # 0o444
 _NEW_FILE_MODE = 0o644
-_PARTIAL = ".astrophot-partial-"
+_PARTIAL = ".astrophot-partial-"  # the temporaries of earlier versions
 _MAX_NESTING = 8
 _CHUNK = 1 << 20
 
@@ -187,7 +187,7 @@ def _walk(root, report, dry_run):
             continue
         for entry in entries:
             path = directory / entry.name
-            if _PARTIAL in entry.name:
+            if _PARTIAL in entry.name or entry.name.endswith(TMP_SUFFIX):
                 continue
             if entry.is_symlink():
                 links.append(path)
@@ -406,7 +406,8 @@ def _extract(zf, archive, entries, report, *, dry_run, real_root, on_disk, limit
                 makedirs(entry.dest)
         for entry in todo:
             makedirs(entry.dest.parent)
-            tmp = entry.dest.with_name(f"{_PARTIAL}{uuid.uuid4().hex}")  # short: any name length works
+            # astrophot's own temporary (names this host and process; a long name is shortened)
+            tmp = owned_temporary(entry.dest)
             temps.append((tmp, entry))
             with zf.open(entry.info) as src, open(tmp, "xb") as dst:
                 shutil.copyfileobj(src, dst, _CHUNK)

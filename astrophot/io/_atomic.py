@@ -31,6 +31,7 @@ __all__ = [
     "publish",
     "safe_unlink",
     "target_lock",
+    "write_bytes_atomic",
     "write_text_atomic",
 ]
 
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 TMP_SUFFIX = ".aptmp"
 LOCK_SUFFIX = ".aplock"
+#: The longest file name most file systems take (bytes).
+_NAME_MAX = 255
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 _TMP = re.compile(
     r"^\.(?P<target>.+?)\.(?:(?P<tag>[0-9a-f]{32})\.)?(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[0-9a-f]{8}"
@@ -52,9 +55,12 @@ def owned_temporary(target, tag=None):
     """A fresh temporary path beside ``target`` naming this host and process (not created)."""
     target = Path(target)
     middle = f"{tag}." if tag else ""
-    return target.with_name(
-        f".{target.name}.{middle}{_HOST}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}"
-    )
+    tail = f".{middle}{_HOST}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}"
+    name = target.name
+    room = _NAME_MAX - 1 - len(tail.encode())
+    while len(name.encode()) > room:  # a long name: its start still says whose temporary it is
+        name = name[:-1]
+    return target.with_name(f".{name}{tail}")
 
 
 def parse_temporary(path):

@@ -35,9 +35,15 @@ def test_solve_writes_a_solved_frame(light, capsys):
     # the printed scale is the fitted one: the truth is 9"/px
     scale = float(re.search(r"([0-9.]+) arcsec/pix", printed).group(1))
     assert abs(scale - 9.0) < 1e-3
-    # an existing output is not replaced without --overwrite
-    assert main(["solve", str(path), "--scale", "9", "--backend", "matcher", "--catalog", "demo"]) == 1
-    assert "exists" in capsys.readouterr().err
+    # a rerun keeps the up-to-date product; solved another way it is not replaced without --overwrite
+    stamp = out.stat().st_mtime_ns
+    assert main(["solve", str(path), "--scale", "9", "--backend", "matcher", "--catalog", "demo"]) == 0
+    assert "up to date" in capsys.readouterr().err
+    assert out.stat().st_mtime_ns == stamp
+    assert main(["solve", str(path), "--scale", "9.01", "--backend", "matcher", "--catalog", "demo"]) == 1
+    err = capsys.readouterr().err
+    assert "exists, not up to date" in err and "'scale'" in err and "--overwrite" in err
+    assert out.stat().st_mtime_ns == stamp
 
 
 def test_star_table_with_fits_convention_columns(light, tmp_path):

@@ -23,9 +23,11 @@ def night(tmp_path_factory):
     return simulate_night(root, shape=(64, 96), n_lights=2, n_bias=3, n_darks=3, n_flats=3, seed=5)
 
 
-def astrophot(*args, cwd=None):
-    """Run ``astrophot ARGS...`` in a subprocess with this tree first on the path."""
+def astrophot(*args, cwd=None, path_first=None):
+    """Run ``astrophot ARGS...`` in a subprocess with this tree (after ``path_first``) on the path."""
     env = dict(os.environ)
+    if path_first is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(path_first), env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", "astrophot.cli.main", *map(str, args)],
         capture_output=True,
@@ -55,12 +57,16 @@ def test_red_light_with_ha_flat_warns_on_stderr_naming_the_file(night, tmp_path)
         "--flat",
         night.masters["flats"]["Ha"],
     ]
-    proc = astrophot("calibrate", red, *args, "-o", tmp_path / "out")
+    proc = astrophot("calibrate", red, *args, "-o", tmp_path / "out", "--cosmic-rays")
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if "WARNING" in line]
     flat_lines = [line for line in lines if "filter" in line.lower() and "Ha" in line]
     assert len(flat_lines) == 1, proc.stderr  # once
     assert red.name in flat_lines[0]
+    # the cosmic-ray line of a frame calibrated in memory names the file it came from
+    cr_lines = [line for line in proc.stderr.splitlines() if "cosmic-ray pixels" in line]
+    assert len(cr_lines) == 1 and red.name in cr_lines[0], proc.stderr
+    assert "in-memory" not in proc.stderr
 
 
 def test_many_frames_one_corrupt_processes_the_others_and_exits_1(night, tmp_path):
@@ -174,6 +180,13 @@ def test_cosmic_rays_and_fix_badpix_take_many_frames(calibrated, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert len(list((tmp_path / "fixed").glob("*.fits"))) == len(calibrated)
     assert all(p.name in proc.stderr for p in cleaned)
+    # a rerun keeps the up-to-date products; other options are refused without --overwrite
+    stamps = {p: p.stat().st_mtime_ns for p in cleaned}
+    proc = astrophot("cosmic-rays", *calibrated, "-o", tmp_path / "clean")
+    assert proc.returncode == 0 and proc.stderr.count("up to date, kept") == len(calibrated), proc.stderr
+    proc = astrophot("cosmic-rays", *calibrated, "-o", tmp_path / "clean", "--sigclip", "6")
+    assert proc.returncode == 1 and "not up to date (parameter 'sigclip' was 4.5, now 6.0)" in proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in cleaned} == stamps
 
 
 def test_demo_into_a_used_folder_is_refused_at_once(tmp_path):
