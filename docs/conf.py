@@ -52,7 +52,8 @@ sphinx_gallery_conf = {
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"astrophot {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["astrophot.css"]  # code and output wrap instead of being cut off
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb", "auto_examples/**/*.py"]
 
 warnings.filterwarnings("ignore", message="Matplotlib is currently using agg")

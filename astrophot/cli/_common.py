@@ -18,6 +18,8 @@ from pathlib import Path
 from astrophot.exceptions import AstrophotError
 
 __all__ = [
+    "add_compress_argument",
+    "warn_if_cosmic_rays_left",
     "add_output_arguments",
     "check_output",
     "default_output",
@@ -188,6 +190,15 @@ def original_form(paths, output, *, n_extra=0, is_output=None):
     return paths, [], output
 
 
+def add_compress_argument(parser):
+    """``--compress``: lossless FITS tile compression of the frames written."""
+    parser.add_argument(
+        "--compress",
+        action="store_true",
+        help="tile-compress the frames written (lossless; a calibrated frame takes about 40%% of the space)",
+    )
+
+
 def add_output_arguments(parser, *, what="product"):
     """``-o/--output`` (a directory, created) and ``--overwrite`` for a ``FRAME...`` subcommand."""
     parser.add_argument(
@@ -229,7 +240,8 @@ def frame_batch(command, inputs, output, make, *, overwrite, prefix, verb, kind,
     `output_for` its name (``prefix``, ``verb``, ``kind``: see there), unless that product is
     already up to date (`keep_if_up_to_date` with ``options["function"]``,
     ``options["parameters"]`` and ``options["extra_inputs"]``, the inputs besides the frame).
-    ``options["in_place"]`` replaces each input instead; ``options["describe"]`` gives the
+    ``options["in_place"]`` replaces each input instead; ``options["compress"]`` tile-compresses
+    the products (lossless); ``options["describe"]`` gives the
     end of each log line from the product (printed on stdout instead with
     ``options["stdout"]``: a result a script reads). Failures follow `run_batch`; returns the exit code.
     """
@@ -250,7 +262,7 @@ def frame_batch(command, inputs, output, make, *, overwrite, prefix, verb, kind,
             ):
                 return
         result = make(read_frame(path, frame_type=options.get("frame_type")))
-        write_frame(result, out, overwrite=overwrite or in_place)
+        write_frame(result, out, overwrite=overwrite or in_place, compress=options.get("compress", False))
         line = f"{path} -> {out}{describe(result)}"
         if options.get("stdout"):
             print(line)
@@ -307,3 +319,24 @@ def run_batch(command, paths, process, *, what="frame"):
             file=sys.stderr,
         )
     return 1 if failed else 0
+
+
+def warn_if_cosmic_rays_left(frame):
+    """
+    Warn (once, naming the file) when a calibrated frame was not cleaned of cosmic rays:
+    stars measured on it may be cosmic rays (a FWHM below a pixel, too many stars).
+    """
+    from astrophot.frames import CalibratedFrame
+
+    if not isinstance(frame, CalibratedFrame) or frame.header.get("CR_CLEAN"):
+        return
+    if any(step.function == "astrophot.reject_cosmic_rays" for step in frame.provenance.steps):
+        return
+    from astrophot.exceptions import AstrophotUserWarning
+
+    warnings.warn(
+        f"{frame.name}: cosmic rays were not rejected; stars and the FWHM measured on it may be "
+        "cosmic rays (run astrophot cosmic-rays first, or calibrate --cosmic-rays)",
+        AstrophotUserWarning,
+        stacklevel=2,
+    )

@@ -187,10 +187,12 @@ def _run_find_stars(args):
 
 def _find_stars_one(args, path, out_path, fmt, reg_path):
     from astrophot.analysis import ds9_regions, find_stars, measure_psf
+    from astrophot.cli._common import warn_if_cosmic_rays_left
     from astrophot.exceptions import AnalysisError
     from astrophot.io import read_frame
 
     frame = read_frame(path)
+    warn_if_cosmic_rays_left(frame)
     stars = find_stars(
         frame,
         n_sigma=args.n_sigma,
@@ -221,7 +223,7 @@ def _find_stars_one(args, path, out_path, fmt, reg_path):
 # ----------------------------------------------------------------------
 # background
 def _register_background(subparsers):
-    from astrophot.cli._common import add_output_arguments
+    from astrophot.cli._common import add_compress_argument, add_output_arguments
 
     parser = subparsers.add_parser(
         "background",
@@ -258,6 +260,7 @@ def _register_background(subparsers):
     parser.add_argument(
         "--protect", help="extended emission to keep (not sky): a FITS mask or a ds9 region file"
     )
+    add_compress_argument(parser)
     parser.set_defaults(func=_run_background)
 
 
@@ -341,7 +344,7 @@ def _background_one(args, path, targets, kept):
         products["subtracted"] = subtract_background(frame, background)
     for option, out in targets.items():
         # a product kept as up to date is remade with the others (same inputs, same result)
-        write_frame(products[option], out, overwrite=args.overwrite or kept[option])
+        write_frame(products[option], out, overwrite=args.overwrite or kept[option], compress=args.compress)
     log.info(
         "%s -> %s: background %.6g, RMS %.6g %s (box %d px)",
         path,
@@ -458,7 +461,7 @@ def _collect(inputs, pattern, recursive):
 
 def _run_quality(args):
     from astrophot.analysis import assess_quality, select_frames, write_quality_report
-    from astrophot.cli._common import run_batch
+    from astrophot.cli._common import run_batch, warn_if_cosmic_rays_left
     from astrophot.exceptions import FrameReadError
     from astrophot.io import read_frame
 
@@ -480,7 +483,9 @@ def _run_quality(args):
     records, graded = [], []
 
     def one(path):
-        records.append(assess_quality(read_frame(path), n_sigma=args.n_sigma))
+        frame = read_frame(path)
+        warn_if_cosmic_rays_left(frame)
+        records.append(assess_quality(frame, n_sigma=args.n_sigma))
         graded.append(path)
         log.info("%s: FWHM %.2f px, %d stars", path, records[-1].fwhm, records[-1].n_stars)
 

@@ -12,7 +12,7 @@ holds the stars with RA/Dec. The original ``ap_*`` scripts' positional source li
 import logging
 from pathlib import Path
 
-from astrophot.cli._common import frame_batch
+from astrophot.cli._common import add_compress_argument, frame_batch
 
 __all__ = ["register"]
 
@@ -80,6 +80,7 @@ def register(subparsers):
     p.add_argument("--match-radius", type=float, default=3.0, help="pixels for a catalogue match (default 3)")
     p.add_argument("--min-matches", type=int, default=6, help="catalogue stars that must match (default 6)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_compress_argument(p)
     p.set_defaults(func=_run)
 
 
@@ -163,6 +164,7 @@ def _run(args):
         args.output,
         lambda frame: solve_astrometry(frame, stars=stars, **options),
         overwrite=args.overwrite,
+        compress=args.compress,
         prefix="nav",
         verb="solving",
         kind="SolvedFrame",

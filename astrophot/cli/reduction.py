@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from astrophot.cli._common import frame_batch, original_form
+from astrophot.cli._common import add_compress_argument, frame_batch, original_form
 from astrophot.exceptions import AstrophotError
 
 __all__ = ["register"]
@@ -105,6 +105,7 @@ def _cmd_calibrate(args):
         args.output,
         make,
         overwrite=args.overwrite,
+        compress=args.compress,
         prefix="cal",
         verb="calibrating",
         kind="CalibratedFrame",
@@ -172,6 +173,7 @@ def _cmd_add_metadata(args):
         output,
         make,
         overwrite=args.overwrite,
+        compress=args.compress,
         prefix="meta",
         verb="annotating",
         kind=None,  # raw frames and products alike
@@ -199,6 +201,7 @@ def _cmd_fix_badpix(args):
         output,
         lambda frame: fix_bad_pixels(frame, bad_pixels=bad_pixels, box=box, min_good=args.min_good),
         overwrite=args.overwrite,
+        compress=args.compress,
         prefix="fixed",
         verb="repairing",
         kind="CalibratedFrame",
@@ -227,6 +230,7 @@ def _cmd_cosmic_rays(args):
         output,
         lambda frame: reject_cosmic_rays(frame, **options),
         overwrite=args.overwrite,
+        compress=args.compress,
         prefix="cr",
         verb="cleaning",
         kind="CalibratedFrame",
@@ -296,6 +300,7 @@ def register(subparsers):
         help="also reject cosmic rays",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing astrophot products")
+    add_compress_argument(p)
     p.set_defaults(func=_cmd_calibrate)
 
     p = subparsers.add_parser(
@@ -326,6 +331,7 @@ def register(subparsers):
     p.add_argument("--name-cache", help="JSON file of resolved names (default: in astropy's cache directory)")
     p.add_argument("--no-name-cache", action="store_true", help="neither read nor write the name cache")
     p.add_argument("--overwrite", action="store_true", help="replace an existing astrophot product")
+    add_compress_argument(p)
     p.set_defaults(func=_cmd_add_metadata)
 
     p = subparsers.add_parser(
@@ -347,6 +353,7 @@ def register(subparsers):
     )
     p.add_argument("--min-good", type=int, default=4, help="fewest good neighbours for a repair")
     p.add_argument("--overwrite", action="store_true", help="replace an existing astrophot product")
+    add_compress_argument(p)
     p.set_defaults(func=_cmd_fix_badpix)
 
     p = subparsers.add_parser(
@@ -370,4 +377,5 @@ def register(subparsers):
         "--read-noise", type=float, help="read noise in the frame's unit (default: header RDNOISE)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing astrophot product")
+    add_compress_argument(p)
     p.set_defaults(func=_cmd_cosmic_rays)

@@ -256,6 +256,18 @@ def _find_image(hdul, path):
     raise FrameReadError(f"{path}: no image data in any HDU")
 
 
+def _compressed_product_header(primary, image):
+    """The header of an astrophot product written with ``compress=True``: as if uncompressed."""
+    header = primary.copy()
+    for key in ("NAXIS1", "NAXIS2"):
+        header.remove(key, ignore_missing=True)
+    header["BITPIX"] = image["BITPIX"]
+    header["NAXIS"] = image["NAXIS"]
+    header.insert("NAXIS", ("NAXIS1", image["NAXIS1"]), after=True)
+    header.insert("NAXIS1", ("NAXIS2", image["NAXIS2"]), after=True)
+    return header
+
+
 def read_frame(path, *, frame_type=None):
     """
     Read a FITS file as the right typed frame.
@@ -310,7 +322,9 @@ def read_frame(path, *, frame_type=None):
                 data = _native(hdu.data)
                 header = hdu.header.copy()
                 primary_header = hdul[0].header
-                if index != 0:
+                if index != 0 and isinstance(hdu, fits.CompImageHDU) and KEY_TYPE in primary_header:
+                    header = _compressed_product_header(primary_header, header)
+                elif index != 0:
                     # inherit cards from the primary header that the extension lacks
                     for card in primary_header.cards:
                         if (
@@ -439,7 +453,22 @@ def _smallest_flags(flags):
     return flags.astype(np.uint32)  # pragma: no cover - DQFlag fits in 32 bits
 
 
-def _build_hdulist(frame, sidecar_name):
+def _image_hdu(data, *, name=None, header=None, compress=False):
+    """An image HDU; with ``compress`` a lossless tile-compressed one (GZIP_2 for floats, RICE_1 for integers)."""
+    data = np.asarray(data)
+    if not compress:
+        if name is None:
+            return fits.PrimaryHDU(data, header=header)
+        return fits.ImageHDU(data, header=header, name=name)
+    if data.dtype.kind == "f":
+        # quantize_level=0: no quantisation, the floats come back bit for bit (byte-shuffled gzip)
+        options = {"compression_type": "GZIP_2", "quantize_level": 0.0}
+    else:
+        options = {"compression_type": "RICE_1"}
+    return fits.CompImageHDU(data, header=header, name=name or "IMAGE", **options)
+
+
+def _build_hdulist(frame, sidecar_name, compress=False):
     header = frame.header.copy() if frame.header is not None else fits.Header()
     header = fits.Header(header)
     for key in (*_STORAGE_KEYS, KEY_TYPE, KEY_SIDECAR, KEY_PROVID, "PEDESTAL"):
@@ -452,12 +481,16 @@ def _build_hdulist(frame, sidecar_name):
     sidecar_comment = "astrophot provenance sidecar (ASDF)" if len(sidecar_name) <= 30 else ""
     header[KEY_SIDECAR] = (sidecar_name, sidecar_comment)
     header[KEY_PROVID] = (frame.provenance.id, "astrophot provenance id")
-    hdus = [fits.PrimaryHDU(np.asarray(frame.data), header=header)]
+    if compress:
+        # the cards stay in the primary header (readers find the frame type there); pixels compressed
+        hdus = [fits.PrimaryHDU(header=header), _image_hdu(frame.data, compress=True)]
+    else:
+        hdus = [fits.PrimaryHDU(np.asarray(frame.data), header=header)]
     if frame.uncertainty is not None:
         uncert = frame.uncertainty
         if not isinstance(uncert, StdDevUncertainty):
             uncert = uncert.represent_as(StdDevUncertainty)
-        hdu = fits.ImageHDU(np.asarray(uncert.array, dtype=np.float32), name="UNCERT")
+        hdu = _image_hdu(np.asarray(uncert.array, dtype=np.float32), name="UNCERT", compress=compress)
         hdu.header["UTYPE"] = "StdDevUncertainty"
         hdus.append(hdu)
     if frame.mask is not None and not isinstance(frame, BadPixelMap):
@@ -465,9 +498,9 @@ def _build_hdulist(frame, sidecar_name):
         # a calibrated frame's mask is rebuilt from its DQ flags on reading: write it only when it differs
         derived = isinstance(frame, CalibratedFrame) and frame.flags is not None
         if not derived or not np.array_equal(mask, frame.mask_from_flags()):
-            hdus.append(fits.ImageHDU(mask.astype(np.uint8), name="MASK"))
+            hdus.append(_image_hdu(mask.astype(np.uint8), name="MASK", compress=compress))
     if frame.flags is not None:
-        hdus.append(fits.ImageHDU(_smallest_flags(frame.flags), name="DQ"))
+        hdus.append(_image_hdu(_smallest_flags(frame.flags), name="DQ", compress=compress))
     hdus.extend(frame._extra_hdus())
     return fits.HDUList(hdus)
 
@@ -575,7 +608,7 @@ def _publish_pair(tmp_fits, tmp_side, path, side, overwrite):
     os.replace(tmp_side, side)
 
 
-def write_frame(frame, path, *, overwrite=False):
+def write_frame(frame, path, *, overwrite=False, compress=False):
     """
     Write a frame as ``name.fits`` plus its provenance sidecar ``name.asdf``.
 
@@ -601,6 +634,12 @@ def write_frame(frame, path, *, overwrite=False):
         Replace an existing astrophot product. A file astrophot did not write
         (raw data) and any path raw data of this frame was read from are never
         overwritten.
+    compress : bool, optional
+        Tile-compress the images losslessly (FITS tile compression: GZIP_2
+        for floating-point planes, RICE_1 for integer planes such as DQ). The
+        pixels read back bit for bit; a calibrated 4008x2672 frame of sky
+        noise shrinks to about 60% (see the docs' table of sizes), at a few
+        seconds more per write. The primary header keeps every card.
 
     Returns
     -------
@@ -631,7 +670,7 @@ def write_frame(frame, path, *, overwrite=False):
     tmp_fits = owned_temporary(path)
     tmp_side = owned_temporary(side, tag=_provenance_tag(frame.provenance.id))
     try:
-        hdul = _build_hdulist(frame, side.name)
+        hdul = _build_hdulist(frame, side.name, compress=compress)
         with open(tmp_fits, "wb") as handle:
             hdul.writeto(handle, output_verify="silentfix")
         write_sidecar(tmp_side, frame.provenance, fits_name=path.name, frame_type=frame.frame_type)

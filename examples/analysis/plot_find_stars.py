@@ -48,6 +48,7 @@ for (row, col), value in np.ndenumerate(psf.fwhm_grid):
     axes[1].text(col, row, f"{value:.2f}\n({psf.n_grid[row, col]})", ha="center", va="center", color="w")
 axes[1].set_title("median FWHM per cell (stars)")
 fig.colorbar(im, ax=axes[1], shrink=0.8)
+plt.show()
 
 ###############################################################################
 # Flags tell why a star is not used for the PSF.

@@ -57,3 +57,4 @@ ax.scatter(
 )
 ax.set_title(f"{solution['n_matched']} Tycho-2 stars matched")
 ax.legend(loc="upper right")
+plt.show()

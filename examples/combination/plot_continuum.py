@@ -38,3 +38,4 @@ for ax, frame, title in zip(
 # The scale per star against magnitude, and the fraction of each star's flux
 # left in the line image (the halos that PSF matching removes).
 plot_continuum_diagnostics(line)
+plt.show()

@@ -68,6 +68,7 @@ ax.set_xlim(-0.5, raw.shape[1] - 0.5)
 ax.set_ylim(-0.5, raw.shape[0] - 0.5)
 ax.set_title(f"{night.lights[0].name[:40]}...")
 ax.legend(loc="upper right")
+plt.show()
 
 ###############################################################################
 # The camera (``night.detector``) knows its flat fields (vignetting, dust

@@ -164,6 +164,9 @@ def test_find_stars_on_many_frames_never_writes_over_a_frame(calibrated, tmp_pat
     lists = sorted(tmp_path.glob("*.stars.ecsv"))
     assert len(lists) == len(frames)
     assert all(p.name in proc.stderr for p in frames)  # the log lines name the files
+    # frames not cleaned of cosmic rays: a warning each, naming it (their stars may be cosmic rays)
+    warned = [line for line in proc.stderr.splitlines() if "cosmic rays were not rejected" in line]
+    assert len(warned) == len(frames) and all(any(p.name in w for w in warned) for p in frames)
     # into a new folder, with a region file per frame
     proc = astrophot("find-stars", *frames, "-o", tmp_path / "stars", "--ds9")
     assert proc.returncode == 0, proc.stderr
@@ -180,6 +183,8 @@ def test_cosmic_rays_and_fix_badpix_take_many_frames(calibrated, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert len(list((tmp_path / "fixed").glob("*.fits"))) == len(calibrated)
     assert all(p.name in proc.stderr for p in cleaned)
+    proc = astrophot("find-stars", *(tmp_path / "fixed").glob("*.fits"))  # cleaned: no warning
+    assert proc.returncode == 0 and "cosmic rays were not rejected" not in proc.stderr, proc.stderr
     # a rerun keeps the up-to-date products; other options are refused without --overwrite
     stamps = {p: p.stat().st_mtime_ns for p in cleaned}
     proc = astrophot("cosmic-rays", *calibrated, "-o", tmp_path / "clean")
@@ -198,3 +203,19 @@ def test_demo_into_a_used_folder_is_refused_at_once(tmp_path):
     assert proc.returncode == 1
     assert "not empty" in proc.stderr and "Traceback" not in proc.stderr
     assert sorted(p.relative_to(used) for p in used.rglob("*")) == before  # nothing written
+
+
+def test_calibrate_compress_gives_the_same_pixels_in_less_space(night, calibrated, tmp_path):
+    import numpy as np
+
+    lights = sorted(p for p in night.lights if "-Red-" in p.name)
+    out = tmp_path / "packed"
+    proc = astrophot("calibrate", *lights, *_masters(night, lights[0]), "-o", out, "--compress")
+    assert proc.returncode == 0, proc.stderr
+    for plain in calibrated:
+        packed = out / plain.name
+        a, b = read_frame(plain), read_frame(packed)
+        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.uncertainty.array, b.uncertainty.array)
+        np.testing.assert_array_equal(a.flags, b.flags)
+        assert packed.stat().st_size < plain.stat().st_size
