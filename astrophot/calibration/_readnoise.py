@@ -161,8 +161,9 @@ class ReadNoise:
         )
         in_adu = str(self.read_noise.unit).lower() == "adu"
         also = "" if in_adu else f"{self.read_noise_adu.value:.4g} ADU; "
+        unit = "ADU" if in_adu else self.read_noise.unit  # 'ADU' as everywhere else, not astropy's 'adu'
         return (
-            f"read noise {self.read_noise.value:.4g} {self.read_noise.unit} "
+            f"read noise {self.read_noise.value:.4g} {unit} "
             f"({also}{gain}; {self.n_pixels} pixels, {self.n_rejected} rejected)"
         )
 

@@ -10,6 +10,7 @@ and an existing frame of another kind. Warnings raised while a frame is processe
 shown once each, on stderr, naming the file (`show_warning`).
 """
 
+import contextlib
 import logging
 import sys
 import warnings
@@ -19,6 +20,8 @@ from astrophot.exceptions import AstrophotError
 
 __all__ = [
     "add_compress_argument",
+    "add_frame_arguments",
+    "printed_instead",
     "warn_if_cosmic_rays_left",
     "add_output_arguments",
     "check_output",
@@ -190,6 +193,13 @@ def original_form(paths, output, *, n_extra=0, is_output=None):
     return paths, [], output
 
 
+def add_frame_arguments(parser, *, frames_help, what="product"):
+    """``FRAME...``, ``-o/--output``, ``--overwrite`` and ``--compress`` of a frame-writing subcommand."""
+    parser.add_argument("frames", nargs="+", metavar="FRAME", help=frames_help)
+    add_output_arguments(parser, what=what)
+    add_compress_argument(parser)
+
+
 def add_compress_argument(parser):
     """``--compress``: lossless FITS tile compression of the frames written."""
     parser.add_argument(
@@ -340,3 +350,19 @@ def warn_if_cosmic_rays_left(frame):
         AstrophotUserWarning,
         stacklevel=2,
     )
+
+
+@contextlib.contextmanager
+def printed_instead(logger_name):
+    """
+    Within the block the INFO lines of ``logger_name`` are not shown: the subcommand prints
+    the same result itself on stdout (said once, not twice). ``-l DEBUG`` shows them still.
+    """
+    logger = logging.getLogger(logger_name)
+    previous = logger.level
+    if logging.getLogger("astrophot").getEffectiveLevel() > logging.DEBUG:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)

@@ -223,7 +223,7 @@ def _find_stars_one(args, path, out_path, fmt, reg_path):
 # ----------------------------------------------------------------------
 # background
 def _register_background(subparsers):
-    from astrophot.cli._common import add_compress_argument, add_output_arguments
+    from astrophot.cli._common import add_frame_arguments
 
     parser = subparsers.add_parser(
         "background",
@@ -234,8 +234,7 @@ def _register_background(subparsers):
             "minus the background (bkgsub-). The original form FRAME BACKGROUND works too."
         ),
     )
-    parser.add_argument("frames", metavar="FRAME", nargs="+", help="frames (FITS)")
-    add_output_arguments(parser, what="background frame")
+    add_frame_arguments(parser, frames_help="frames (FITS)", what="background frame")
     parser.add_argument(
         "--rms",
         metavar="RMS",
@@ -260,7 +259,6 @@ def _register_background(subparsers):
     parser.add_argument(
         "--protect", help="extended emission to keep (not sky): a FITS mask or a ds9 region file"
     )
-    add_compress_argument(parser)
     parser.set_defaults(func=_run_background)
 
 

@@ -220,10 +220,12 @@ def _add_find_badpix(subparsers):
 
 def _find_badpix(args):
     from astrophot.calibration import BadPixelRegions, find_bad_pixels
+    from astrophot.cli._common import printed_instead
     from astrophot.io import write_frame
 
     regions = BadPixelRegions.from_yaml(Path(args.user_badpix)) if args.user_badpix else None
-    bpm = find_bad_pixels(args.dark, n_sigma=args.sigma, user_regions=regions, flat=args.flat)
+    with printed_instead("astrophot.calibration._badpix"):  # the line below says it
+        bpm = find_bad_pixels(args.dark, n_sigma=args.sigma, user_regions=regions, flat=args.flat)
     path = write_frame(bpm, args.output, overwrite=args.overwrite)
     o = bpm.provenance.steps[-1].outcome
     print(

@@ -127,6 +127,19 @@ def _headers(path, limit=3):
     return headers
 
 
+def _image_header(header, headers):
+    """The image's BITPIX/NAXISn/BZERO: ``header``'s, or a tile-compressed extension's (Z cards)."""
+    if header.get("NAXIS", 0) != 0:
+        return header, ""
+    for hdu in headers[1:]:
+        if hdu.get("ZIMAGE"):
+            keys = ("BITPIX", "NAXIS1", "NAXIS2")
+            image = {key: hdu.get(f"Z{key}") for key in keys}
+            image["BZERO"] = hdu.get("BZERO")
+            return image, f", tile-compressed {_fmt(hdu.get('ZCMPTYPE'))}"
+    return header, ""
+
+
 def _describe(path):
     headers = _headers(path)
     header = headers[0] if headers else {}
@@ -138,12 +151,14 @@ def _describe(path):
                 header = hdu
                 break
     frame_type = header.get("APFRAME") or f"raw frame (IMAGETYP {_fmt(header.get('IMAGETYP'))})"
-    bitpix = {8: "uint8", 16: "int16", 32: "int32", -32: "float32", -64: "float64"}.get(header.get("BITPIX"))
-    if header.get("BITPIX") == 16 and header.get("BZERO") == 32768:
+    image, packed = _image_header(header, headers)
+    bitpix = {8: "uint8", 16: "int16", 32: "int32", -32: "float32", -64: "float64"}.get(image.get("BITPIX"))
+    if image.get("BITPIX") == 16 and image.get("BZERO") == 32768:
         bitpix = "uint16"
+    shape = f"{_fmt(image.get('NAXIS1'))} x {_fmt(image.get('NAXIS2'))}"
     lines = [
         f"  type        {frame_type}",
-        f"  shape       {_fmt(header.get('NAXIS1'))} x {_fmt(header.get('NAXIS2'))} ({bitpix}, {_fmt(header.get('BUNIT') or 'adu')})",
+        f"  shape       {shape} ({bitpix}, {_fmt(header.get('BUNIT') or 'adu')}){packed}",
         f"  exposure    {_fmt(header.get('EXPTIME', header.get('EXPOSURE')))} s",
         f"  filter      {_fmt(header.get('FILTER'))}",
         f"  binning     {_fmt(header.get('XBINNING', 1))}x{_fmt(header.get('YBINNING', 1))}",

@@ -44,6 +44,9 @@ def _run(args):
         limits["max_ratio"] = args.max_ratio
     if args.max_size is not None:
         limits["max_size"] = int(args.max_size * 2**30)
-    report = prepare_download(args.directory, dry_run=args.dry_run, **limits)
+    from astrophot.cli._common import printed_instead
+
+    with printed_instead("astrophot.instruments._prepare"):  # the report below lists it all
+        report = prepare_download(args.directory, dry_run=args.dry_run, **limits)
     print(report.format())
     return 0 if report.ok else 1

@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from astrophot.cli._common import add_compress_argument, frame_batch, original_form
+from astrophot.cli._common import add_compress_argument, add_frame_arguments, frame_batch, original_form
 from astrophot.exceptions import AstrophotError
 
 __all__ = ["register"]
@@ -313,8 +313,7 @@ def register(subparsers):
             "small JSON file."
         ),
     )
-    p.add_argument("frames", nargs="+", metavar="FRAME", help="frames to annotate")
-    p.add_argument("-o", "--output", metavar="DIR", help="directory for the results (created)")
+    add_frame_arguments(p, frames_help="frames to annotate", what="annotated frame")
     p.add_argument("--in-place", action="store_true", help="replace each FRAME (astrophot products only)")
     p.add_argument("--target", help="target name (default: header or file name)")
     p.add_argument("--telescope", help="telescope, e.g. T33 (default: header or file name)")
@@ -330,8 +329,6 @@ def register(subparsers):
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the name resolver")
     p.add_argument("--name-cache", help="JSON file of resolved names (default: in astropy's cache directory)")
     p.add_argument("--no-name-cache", action="store_true", help="neither read nor write the name cache")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing astrophot product")
-    add_compress_argument(p)
     p.set_defaults(func=_cmd_add_metadata)
 
     p = subparsers.add_parser(
@@ -342,8 +339,7 @@ def register(subparsers):
             "beside it (or in -o DIR). The original form INPUT [BADPIX] OUTPUT works too."
         ),
     )
-    p.add_argument("frames", nargs="+", metavar="FRAME", help="calibrated frames")
-    p.add_argument("-o", "--output", metavar="DIR", help="directory for the results (created)")
+    add_frame_arguments(p, frames_help="calibrated frames", what="repaired frame")
     p.add_argument("--bad-pixels", metavar="BADPIX", help="bad-pixel map to apply as well")
     p.add_argument("--box", type=int, default=5, help="width of the box of neighbours (odd)")
     p.add_argument(
@@ -352,8 +348,6 @@ def register(subparsers):
         help="half-width of the box (the original ``ap_*`` scripts' option; box = 2*d + 1)",
     )
     p.add_argument("--min-good", type=int, default=4, help="fewest good neighbours for a repair")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing astrophot product")
-    add_compress_argument(p)
     p.set_defaults(func=_cmd_fix_badpix)
 
     p = subparsers.add_parser(
@@ -365,8 +359,7 @@ def register(subparsers):
             "works too."
         ),
     )
-    p.add_argument("frames", nargs="+", metavar="FRAME", help="calibrated frames")
-    p.add_argument("-o", "--output", metavar="DIR", help="directory for the results (created)")
+    add_frame_arguments(p, frames_help="calibrated frames", what="cleaned frame")
     p.add_argument(
         "--full", action="store_true", help="four whole-frame iterations instead of the fast default"
     )
@@ -376,6 +369,4 @@ def register(subparsers):
     p.add_argument(
         "--read-noise", type=float, help="read noise in the frame's unit (default: header RDNOISE)"
     )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing astrophot product")
-    add_compress_argument(p)
     p.set_defaults(func=_cmd_cosmic_rays)

@@ -7,6 +7,7 @@ non-zero exit at the end), created output folders, inputs never taken as outputs
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 
@@ -219,3 +220,26 @@ def test_calibrate_compress_gives_the_same_pixels_in_less_space(night, calibrate
         np.testing.assert_array_equal(a.uncertainty.array, b.uncertainty.array)
         np.testing.assert_array_equal(a.flags, b.flags)
         assert packed.stat().st_size < plain.stat().st_size
+    proc = astrophot("info", out / calibrated[0].name)
+    assert proc.returncode == 0, proc.stderr
+    ny, nx = read_frame(calibrated[0]).data.shape
+    assert f"shape       {nx} x {ny} (float32, electron), tile-compressed GZIP_2" in proc.stdout, proc.stdout
+
+
+def test_results_are_said_once_in_the_cameras_units(night, tmp_path):
+    import zipfile
+
+    proc = astrophot("find-badpix", night.masters["dark"], tmp_path / "bpm.fits")
+    assert proc.returncode == 0, proc.stderr
+    assert (proc.stdout + proc.stderr).count(" hot, ") == 1, proc.stdout + proc.stderr
+    proc = astrophot("read-noise", night.biases[0], night.biases[1])
+    assert proc.returncode == 0, proc.stderr
+    assert re.fullmatch(r"read noise [0-9.]+ ADU \(gain unknown; \d+ pixels, \d+ rejected\)\n", proc.stdout)
+    folder = tmp_path / "My Night"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "a night.zip", "w") as archive:
+        archive.write(night.lights[0], arcname="raw one.fit")
+    proc = astrophot("prepare", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "raw_one.fit" in proc.stdout and "raw_one.fit" not in proc.stderr  # the report says it, once
+    assert (tmp_path / "My_Night" / "raw_one.fit").exists()
