@@ -3,7 +3,7 @@
 Image-analysis subcommands: ``find-stars``, ``background``, ``imarith`` and ``quality``.
 
 (``ap_find_stars``, ``ap_measure_background``, ``ap_imarith`` and
-``ap_quality_summary`` are their seed names.)
+``ap_quality_summary`` are the original ``ap_*`` scripts' names.)
 """
 
 import logging

@@ -1,6 +1,6 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-``astrophot solve FRAME... [-o OUTPUT]``: plate-solve frames (seed name ``ap_astrometry``).
+``astrophot solve FRAME... [-o OUTPUT]``: plate-solve frames (the original ``ap_astrometry`` script).
 
 Each frame is read, solved with `~astrophot.astrometry.solve_astrometry`
 (its star list from ``--stars`` or `~astrophot.analysis.find_stars`) and
