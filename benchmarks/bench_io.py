@@ -68,6 +68,8 @@ def bench_calibrated_frame_size():
     int32 DQ), now (DQ in the smallest unsigned type), and with ``compress=True``
     (lossless tile compression; round trip checked bit for bit), with the write times.
     """
+    import time
+
     from astrophot import calibrate_frame
     from astrophot.datasets import make_raw_frame
 
