@@ -330,7 +330,7 @@ def resample_frame(
     resampling = {**options, "noise_correlation": factor, "shape": list(out_shape)}
     result = ResampledFrame(
         out,
-        uncertainty=None if out_var is None else StdDevUncertainty(np.sqrt(out_var)),
+        uncertainty=None if out_var is None else StdDevUncertainty(np.sqrt(out_var, out=out_var), copy=False),
         wcs=wcs_out.deepcopy(),
         meta=_output_header(frame, options, factor, frame.unit),
         unit=frame.unit,
