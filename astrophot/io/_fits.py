@@ -256,6 +256,23 @@ def _find_image(hdul, path):
     raise FrameReadError(f"{path}: no image data in any HDU")
 
 
+_NOT_INHERITED = ("SIMPLE", "EXTEND", "NAXIS", "BITPIX", "COMMENT", "HISTORY", "")
+
+
+def _image_header(hdul, index, hdu):
+    """The frame's header: the image HDU's, with the primary header's cards it lacks (extensions)."""
+    header = hdu.header.copy()
+    primary_header = hdul[0].header
+    if index == 0:
+        return header
+    if isinstance(hdu, fits.CompImageHDU) and KEY_TYPE in primary_header:
+        return _compressed_product_header(primary_header, header)
+    for card in primary_header.cards:  # inherit cards from the primary header that the extension lacks
+        if card.keyword and card.keyword not in header and card.keyword not in _NOT_INHERITED:
+            header.append(card)
+    return header
+
+
 def _compressed_product_header(primary, image):
     """The header of an astrophot product written with ``compress=True``: as if uncompressed."""
     header = primary.copy()
@@ -320,28 +337,7 @@ def read_frame(path, *, frame_type=None):
             with fits.open(path, memmap=False) as hdul:
                 index, hdu = _find_image(hdul, path)
                 data = _native(hdu.data)
-                header = hdu.header.copy()
-                primary_header = hdul[0].header
-                if index != 0 and isinstance(hdu, fits.CompImageHDU) and KEY_TYPE in primary_header:
-                    header = _compressed_product_header(primary_header, header)
-                elif index != 0:
-                    # inherit cards from the primary header that the extension lacks
-                    for card in primary_header.cards:
-                        if (
-                            card.keyword
-                            and card.keyword not in header
-                            and card.keyword
-                            not in (
-                                "SIMPLE",
-                                "EXTEND",
-                                "NAXIS",
-                                "BITPIX",
-                                "COMMENT",
-                                "HISTORY",
-                                "",
-                            )
-                        ):
-                            header.append(card)
+                header = _image_header(hdul, index, hdu)
                 extras = {}
                 if "UNCERT" in hdul:
                     extras["uncertainty"] = StdDevUncertainty(_native(hdul["UNCERT"].data))
