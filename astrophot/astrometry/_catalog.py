@@ -115,29 +115,114 @@ def _from_demo(center, radius_deg):
     return _standard(stars, "demo extract"), "Tycho-2 demo extract (astrophot.datasets)"
 
 
-def _from_gaia(center, radius_deg, max_stars):
+#: Epoch (Julian year) of Gaia DR3 positions.
+GAIA_EPOCH = 2016.0
+#: A Gaia cone is fetched this much wider than asked, so that the other frames of a
+#: field (pointing jitter, dithers) are served from the cached cone.
+GAIA_PAD = 1.25
+
+
+def gaia_cache_dir():
+    """Where Gaia cones are kept (``<user cache>/astrophot/gaia``)."""
+    from astrophot.astrometry._cache import default_cache_dir
+
+    return default_cache_dir().parent / "gaia"
+
+
+def _cone_name(center, radius_deg, max_stars):
+    return f"cone_{center.ra.deg:.5f}_{center.dec.deg:+.5f}_{radius_deg:.5f}_{int(max_stars)}.ecsv"
+
+
+def _cached_gaia(center, radius_deg, max_stars):
+    """A cached cone that holds the requested one, cut to it, or None."""
+    from astropy.coordinates import SkyCoord
+
+    directory = gaia_cache_dir()
+    if not directory.is_dir():
+        return None
+    for path in sorted(directory.glob("cone_*.ecsv")):
+        try:
+            ra, dec, radius, count = (float(v) for v in path.stem.split("_")[1:])
+        except ValueError:
+            continue
+        inside = SkyCoord(ra * u.deg, dec * u.deg).separation(center).deg + radius_deg <= radius
+        if inside and count >= max_stars:
+            log.debug("Gaia cone from the cache: %s", path)
+            return _cone(QTable.read(path, format="ascii.ecsv"), center, radius_deg)
+    return None
+
+
+def _query_gaia(center, radius_deg, max_stars):
+    """The brightest ``max_stars`` Gaia DR3 stars of a cone, with proper motions (astroquery)."""
     try:
         from astroquery.gaia import Gaia
     except Exception as exc:
         raise AstrometryError(f"Gaia is unavailable: cannot load astroquery.gaia ({exc})") from exc
     query = (
-        f"SELECT TOP {int(max_stars)} ra, dec, phot_g_mean_mag FROM gaiadr3.gaia_source "
-        f"WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {center.ra.deg:.6f}, "
-        f"{center.dec.deg:.6f}, {radius_deg:.5f})) AND phot_g_mean_mag IS NOT NULL "
+        f"SELECT TOP {int(max_stars)} source_id, ra, dec, pmra, pmdec, ref_epoch, phot_g_mean_mag "
+        f"FROM gaiadr3.gaia_source WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', "
+        f"{center.ra.deg:.6f}, {center.dec.deg:.6f}, {radius_deg:.5f})) AND phot_g_mean_mag IS NOT NULL "
         "ORDER BY phot_g_mean_mag"
     )
     try:
-        job = Gaia.launch_job(query)
-        table = job.get_results()
+        table = Gaia.launch_job(query).get_results()
     except Exception as exc:
         raise AstrometryError(
             f"the Gaia archive could not be queried ({type(exc).__name__}: {exc}); are you offline? "
             "Use catalog='tycho2' with index files, or a catalogue file"
         ) from exc
-    return _standard(table, "Gaia DR3"), "Gaia DR3 (ESA archive via astroquery)"
+    out = QTable()
+    for name in ("ra", "dec", "pmra", "pmdec", "phot_g_mean_mag"):
+        out[name] = np.asarray(np.ma.filled(np.ma.asarray(table[name], dtype=float), np.nan))
+    out["ra"] = out["ra"] * u.deg
+    out["dec"] = out["dec"] * u.deg
+    epochs = np.ma.filled(np.ma.asarray(table["ref_epoch"], dtype=float), GAIA_EPOCH)
+    out["ref_epoch"] = np.asarray(epochs)
+    out.meta.update(center_ra=center.ra.deg, center_dec=center.dec.deg, radius=radius_deg)
+    return out
 
 
-def reference_stars(catalog, center, radius_deg, *, index_files=None, max_gaia=5000):
+def apply_proper_motion(table, epoch):
+    """
+    Gaia positions moved from their ``ref_epoch`` to ``epoch`` (Julian year) by their proper motions.
+
+    ``pmra`` is the proper motion in right ascension times cos(dec) (mas/yr),
+    as Gaia gives it; stars without a proper motion keep their position.
+    Returns a new table (``ra``, ``dec`` in degrees, ``mag``).
+    """
+    years = float(epoch) - np.asarray(table["ref_epoch"], dtype=float)
+    pmra = np.nan_to_num(np.asarray(table["pmra"], dtype=float))
+    pmdec = np.nan_to_num(np.asarray(table["pmdec"], dtype=float))
+    dec = _values(table["dec"]) + pmdec * years / 3.6e6
+    ra = _values(table["ra"]) + pmra * years / 3.6e6 / np.cos(np.radians(dec))
+    out = QTable({"ra": np.mod(ra, 360.0), "dec": dec, "phot_g_mean_mag": table["phot_g_mean_mag"]})
+    return _standard(out, "Gaia DR3")
+
+
+def _from_gaia(center, radius_deg, max_stars, epoch=None):
+    """
+    Gaia DR3 stars of a cone at ``epoch``: from the cache, else queried once (a wider cone) and cached.
+
+    A night's frames of one field thus query the archive once.
+    """
+    from astrophot.io._atomic import atomic_path
+
+    table = _cached_gaia(center, radius_deg, max_stars)
+    if table is None:
+        wide = radius_deg * GAIA_PAD
+        fetched = _query_gaia(center, wide, max_stars)
+        path = gaia_cache_dir() / _cone_name(center, wide, max_stars)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            fetched.write(tmp, format="ascii.ecsv", overwrite=True)
+        log.info("Gaia DR3: %d stars within %.3f deg cached in %s", len(fetched), wide, path)
+        table = _cone(fetched, center, radius_deg)
+    when = GAIA_EPOCH if epoch is None else float(epoch)
+    label = f"Gaia DR3 at epoch {when:.2f} (ESA archive via astroquery, cached)"
+    return apply_proper_motion(table, when), label
+
+
+def reference_stars(catalog, center, radius_deg, *, index_files=None, max_gaia=5000, epoch=None):
     """
     Reference stars within ``radius_deg`` of ``center``.
 
@@ -155,6 +240,11 @@ def reference_stars(catalog, center, radius_deg, *, index_files=None, max_gaia=5
         As in `~astrophot.astrometry.find_index_files`.
     max_gaia : int, optional
         Brightest Gaia stars to fetch.
+    epoch : float, optional
+        Julian year of the observation: Gaia positions are moved there by
+        their proper motions (default: Gaia's own epoch, 2016.0). Gaia cones
+        are cached (`gaia_cache_dir`), fetched 25 % wider than asked, so a
+        night's frames of one field query the archive once.
 
     Returns
     -------
@@ -185,7 +275,7 @@ def reference_stars(catalog, center, radius_deg, *, index_files=None, max_gaia=5
     if isinstance(catalog, str) and catalog.lower() == "demo":
         return _from_demo(center, radius_deg)
     if isinstance(catalog, str) and catalog.lower() == "gaia":
-        return _from_gaia(center, radius_deg, max_gaia)
+        return _from_gaia(center, radius_deg, max_gaia, epoch)
     if isinstance(catalog, Table):
         return _cone(_standard(catalog, "the given table"), center, radius_deg), catalog_label(catalog)
     if isinstance(catalog, (str, os.PathLike)):

@@ -103,12 +103,23 @@ def _star_list(frame, stars, *, n_stars, name):
     return table, order, StarList(x=x[order], y=y[order], flux=flux[order], selected=selected, shape=shape)
 
 
+def _frame_epoch(frame):
+    """The frame's date as a Julian year (None when unknown)."""
+    try:
+        date = getattr(frame, "date_obs", None)
+    except Exception:  # a malformed DATE-OBS: the catalogue's own epoch then
+        return None
+    return None if date is None else float(date.jyear)
+
+
 class _References:
     """Reference stars, loaded once per call and reused for nearby fields."""
 
-    def __init__(self, catalog, index_files):
+    def __init__(self, catalog, index_files, epoch=None):
         self.catalog = catalog
         self.index_files = index_files
+        #: Julian year of the frame: Gaia positions are moved there by their proper motions
+        self.epoch = epoch
         self._cached = None  # (center, radius, table, label)
 
     def around(self, center, radius_deg):
@@ -116,7 +127,9 @@ class _References:
             c0, r0, table, label = self._cached
             if c0.separation(center).deg + radius_deg <= r0:
                 return table, label
-        table, label = reference_stars(self.catalog, center, radius_deg, index_files=self.index_files)
+        table, label = reference_stars(
+            self.catalog, center, radius_deg, index_files=self.index_files, epoch=self.epoch
+        )
         self._cached = (center, radius_deg, table, label)
         return table, label
 
@@ -675,7 +688,7 @@ def solve_astrometry(
         api_key=api_key,
         sip_degree=sip_degree,
     )
-    refs = _References(catalog, index_files)
+    refs = _References(catalog, index_files, epoch=_frame_epoch(frame))
     budget = CpuBudget(time_limit)
     plan = plan_backends(names, sky_hint, auto=_is_auto(backend))
     weights = [WEIGHTS[search_kind(sky_hint)].get(n, 1.0) for n in plan]
