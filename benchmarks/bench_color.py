@@ -114,6 +114,8 @@ def bench_color_tiff_vs_tifffile_and_stiff():
                         "16",
                         "-VERBOSE_TYPE",
                         "QUIET",
+                        "-WRITE_XML",
+                        "N",
                     ],
                     check=True,
                     capture_output=True,
