@@ -26,6 +26,7 @@ _PUBLIC = {
     "SolvedFrame": "astrophot.frames",
     "ResampledFrame": "astrophot.frames",
     "LineFrame": "astrophot.frames",
+    "StackedFrame": "astrophot.frames",
     "DQFlag": "astrophot.frames",
     # I/O
     "read_frame": "astrophot.io",
@@ -64,6 +65,7 @@ _PUBLIC = {
     # combination
     "find_optimal_wcs": "astrophot.combination",
     "resample_frame": "astrophot.combination",
+    "stack_frames": "astrophot.combination",
     # batch
     "process_night": "astrophot.pipeline",
     # combination
@@ -74,7 +76,6 @@ _PUBLIC = {
 #: Names of the design that later stages add (combination and the night runner).
 _PLANNED = {
     "make_mosaic": "combination",
-    "stack_frames": "combination",
 }
 
 __all__ = sorted([*_PUBLIC, "__version__"])

@@ -6,6 +6,9 @@ stacks, mosaics, continuum subtraction and colour composites.
 The shared resampling engine is `astrophot.combination._core` (``pixel_map``,
 ``resample_band``); the public functions here are thin wrappers around it.
 
+- `stack_frames`: solved frames of one target and filter to one deep
+  `~astrophot.StackedFrame` with coverage, exposure, weight and rejection maps
+  (the shared band-by-band driver is `astrophot.combination._combine`).
 - `subtract_continuum`: a narrow-band frame minus its scaled, PSF-matched
   broad-band frame, a `~astrophot.frames.LineFrame`;
   `plot_continuum_diagnostics` draws its star figures.
@@ -17,6 +20,7 @@ from astrophot.combination._grid import find_optimal_wcs
 from astrophot.combination.color import ColorComposite, make_color_composite
 from astrophot.combination.continuum import plot_continuum_diagnostics, subtract_continuum
 from astrophot.combination.resample import resample_frame
+from astrophot.combination.stack import stack_frames
 
 __all__ = [
     "ColorComposite",
@@ -24,5 +28,6 @@ __all__ = [
     "make_color_composite",
     "plot_continuum_diagnostics",
     "resample_frame",
+    "stack_frames",
     "subtract_continuum",
 ]

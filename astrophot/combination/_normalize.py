@@ -9,9 +9,10 @@ cover one), taken from the part that every frame covers (the common overlap).
 For each frame, robust statistics of the samples give the sky level
 (``location``: sigma-clipped median), the sky noise (``noise``: MAD standard
 deviation after clipping) and, from the pixels well above the sky in the
-reference frame, the photometric ``scale`` of the frame relative to the
-reference (median ratio of the sky-subtracted values: 0.8 for a frame
-through 20 % more extinction). A frame's values are normalised as
+median of the frames, the photometric ``scale`` of the frame relative to the
+reference (the clipped least-squares slope of its sky-subtracted values
+against that median, divided by the reference's: 0.8 for a frame through
+20 % more extinction). A frame's values are normalised as
 ``factor * value + offset``:
 
 ``none``
@@ -42,21 +43,42 @@ a sequence
     Equal weights.
 """
 
-import numpy as np
-from astropy.stats import sigma_clipped_stats
+import warnings
 
-__all__ = ["NORMALIZATIONS", "WEIGHTINGS", "frame_statistics", "normalization", "frame_weights"]
+import numpy as np
+from astropy.stats import sigma_clip, sigma_clipped_stats
+
+__all__ = [
+    "NORMALIZATIONS",
+    "WEIGHTINGS",
+    "frame_statistics",
+    "frame_weights",
+    "normalization",
+    "star_groups",
+]
 
 NORMALIZATIONS = ("none", "additive", "multiplicative", "additive_scale")
 WEIGHTINGS = ("none", "noise", "psf", "exptime", "quality")
 
 #: Fewest samples above the sky that make a photometric scale (else 1).
 _MIN_BRIGHT = 20
+#: Fewest stars (groups) that make a photometric scale from star fluxes (else 1).
+_MIN_GROUPS = 3
 
 
-def frame_statistics(samples, *, reference=0, bright_sigma=10.0):
+def frame_statistics(samples, *, reference=0, bright_sigma=10.0, groups=None, variances=None):
     """
     Sky location, sky noise and photometric scale of each frame's samples.
+
+    The scale of a frame is the slope of its sky-subtracted samples against the
+    median over the frames of the sky-subtracted samples, on the pixels where that
+    median is brighter than the sky by ``bright_sigma`` noise sigma (a trail or a
+    cosmic ray in one frame, even the reference, is not in the median), fitted by
+    least squares through the origin after the outlying ratios are clipped; the
+    scales are then divided by the reference's. With ``groups`` (a label per sample:
+    the pixels of one star, 0 for none) the fit is made on each group's summed
+    values instead: the star fluxes, so a frame with worse seeing (lower peaks, the
+    same flux) gets the same scale.
 
     Parameters
     ----------
@@ -65,8 +87,13 @@ def frame_statistics(samples, *, reference=0, bright_sigma=10.0):
     reference : int
         The frame whose scale is 1.
     bright_sigma : float
-        Pixels brighter than the reference's sky by this many noise sigma
-        give the scales.
+        Pixels brighter than the sky by this many noise sigma give the scales.
+    groups : ndarray of int (``n_samples``), optional
+        Star labels of the samples (0: not a star), e.g. from `star_groups`.
+    variances : ndarray (``n_frames, n_samples``), optional
+        Variances of the samples: with ``groups``, each star's flux ratio is weighted by
+        its inverse variance and the ratios beyond 4 sigma (a cosmic ray on a star) are
+        dropped (else a least-squares fit with 5 MAD-sigma clipping).
 
     Returns
     -------
@@ -91,16 +118,113 @@ def frame_statistics(samples, *, reference=0, bright_sigma=10.0):
         row = row[np.isfinite(row)]
         if row.size:
             _, location[i], noise[i] = sigma_clipped_stats(row, sigma=3.0, maxiters=10, stdfunc="mad_std")
-    ref = samples[reference] - location[reference]
-    bright = ref > bright_sigma * noise[reference]
+    above = samples - location[:, None]
+    if groups is not None:
+        return location, noise, _group_scales(above, groups, reference, variances)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pixels no frame covers
+        profile = np.nanmedian(above, axis=0)
+    with np.errstate(invalid="ignore"):
+        bright = profile > bright_sigma * np.nanmedian(noise)
     scale = np.ones(n)
     for i in range(n):
-        if i == reference:
-            continue
-        pick = bright & np.isfinite(samples[i])
+        pick = bright & np.isfinite(above[i])
         if np.count_nonzero(pick) >= _MIN_BRIGHT:
-            scale[i] = float(np.median((samples[i, pick] - location[i]) / ref[pick]))
+            scale[i] = _slope(above[i, pick], profile[pick])
+    if np.isfinite(scale[reference]) and scale[reference] > 0:
+        scale = scale / scale[reference]
     return location, noise, scale
+
+
+def _group_scales(above, groups, reference, variances=None):
+    """Scales from the summed values of each star group, over the groups every frame covers whole."""
+    groups = np.asarray(groups, dtype=np.intp)
+    n_groups = int(groups.max(initial=0)) + 1
+
+    def per_group(rows):
+        return np.stack(
+            [np.bincount(groups, weights=np.nan_to_num(r, nan=0.0), minlength=n_groups) for r in rows]
+        )
+
+    sums = per_group(above)
+    size = np.bincount(groups, minlength=n_groups)
+    covered = per_group(np.isfinite(above).astype(np.float64))
+    usable = np.all(covered == size, axis=0) & (size > 0)
+    usable[0] = False
+    profile = np.median(sums, axis=0)
+    usable &= profile > 0
+    scale = np.ones(above.shape[0])
+    if np.count_nonzero(usable) < _MIN_GROUPS:
+        return scale
+    flux, profile = sums[:, usable], profile[usable]
+    var = None if variances is None else per_group(np.asarray(variances, dtype=np.float64))[:, usable]
+    for i in range(above.shape[0]):
+        if var is None or not np.all(np.isfinite(var[i])):
+            scale[i] = _slope(flux[i], profile, minimum=_MIN_GROUPS)
+            continue
+        # the median's variance: pi/2 times that of a mean over the frames
+        profile_var = np.pi / 2 * np.mean(var, axis=0) / var.shape[0]
+        scale[i] = _ratio_fit(flux[i], profile, var[i], profile_var)
+    return scale / scale[reference]
+
+
+def _ratio_fit(flux, profile, var, profile_var, clip=4.0):
+    """Inverse-variance mean of the flux ratios, the ratios beyond ``clip`` of their errors dropped."""
+    ratio = flux / profile
+    keep = np.ones(ratio.shape, dtype=bool)
+    s = float(np.median(ratio))
+    for _ in range(10):
+        error = np.sqrt(var + s * s * profile_var) / profile
+        new_keep = np.abs(ratio - s) <= clip * error
+        if np.count_nonzero(new_keep) < _MIN_GROUPS:
+            break
+        keep = new_keep
+        w = 1.0 / error[keep] ** 2
+        new = float(np.sum(w * ratio[keep]) / np.sum(w))
+        if new == s:
+            break
+        s = new
+    return s
+
+
+def star_groups(profile, noise, *, bright_sigma=10.0, grow=4):
+    """
+    Label the stars of a 2-D band: pixels above ``bright_sigma * noise``, grown by ``grow`` pixels.
+
+    Groups touching the band's first or last row are left out (0): their flux is cut.
+
+    Parameters
+    ----------
+    profile : ndarray (2-D)
+        Sky-subtracted values (e.g. the median over the frames).
+    noise : float
+    bright_sigma : float
+    grow : int
+
+    Returns
+    -------
+    ndarray of int
+        Label per pixel, 0 outside the usable stars.
+    """
+    from scipy import ndimage
+
+    with np.errstate(invalid="ignore"):
+        bright = profile > bright_sigma * noise
+    if grow:
+        bright = ndimage.binary_dilation(bright, iterations=int(grow))
+    labels, _ = ndimage.label(bright)
+    edge = np.unique(np.concatenate([labels[0], labels[-1]]))
+    labels[np.isin(labels, edge[edge > 0])] = 0
+    return labels
+
+
+def _slope(y, x, minimum=None):
+    """Least-squares slope of ``y = s x`` after the ratios ``y / x`` beyond 5 MAD sigma are clipped."""
+    ratio = y / x
+    keep = ~sigma_clip(ratio, sigma=5.0, maxiters=10, stdfunc="mad_std").mask
+    if np.count_nonzero(keep) < (_MIN_BRIGHT if minimum is None else minimum):
+        keep = np.ones(ratio.shape, dtype=bool)
+    return float(np.dot(x[keep], y[keep]) / np.dot(x[keep], x[keep]))
 
 
 def normalization(location, scale, method, *, reference=0):

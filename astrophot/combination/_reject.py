@@ -198,9 +198,10 @@ class _Kept:
         keep = self.mask()
         count = self.count
         x = np.where(keep, values, 0.0)
-        mean = x.sum(axis=0) / count
-        d = np.where(keep, values - mean, 0.0)
-        var = np.einsum("ij,ij->j", d, d) / (count - ddof)
+        with np.errstate(invalid="ignore", divide="ignore"):  # pixels with too few values: NaN
+            mean = x.sum(axis=0) / count
+            d = np.where(keep, values - mean, 0.0)
+            var = np.einsum("ij,ij->j", d, d) / (count - ddof)
         return mean, np.sqrt(var)
 
     def mad_std(self, med):

@@ -4,7 +4,7 @@
 from astrophot.frames._base import FrameBase, data_checksum
 from astrophot.frames.dqflags import DQFlag, flags_to_mask
 from astrophot.frames.masters import BadPixelMap, MasterBias, MasterDark, MasterFlat
-from astrophot.frames.products import LineFrame, ResampledFrame
+from astrophot.frames.products import LineFrame, ResampledFrame, StackedFrame
 from astrophot.frames.raw import RawFrame
 from astrophot.frames.science import CalibratedFrame, SolvedFrame
 
@@ -20,6 +20,7 @@ __all__ = [
     "RawFrame",
     "ResampledFrame",
     "SolvedFrame",
+    "StackedFrame",
     "data_checksum",
     "flags_to_mask",
 ]
@@ -37,5 +38,6 @@ FRAME_TYPES = {
         SolvedFrame,
         ResampledFrame,
         LineFrame,
+        StackedFrame,
     )
 }
