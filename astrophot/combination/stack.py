@@ -18,7 +18,7 @@ from astrophot.combination._normalize import (
     normalization,
     star_groups,
 )
-from astrophot.combination._reject import REJECTIONS
+from astrophot.combination._reject import REJECTIONS, combine_stack
 from astrophot.combination.resample import _clean_header
 from astrophot.exceptions import AstrophotUserWarning, CombinationError, FrameMismatchError
 from astrophot.frames import StackedFrame
@@ -87,15 +87,8 @@ def _check_options(rejection, normalize, frames):
         raise CombinationError("stack_frames: no frames to stack")
 
 
-def _statistics(inputs, wcs, shape, options, reference):
-    """Sky location, sky noise and photometric scale of each frame on the common overlap."""
-    values, variances, bands = _combine.sample_rates(inputs, wcs, shape, **options)
-    n = len(inputs)
-    flat = values.reshape(n, -1)
-    common = np.all(np.isfinite(flat), axis=0)
-    if np.count_nonzero(common) < _MIN_COMMON:
-        common = np.any(np.isfinite(flat), axis=0)
-    location, noise, _ = frame_statistics(flat[:, common], reference=reference)
+def _star_labels(values, location, noise, bands):
+    """Star groups (labels) of the sample bands, from the median over the frames."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         profile = np.nanmedian(values - location[:, None, None], axis=0)
@@ -106,9 +99,35 @@ def _statistics(inputs, wcs, shape, options, reference):
         band = star_groups(profile[start : start + height], float(np.nanmedian(noise)))
         labels[start : start + height] = np.where(band > 0, band + labels.max(), 0)
         start += height
-    groups = labels.reshape(-1)[common]
-    var = variances.reshape(n, -1)[:, common]
-    _, _, scale = frame_statistics(flat[:, common], reference=reference, groups=groups, variances=var)
+    return labels.reshape(-1)
+
+
+def _statistics(inputs, wcs, shape, options, reference, rejection=None):
+    """
+    Sky location, sky noise and photometric scale of each frame on the common overlap.
+
+    The scales come from star fluxes (`frame_statistics` with groups); with ``rejection``
+    (the stack's rule and limits) the samples normalised by the estimate are rejected as the
+    stack will reject them, the rejected values (a trail, a cosmic ray) are replaced by the
+    combination brought back to the frame's level, and the scales estimated again (twice).
+    """
+    values, variances, bands = _combine.sample_rates(inputs, wcs, shape, **options)
+    n = len(inputs)
+    flat = values.reshape(n, -1)
+    common = np.all(np.isfinite(flat), axis=0)
+    if np.count_nonzero(common) < _MIN_COMMON:
+        common = np.any(np.isfinite(flat), axis=0)
+    flat, var = flat[:, common], variances.reshape(n, -1)[:, common]
+    location, noise, _ = frame_statistics(flat, reference=reference)
+    groups = _star_labels(values, location, noise, bands)[common]
+    _, _, scale = frame_statistics(flat, reference=reference, groups=groups, variances=var)
+    for _ in range(2 if rejection is not None and n > 2 else 0):
+        factor, offset = normalization(location, scale, "additive_scale", reference=reference)
+        normed = factor[:, None] * flat + offset[:, None]
+        result = combine_stack(normed, variances=factor[:, None] ** 2 * var, keep_mask=True, **rejection)
+        consensus = (result.value[None, :] - offset[:, None]) / factor[:, None]
+        cleaned = np.where(np.isfinite(flat) & ~result.kept, consensus, flat)
+        _, _, scale = frame_statistics(cleaned, reference=reference, groups=groups, variances=var)
     return location, noise * _smoothing(inputs, var), scale
 
 
@@ -340,7 +359,8 @@ def stack_frames(
         raise ValueError("stack_frames: kernel='exact' is not available for stacks; use lanczos3 or bilinear")
     frames, inputs, wcs_out, shape_out, left_out = _prepare(list(frames), wcs, shape, quality)
     resample = {"kernel": kernel, "projection_error": projection_error, "min_weight": min_weight}
-    stats = _statistics(inputs, wcs_out, shape_out, resample, reference)
+    rule = {"rejection": rejection, "sigma": sigma, **(reject_options or {})}
+    stats = _statistics(inputs, wcs_out, shape_out, resample, reference, rule)
     factor, offset = normalization(stats[0], stats[2], normalize, reference=reference)
     w, reasons = _weights(weights, frames, inputs, stats, factor, quality, fwhm)
     frames, inputs, w, keep = _drop_weightless(frames, inputs, w, reasons, left_out)

@@ -62,6 +62,9 @@ class DitherTruth:
         The frames' file names.
     expected : list of ndarray
         Noiseless electrons of each frame (stars, sky, nebula; no cosmic rays or trail).
+    outliers : list of ndarray
+        Electrons the cosmic rays and the trail added to each frame (``data - outliers``
+        is the frame without them, with the same noise).
     """
 
     wcs: list
@@ -79,6 +82,7 @@ class DitherTruth:
     nebula: dict = None
     names: list = field(default_factory=list)
     expected: list = field(default_factory=list)
+    outliers: list = field(default_factory=list)
 
 
 def _per_frame(value, n, what):
@@ -219,7 +223,7 @@ def make_dithered_frames(
     stars = synthetic_stars(_CENTER, radius, density=star_density, mag_range=tuple(mag_range), seed=seed)
     stars["rate"] = 10 ** (-0.4 * (np.asarray(stars["mag"]) - 22.0))
     rng = _model.rng_for(seed, "frame", "dithers")
-    frames, wcss, psfs, crs, trails, noiseless = [], [], [], [], [], []
+    frames, wcss, psfs, crs, trails, noiseless, outliers = [], [], [], [], [], [], []
     for i in range(n):
         offset = rng.uniform(-dither, dither, 2) * scale / 3600.0
         centre = _CENTER.spherical_offsets_by(offset[0] * u.deg, offset[1] * u.deg)
@@ -240,11 +244,12 @@ def make_dithered_frames(
         )
         n_cr = rng.poisson(cosmic_rays * exposure[i] / 60.0)
         deposit = _model.cosmic_rays(shape, n_cr, rng)
-        data += deposit
+        added = np.array(deposit, dtype=np.float64)
         trail = None
         if satellite is not None and i == int(satellite):
             trail = _trail_mask(shape, rng)
-            data[trail] += 50.0 * np.sqrt(sky_rate[i] * exposure[i] + read_noise**2)
+            added[trail] += 50.0 * np.sqrt(sky_rate[i] * exposure[i] + read_noise**2)
+        data += added
         frames.append(
             _solved(data, expected, read_noise, wcs, exposure[i], f"dither_{i:02d}.fits", filter_name, "M42")
         )
@@ -253,6 +258,7 @@ def make_dithered_frames(
         crs.append(deposit > 0)
         trails.append(trail)
         noiseless.append(expected.astype(np.float32))
+        outliers.append(added.astype(np.float32))
     truth = DitherTruth(
         wcs=wcss,
         exposure=exposure,
@@ -268,6 +274,7 @@ def make_dithered_frames(
         scale=float(scale),
         names=[f.source_path for f in frames],
         expected=noiseless,
+        outliers=outliers,
     )
     return frames, truth
 

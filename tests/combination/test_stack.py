@@ -15,7 +15,13 @@ from astrophot.datasets import make_dithered_frames
 def aligned():
     """Four frames on one pixel grid: the driver's planes have closed forms."""
     return make_dithered_frames(
-        4, shape=(60, 80), dither=0.0, rotation=0.0, cosmic_rays=0.0, satellite=None, exposure=[30, 60, 60, 90]
+        4,
+        shape=(60, 80),
+        dither=0.0,
+        rotation=0.0,
+        cosmic_rays=0.0,
+        satellite=None,
+        exposure=[30, 60, 60, 90],
     )
 
 
