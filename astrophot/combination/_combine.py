@@ -17,18 +17,20 @@ Internal API (stable for the other combination modules)
     None when it misses the grid). Raises `~astrophot.exceptions.CombinationError` or
     `~astrophot.exceptions.FrameMismatchError` naming the files.
 
-``resample_rates(inputs, wcs, shape, rows, *, kernel, projection_error, min_weight)``
-    ``(values, variances)``: float32 arrays ``(n_frames, band_rows, nx)`` of every frame
-    resampled onto the output rows ``rows`` (a slice), in **electrons per second**, NaN
+``resample_rates(inputs, wcs, shape, rows, *, cols=None, kernel, projection_error, min_weight)``
+    ``(values, variances)``: float32 arrays ``(n_frames, band_rows, band_cols)`` of every frame
+    resampled onto the output rows ``rows`` (a slice; ``cols`` a slice of the columns, default
+    all), in **electrons per second**, NaN
     where a frame does not cover a pixel (``variances`` NaN for a frame without an
     uncertainty). The building block for statistics on the overlaps (normalisation,
     background matching).
 
-``sample_rates(inputs, wcs, shape, *, max_values=4_000_000, min_rows=32, **resample_options)``
+``sample_rates(inputs, wcs, shape, *, max_values=SAMPLE_VALUES, min_rows=32, **resample_options)``
     ``(values, variances, bands)``: `resample_rates` on up to four bands of at least
-    ``min_rows`` rows spread over the grid (about ``max_values`` values in all),
-    concatenated along the rows (``(n_frames, n_rows, nx)``), and the row slices
-    sampled: samples for robust per-frame statistics (whole stars for the scales).
+    ``min_rows`` rows spread over the grid (about ``max_values`` values in all: with many
+    frames only a central window of the columns), concatenated along the rows
+    (``(n_frames, n_rows, n_cols)``), and the row slices sampled: samples for robust
+    per-frame statistics (whole stars for the scales).
 
 ``combine_frames(inputs, wcs, shape, *, factor=None, offset=None, weights=None, background=None, ...)``
     -> `CombineResult`. Per frame ``k`` and output pixel ``(y, x)`` the value combined is::
@@ -67,6 +69,7 @@ from astrophot.frames import DQFlag, FrameBase, flags_to_mask
 
 __all__ = [
     "BAND_VALUES",
+    "SAMPLE_VALUES",
     "CombineResult",
     "StackInput",
     "combine_frames",
@@ -81,6 +84,8 @@ log = logging.getLogger("astrophot.combination")
 BAND_VALUES = 1 << 21
 #: Fewest output rows in a band.
 MIN_BAND_ROWS = 8
+#: Values (frames x pixels) `sample_rates` takes by default: bounds the statistics' memory.
+SAMPLE_VALUES = 4_000_000
 
 _NO_DATA = np.uint32(DQFlag.NO_DATA)
 _PER_SECOND = u.electron / u.s
@@ -182,18 +187,29 @@ def prepare_inputs(frames, wcs, shape):
 
 # ----------------------------------------------------------------------
 # resampling one band
+def _span(values, reach, size):
+    """Input index range ``[lo, hi)`` the taps at ``values`` reach: at least ``2 * reach`` wide."""
+    lo = max(int(np.floor(values.min())) - reach, 0)
+    hi = min(int(np.ceil(values.max())) + reach + 1, size)
+    if hi <= lo:
+        return None
+    short = 2 * reach - (hi - lo)
+    if short > 0:  # at the input's edge: the engine needs the kernel's taps in the crop
+        lo, hi = max(lo - short, 0), min(hi + short, size)
+    return slice(lo, hi)
+
+
 def _crop(item, x_in, y_in, reach):
     """The input region the taps of a band reach, or None."""
     ny, nx = item.frame.data.shape
     finite = np.isfinite(x_in) & np.isfinite(y_in)
     if not finite.any():
         return None
-    xs, ys = x_in[finite], y_in[finite]
-    x0, x1 = max(int(np.floor(xs.min())) - reach, 0), min(int(np.ceil(xs.max())) + reach + 1, nx)
-    y0, y1 = max(int(np.floor(ys.min())) - reach, 0), min(int(np.ceil(ys.max())) + reach + 1, ny)
-    if x1 <= x0 or y1 <= y0:
+    rows = _span(y_in[finite], reach, ny)
+    cols = _span(x_in[finite], reach, nx)
+    if rows is None or cols is None:
         return None
-    return slice(y0, y1), slice(x0, x1)
+    return rows, cols
 
 
 def _bad_of(frame, region, data):
@@ -205,12 +221,12 @@ def _bad_of(frame, region, data):
     return bad
 
 
-def _resample_one(item, wcs, shape, rows, options):
+def _resample_one(item, wcs, shape, rows, options, cols=None):
     """(rate, variance) of one frame on one band, or None when the frame misses it."""
     if item.rows is None or rows.stop <= item.rows[0] or rows.start >= item.rows[1]:
         return None
     x_in, y_in = _core.pixel_map(
-        item.wcs, wcs, shape, rows=rows, projection_error=options["projection_error"]
+        item.wcs, wcs, shape, rows=rows, cols=cols, projection_error=options["projection_error"]
     )
     reach = _core.KERNELS[options["kernel"]] + 2
     region = _crop(item, x_in, y_in, reach)
@@ -242,14 +258,15 @@ def _options(kernel="lanczos3", projection_error=0.001, min_weight=0.5):
     return {"kernel": kernel, "projection_error": float(projection_error), "min_weight": float(min_weight)}
 
 
-def resample_rates(inputs, wcs, shape, rows, **options):
+def resample_rates(inputs, wcs, shape, rows, *, cols=None, **options):
     """Every frame on the output rows ``rows`` in electrons per second (see the module documentation)."""
     options = _options(**options)
     n_rows = rows.stop - rows.start
-    values = np.full((len(inputs), n_rows, shape[1]), np.nan, dtype=np.float32)
+    width = shape[1] if cols is None else cols.stop - cols.start
+    values = np.full((len(inputs), n_rows, width), np.nan, dtype=np.float32)
     variances = np.full(values.shape, np.nan, dtype=np.float32)
     for k, item in enumerate(inputs):
-        result = _resample_one(item, wcs, shape, rows, options)
+        result = _resample_one(item, wcs, shape, rows, options, cols)
         if result is None:
             continue
         values[k] = result[0]
@@ -267,15 +284,26 @@ def band_slices(shape, n_frames, band_rows=None):
     return [slice(start, min(start + band_rows, ny)) for start in range(0, ny, band_rows)]
 
 
-def sample_rates(inputs, wcs, shape, *, max_values=4_000_000, min_rows=32, **options):
+def _sample_shape(per_frame, ny, nx, min_rows):
+    """Band height, width and count that fill ``per_frame`` pixels (full rows while they fit)."""
+    if per_frame >= min_rows * nx:
+        n_bands = int(min(4, per_frame // (min_rows * nx)))
+        return int(min(ny, per_frame // (n_bands * nx))), nx, n_bands
+    height = min(ny, min_rows)
+    return height, int(min(nx, max(min_rows, per_frame // height))), 1
+
+
+def sample_rates(inputs, wcs, shape, *, max_values=None, min_rows=32, **options):
     """Every frame on a few bands spread over the grid (see the module documentation)."""
     ny, nx = shape
-    n_rows = max(1, min(ny, max_values // max(nx * len(inputs), 1)))
-    height = min(ny, max(min_rows, n_rows // 4))
-    n_bands = max(1, min(4, n_rows // height))
+    max_values = SAMPLE_VALUES if max_values is None else int(max_values)
+    per_frame = max(1, max_values // max(len(inputs), 1))
+    height, width, n_bands = _sample_shape(per_frame, ny, nx, min_rows)
     starts = np.unique(np.linspace(0, ny - height, n_bands).astype(int))
     bands = [slice(int(s), int(s) + height) for s in starts]
-    parts = [resample_rates(inputs, wcs, shape, rows, **options) for rows in bands]
+    x0 = (nx - width) // 2
+    cols = slice(x0, x0 + width)
+    parts = [resample_rates(inputs, wcs, shape, rows, cols=cols, **options) for rows in bands]
     values = np.concatenate([p[0] for p in parts], axis=1)
     variances = np.concatenate([p[1] for p in parts], axis=1)
     return values, variances, bands

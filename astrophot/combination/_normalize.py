@@ -191,7 +191,7 @@ def star_groups(profile, noise, *, bright_sigma=10.0, grow=4):
     """
     Label the stars of a 2-D band: pixels above ``bright_sigma * noise``, grown by ``grow`` pixels.
 
-    Groups touching the band's first or last row are left out (0): their flux is cut.
+    Groups touching the band's edges are left out (0): their flux is cut.
 
     Parameters
     ----------
@@ -213,7 +213,7 @@ def star_groups(profile, noise, *, bright_sigma=10.0, grow=4):
     if grow:
         bright = ndimage.binary_dilation(bright, iterations=int(grow))
     labels, _ = ndimage.label(bright)
-    edge = np.unique(np.concatenate([labels[0], labels[-1]]))
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     labels[np.isin(labels, edge[edge > 0])] = 0
     return labels
 

@@ -229,7 +229,8 @@ class _Kept:
         frac = pos - below
         a = self.at(below)
         b = self.at(np.minimum(below + 1, self.hi - 1))
-        return a + frac * (b - a)
+        with np.errstate(invalid="ignore"):  # pixels without values: +inf - inf
+            return a + frac * (b - a)
 
     def clip_to(self, lower, upper, *, clamp=True):
         """
