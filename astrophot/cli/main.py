@@ -60,7 +60,7 @@ SUBCOMMANDS = (
         "quality", "analysis", "grade frames: CSV, plots and an HTML report of accepted/rejected frames"
     ),
     Subcommand("resample", "resample", "resample solved frames onto a common grid"),
-    Subcommand("stack", "stack", "stack resampled frames into a deep image or mosaic"),
+    Subcommand("stack", "stack", "stack solved frames of one target and filter into one deep image"),
     Subcommand("continuum", "color", "continuum-subtract a narrow-band frame with a broad-band frame"),
     Subcommand("color", "color", "colour composite from stacked filter images"),
     Subcommand("imarith", "analysis", "add, subtract, multiply or divide a frame by a frame or a number"),
@@ -85,6 +85,7 @@ ALIASES = {
     "ap_imarith": "imarith",
     "ap_measure_background": "background",
     "ap_resample": "resample",
+    "ap_stack": "stack",
     "ap_continuum": "continuum",
     "ap_color": "color",
 }
