@@ -147,7 +147,7 @@ def test_trail_and_cosmic_rays_are_gone_and_mapped(night):
     assert hit.sum() > 500 and trail.sum() > 250
     good = hit & np.isfinite(stack.data)
     residual = np.abs(stack.data - clean.data)[good] / stack.uncertainty.array[good]
-    # measured: 99.6 % within 3 sigma of the stack noise
+    # measured: 99.5 % of 782 hit pixels within 3 sigma of the stack noise, 99.5 % marked
     assert np.mean(residual < 3) >= 0.99
     assert np.mean(stack.rejected_high[good] >= 1) >= 0.99  # marked in the rejection map
     # every trail pixel that 5 or more frames cover (of 3 values none can be 3 sigma from their mean)
@@ -180,7 +180,7 @@ def test_star_fluxes_unbiased(night):
         error.append(np.sqrt(np.sum(stack.uncertainty.array[aperture] ** 2)) / flux)
     assert len(ratio) >= 30
     bias = np.average(np.array(ratio) - 1, weights=1 / np.array(error) ** 2)
-    # measured: -0.03 % +/- 0.02 %
+    # measured: -0.02 % +/- 0.02 % (35 stars)
     assert abs(bias) < 0.001
 
 
@@ -220,8 +220,8 @@ def test_pure_noise_loses_few_good_values(n):
         stack = stack_frames(frames, rejection=rule, sigma=3.0)
         present = stack.coverage.astype(int) + stack.rejected_low + stack.rejected_high
         rates[rule] = (stack.rejected_low.sum() + stack.rejected_high.sum()) / present.sum()
-    # measured (8 frames): auto 0.22 %, percentile 0.14, sigma 0, mad 0.19, winsorized 0.22,
-    # linear_fit 0.14, gesd 0.27 % (last stop, before the consistency factors: up to 1.5 %)
+    # measured (8 frames of 100x120): auto 0.22 %, percentile 0.14, sigma 0, mad 0.19, winsorized 0.22,
+    # linear_fit 0.14, gesd 0.27 % (before the consistency factors and gesd's alpha: up to 1.5 %)
     assert max(rates.values()) < 0.005, rates
 
 
@@ -335,7 +335,7 @@ def test_psf_weights_favour_good_seeing_and_raise_star_snr():
     w = np.array(records["psf"])
     assert np.all(w[:4] > 3 * w[4:])  # better seeing weighs more
     assert len(snr["psf"]) >= 10
-    # measured: +x % in a 3x3 aperture
+    # measured: +1.8 % in a 3x3 aperture (weights 0.85-1 for 2 px seeing, 0.15-0.24 for 4 px)
     assert np.median(snr["psf"] / snr["none"]) > 1.01
 
 
@@ -353,7 +353,7 @@ def test_memory_bounded_by_the_band_buffer(monkeypatch):
         peaks[n] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     ten_more = 10 * 120 * 160 * 8  # what 10 more resampled frames (values and variances) would take
-    # measured: 10 frames 3.9 MB, 20 frames 3.8 MB
+    # measured: 10 frames 6.8 MB, 20 frames 6.3 MB (tracemalloc peaks)
     assert peaks[20] - peaks[10] < 0.25 * ten_more, peaks
 
 
