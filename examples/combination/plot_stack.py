@@ -47,6 +47,7 @@ for ax, (image, title, cmap, (lo, hi)) in zip(axes.flat, panels, strict=True):
     ax.set_yticks([])
     fig.colorbar(shown, ax=ax, shrink=0.8)
 fig.tight_layout()
+plt.show()
 
 # %%
 # The noise of the stack: one frame's sky noise on the grid against the stack's, which
