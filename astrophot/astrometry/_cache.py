@@ -10,12 +10,12 @@ record). Entries are written atomically and only after verification.
 import json
 import logging
 import os
-import warnings
 from pathlib import Path
 
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from astrophot._warnings import quiet
 from astrophot.io._atomic import write_text_atomic
 
 __all__ = ["SolutionCache", "default_cache_dir"]
@@ -68,8 +68,7 @@ class SolutionCache:
             return None
         try:
             solution = json.loads(json_path.read_text())
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with quiet():
                 header = fits.Header.fromstring(wcs_path.read_text(), sep="\n")
                 wcs = WCS(header)
         except (OSError, ValueError) as exc:

@@ -17,7 +17,6 @@ import logging
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import astropy.units as u
@@ -26,6 +25,7 @@ from astropy.io import fits
 from astropy.table import QTable
 from astropy.wcs import WCS
 
+from astrophot._warnings import quiet
 from astrophot.astrometry._index import INSTALL_HINT, find_index_files, index_files_for_field
 from astrophot.astrometry._result import BackendUnavailable, Candidate
 from astrophot.exceptions import AstrometryError
@@ -159,8 +159,7 @@ def solve_with_engine(stars, hint, *, index_files=None, time_limit=30.0, sip_ord
     header = fits.Header()
     for key, (value, comment) in result["wcs_fields"].items():
         header[key] = (value, comment)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         wcs = WCS(header)
     reference = None
     if result["stars"]:

@@ -7,7 +7,6 @@ import math
 import re
 import threading
 import time
-import warnings
 
 import astropy.units as u
 import numpy as np
@@ -15,6 +14,7 @@ from astropy.nddata import CCDData
 from astropy.table import QTable, Table
 
 from astrophot._concurrency import resolve_threads, thread_map
+from astrophot._warnings import quiet
 from astrophot.astrometry._budget import WALL_FACTOR, WEIGHTS, CpuBudget, plan_backends, search_kind
 from astrophot.astrometry._cache import SolutionCache
 from astrophot.astrometry._catalog import catalog_label, reference_stars
@@ -322,8 +322,7 @@ def _cache_reference(info, wcs, shape, n_max=300):
     """The brightest reference stars on the frame, kept with a cached solution to verify it by."""
     ra, dec, mag = info["reference"]
     ny, nx = shape
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         x, y = wcs.all_world2pix(ra, dec, 0)
     on = np.flatnonzero(
         np.isfinite(x) & np.isfinite(y) & (x > -0.5) & (x < nx - 0.5) & (y > -0.5) & (y < ny - 0.5)
@@ -436,8 +435,7 @@ def _clean_header(header):
 def _output_stars(table, wcs):
     out = QTable(table, copy=True)
     x, y, _, _ = normalize_stars(table)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         ra, dec = wcs.all_pix2world(x, y, 0)
     out["ra"] = np.asarray(ra) * u.deg
     out["dec"] = np.asarray(dec) * u.deg

@@ -18,7 +18,6 @@ import signal
 import subprocess
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import astropy.units as u
@@ -28,6 +27,7 @@ from astropy.io import fits
 from astropy.table import QTable, Table
 from astropy.wcs import WCS
 
+from astrophot._warnings import quiet
 from astrophot.astrometry._index import INSTALL_HINT, find_index_files, index_files_for_field
 from astrophot.astrometry._result import BackendUnavailable, Candidate
 from astrophot.exceptions import AstrometryError
@@ -291,8 +291,7 @@ def solve_with_solve_field(
             raise AstrometryError(
                 f"solve-field: {reason} ({len(usable)} index file(s), {n} stars, {elapsed:.1f} s)"
             )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet():
             header = fits.getheader(outputs["wcs"])
             # the .wcs file has no image (NAXIS = 0): without the card astropy has nothing to warn
             # about (the filter above is process-wide: another thread may have restored it)

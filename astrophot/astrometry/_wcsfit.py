@@ -3,7 +3,6 @@
 
 import logging
 import math
-import warnings
 from dataclasses import dataclass
 
 import astropy.units as u
@@ -12,6 +11,8 @@ from astropy.coordinates import SkyCoord
 from astropy.wcs import WCS, Sip
 from astropy.wcs.utils import fit_wcs_from_points
 from scipy.spatial import cKDTree
+
+from astrophot._warnings import quiet
 
 __all__ = [
     "Verification",
@@ -29,8 +30,7 @@ log = logging.getLogger(__name__)
 
 def project(wcs, ra, dec):
     """Catalogue positions to 0-based pixels (NaN where the projection fails)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         with np.errstate(all="ignore"):
             try:
                 x, y = wcs.all_world2pix(np.asarray(ra, float), np.asarray(dec, float), 0, quiet=True)
@@ -166,8 +166,7 @@ def fit_wcs(x, y, ra, dec, shape, *, sip_degree=None, initial=None):
     else:
         proj_point = "center"
     template = _template(initial) if initial is not None else "TAN"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         wcs = fit_wcs_from_points(
             (np.asarray(x, float), np.asarray(y, float)),
             world,
@@ -475,8 +474,7 @@ def wcs_summary(wcs, shape):
     """
     ny, nx = shape
     cx, cy = (nx - 1) / 2.0, (ny - 1) / 2.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         center = wcs.pixel_to_world(cx, cy)
         up = wcs.pixel_to_world(cx, cy + 10.0)
     rotation = float(center.position_angle(up).to_value(u.deg)) % 360.0

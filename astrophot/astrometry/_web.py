@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import time
-import warnings
 
 import astropy.units as u
 import numpy as np
@@ -22,6 +21,7 @@ from astropy.io import fits
 from astropy.table import QTable, Table
 from astropy.wcs import WCS
 
+from astrophot._warnings import quiet
 from astrophot.astrometry._result import BackendUnavailable, Candidate
 from astrophot.exceptions import AstrometryError
 
@@ -188,8 +188,7 @@ def solve_with_web(stars, hint, *, time_limit=120.0, api_key=None, server=None, 
 
     wcs_text = service._call("GET", f"wcs_file/{job_id}", api=False)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet():
             header = fits.Header.fromstring(wcs_text.text if hasattr(wcs_text, "text") else wcs_text.content)
             wcs = WCS(header)
     except Exception as exc:
