@@ -66,6 +66,7 @@ _PUBLIC = {
     "find_optimal_wcs": "astrophot.combination",
     "resample_frame": "astrophot.combination",
     "stack_frames": "astrophot.combination",
+    "make_mosaic": "astrophot.combination",
     # batch
     "process_night": "astrophot.pipeline",
     # combination
@@ -74,9 +75,7 @@ _PUBLIC = {
 }
 
 #: Names of the design that later stages add (combination and the night runner).
-_PLANNED = {
-    "make_mosaic": "combination",
-}
+_PLANNED = {}
 
 __all__ = sorted([*_PUBLIC, "__version__"])
 

@@ -61,6 +61,7 @@ SUBCOMMANDS = (
     ),
     Subcommand("resample", "resample", "resample solved frames onto a common grid"),
     Subcommand("stack", "stack", "stack solved frames of one target and filter into one deep image"),
+    Subcommand("mosaic", "mosaic", "mosaic of pointings on one grid, their backgrounds matched"),
     Subcommand("continuum", "color", "continuum-subtract a narrow-band frame with a broad-band frame"),
     Subcommand("color", "color", "colour composite from stacked filter images"),
     Subcommand("imarith", "analysis", "add, subtract, multiply or divide a frame by a frame or a number"),

@@ -41,7 +41,7 @@ from astrophot.combination._background import fit_overlap, solve_backgrounds
 from astrophot.combination._grid import celestial_wcs
 from astrophot.exceptions import AstrophotUserWarning, CombinationError, FrameMismatchError
 
-__all__ = ["BackgroundMatch", "match_backgrounds"]
+__all__ = ["BackgroundMatch", "footprint_counts", "match_backgrounds"]
 
 _MODELS = ("plane", "offset")
 #: Fewest coarse points an overlap needs to be fitted.
@@ -85,6 +85,10 @@ class BackgroundMatch:
         On the coarse grid: the spread (max - min) of the corrected (or
         uncorrected) sky models of the frames covering each point, NaN where
         fewer than two frames cover it.
+    protected : ndarray of bool or None
+        Coarse points left out of the overlap fits (``protect``).
+    scales : ndarray
+        The factors the frames' values were multiplied by (``scales=``).
     """
 
     names: list
@@ -101,6 +105,7 @@ class BackgroundMatch:
     seams: np.ndarray
     seams_before: np.ndarray
     protected: np.ndarray = field(default=None)
+    scales: np.ndarray = field(default=None)
 
     def __repr__(self):
         worst = self.worst_seam()
@@ -130,6 +135,7 @@ class BackgroundMatch:
             "model": self.model,
             "reference": self.reference,
             "bin_size": int(self.bin_size),
+            "scales": None if self.scales is None else [float(v) for v in self.scales],
             "frames": [
                 {"name": n, "a": float(p[0]), "p": float(p[1]), "q": float(p[2]), "sky_rms": float(s)}
                 for n, p, s in zip(self.names, self.planes, self.sky_rms)
@@ -195,13 +201,36 @@ def _sky_on_frame(frame, protect_mask, box_size):
     return coarse, mesh.median_rms
 
 
+def footprint_counts(frames, wcs, shape, *, bin_size=None):
+    """
+    How many frames cover each point of the binned output grid (``bin_size`` as `match_backgrounds`).
+
+    Returns
+    -------
+    counts : ndarray of int
+        On the coarse grid (one point per ``bin_size`` x ``bin_size`` output pixels).
+    """
+    shape = tuple(int(n) for n in shape)
+    axes = _coarse_axes(shape, int(bin_size) if bin_size else _default_bin(frames))
+    counts = 0
+    for frame in frames:
+        wcs_in, in_shape, _ = celestial_wcs(frame)
+        counts = counts + _inside(*_core.pixel_map(wcs_in, wcs, shape, rows=axes[0], cols=axes[1]), in_shape)
+    return np.asarray(counts, dtype=int)
+
+
+def _inside(x_in, y_in, in_shape):
+    ny, nx = in_shape
+    inside = np.isfinite(x_in) & np.isfinite(y_in)
+    return inside & (x_in >= -0.5) & (x_in <= nx - 0.5) & (y_in >= -0.5) & (y_in <= ny - 0.5)
+
+
 def _sample(frame, coarse, wcs_out, shape, axes):
     """The frame's coarse sky model at the coarse output points (NaN outside the frame)."""
     wcs_in, in_shape, _ = celestial_wcs(frame)
     x_in, y_in = _core.pixel_map(wcs_in, wcs_out, shape, rows=axes[0], cols=axes[1])
     ny, nx = in_shape
-    inside = np.isfinite(x_in) & np.isfinite(y_in)
-    inside &= (x_in >= -0.5) & (x_in <= nx - 0.5) & (y_in >= -0.5) & (y_in <= ny - 0.5)
+    inside = _inside(x_in, y_in, in_shape)
     my, mx = coarse.shape
     cy = np.clip(np.where(inside, y_in, 0.0), 0, ny - 1) * (my - 1) / max(ny - 1, 1)
     cx = np.clip(np.where(inside, x_in, 0.0), 0, nx - 1) * (mx - 1) / max(nx - 1, 1)
@@ -545,4 +574,5 @@ def match_backgrounds(
         seams=seams,
         seams_before=seams_before,
         protected=protected,
+        scales=scales,
     )

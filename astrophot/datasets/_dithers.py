@@ -293,6 +293,7 @@ def make_mosaic_frames(
     read_noise=8.0,
     star_density=3000.0,
     filter_name="Ha",
+    rotation=0.0,
     seed=0,
 ):
     """
@@ -317,6 +318,8 @@ def make_mosaic_frames(
     read_noise : float
     star_density : float
     filter_name : str
+    rotation : float or sequence of 4 float
+        Position angle of each frame (degrees; 0: north up).
     seed : int
 
     Returns
@@ -345,9 +348,10 @@ def make_mosaic_frames(
         # halfway between the centres of frames 0 and 1, in their overlap
         mid = centres[0].spherical_offsets_by(-0.5 * step_x * u.deg, 0.0 * u.deg)
         neb = {"ra": float(mid.ra.deg), "dec": float(mid.dec.deg), "sigma": 4.0 * scale, "rate": 2000.0}
+    rotation = np.broadcast_to(np.asarray(rotation, dtype=np.float64), (4,))
     frames, wcss, psfs, crs, noiseless = [], [], [], [], []
     for i, centre in enumerate(centres):
-        wcs = make_wcs(centre, shape, scale)
+        wcs = make_wcs(centre, shape, scale, rotation=float(rotation[i]))
         psf = PSF(fwhm=float(fwhm), beta=3.0)
         extra = _nebula_image(wcs, shape, neb, scale) if neb else None
         data, expected = _expose(
