@@ -61,7 +61,7 @@ import numpy as np
 
 from astrophot._concurrency import resolve_threads, thread_map
 from astrophot.combination import _core
-from astrophot.combination._grid import celestial_wcs
+from astrophot.combination._grid import celestial_wcs, footprint_points, sky_to_pixel
 from astrophot.combination._reject import combine_stack
 from astrophot.combination.resample import _row_range
 from astrophot.exceptions import CombinationError, FrameMismatchError, FrameTypeError
@@ -109,6 +109,9 @@ class StackInput:
         Seconds (0 when unknown and the data are already per second).
     rows : tuple of int or None
         Output rows ``(y0, y1)`` the footprint reaches, None when it misses the grid.
+    cols : tuple of int or None
+        Output columns ``(x0, x1)`` the footprint reaches (a mosaic's frame covers a part
+        of each band: only that part is resampled).
     """
 
     frame: object
@@ -118,6 +121,7 @@ class StackInput:
     exposure: float
     rows: tuple = None
     sigma: object = field(default=None, repr=False)
+    cols: tuple = None
 
 
 def _exposure(frame, name):
@@ -178,6 +182,7 @@ def prepare_inputs(frames, wcs, shape):
         units.setdefault(u.Unit(frame.unit).to_string(), []).append(name)
         rows = _row_range(wcs_in, frame.data.shape, wcs, shape)
         item = StackInput(frame, name, wcs_in, to_rate, seconds, rows, _sigma_of(frame))
+        item.cols = _col_range(wcs_in, frame.data.shape, wcs, shape) if rows is not None else None
         inputs.append(item)
     if len(units) > 1:
         listing = "; ".join(f"{unit}: {', '.join(names)}" for unit, names in units.items())
@@ -221,10 +226,25 @@ def _bad_of(frame, region, data):
     return bad
 
 
+def _col_range(wcs_in, in_shape, wcs, shape):
+    """Output columns ``(x0, x1)`` the input's footprint reaches (with a margin; all when unsure)."""
+    x, _ = sky_to_pixel(wcs, footprint_points(wcs_in, in_shape, n_per_edge=16))
+    nx = shape[1]
+    if not np.all(np.isfinite(x)):
+        return 0, nx
+    return max(int(np.floor(x.min())) - 8, 0), max(min(int(np.ceil(x.max())) + 9, nx), 1)
+
+
 def _resample_one(item, wcs, shape, rows, options, cols=None):
-    """(rate, variance) of one frame on one band, or None when the frame misses it."""
+    """(rate, variance, its columns within ``cols``) of one frame on one band, or None when it misses it."""
     if item.rows is None or rows.stop <= item.rows[0] or rows.start >= item.rows[1]:
         return None
+    window = cols or slice(0, shape[1])
+    x0, x1 = item.cols or (0, shape[1])
+    x0, x1 = max(x0, window.start), min(x1, window.stop)
+    if x1 <= x0:
+        return None
+    cols = slice(x0, x1)
     x_in, y_in = _core.pixel_map(
         item.wcs, wcs, shape, rows=rows, cols=cols, projection_error=options["projection_error"]
     )
@@ -250,7 +270,7 @@ def _resample_one(item, wcs, shape, rows, options, cols=None):
     rate = np.asarray(out, dtype=np.float32) * np.float32(item.to_rate)
     if out_var is not None:
         out_var = np.asarray(out_var, dtype=np.float32) * np.float32(item.to_rate**2)
-    return rate, out_var
+    return rate, out_var, slice(x0 - window.start, x1 - window.start)
 
 
 def _options(kernel="lanczos3", projection_error=0.001, min_weight=0.5):
@@ -269,9 +289,9 @@ def resample_rates(inputs, wcs, shape, rows, *, cols=None, **options):
         result = _resample_one(item, wcs, shape, rows, options, cols)
         if result is None:
             continue
-        values[k] = result[0]
+        values[k][:, result[2]] = result[0]
         if result[1] is not None:
-            variances[k] = result[1]
+            variances[k][:, result[2]] = result[1]
     return values, variances
 
 
