@@ -391,3 +391,15 @@ def test_cli_mosaic_by_filter_in_a_subprocess(tmp_path, capsys):
     assert main(["mosaic", *paths, "-o", str(tmp_path / "mixed.fits")]) == 1
     err = capsys.readouterr().err
     assert f"R: {paths[4]}, {paths[5]}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("rejection", ["percentile", "winsorized"])
+def test_mosaic_with_rejection_where_four_frames_overlap(rejection):
+    frames, truth = make_mosaic_frames(shape=(60, 80), nebula=False, seed=9)
+    out = make_mosaic(frames, kernel="bilinear", rejection=rejection)  # warnings are errors here
+    assert out.combination["rejection"] == rejection
+    no_data = out.coverage == 0
+    assert no_data.any() and np.all(np.isnan(out.data[no_data]))
+    # good pixels only: rejection at a few per mille of the values, nothing where one frame covers
+    assert all(r["rejected_fraction"] < 0.01 for r in out.combination["frames"])
+    assert np.all(out.rejected_low[out.coverage == 1] + out.rejected_high[out.coverage == 1] == 0)
