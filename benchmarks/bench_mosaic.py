@@ -21,16 +21,13 @@ Run: ``python benchmarks/bench_mosaic.py`` (or through ``benchmarks/run.py mosai
 
 import functools
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from bench_resample import _measure, _timed  # the same in-process and whole-process timers
 
 SHAPE = (2672, 4008)
 REPEAT = int(os.environ.get("BENCH_REPEAT", "1"))
@@ -51,24 +48,6 @@ def _setup():
     return frames, truth, wcs, shape
 
 
-def _measure(function, repeat=REPEAT):
-    """Best wall time of ``repeat`` runs and the peak traced memory (bytes) of the first."""
-    best, peak = np.inf, 0
-    for i in range(repeat):
-        if i == 0:
-            tracemalloc.start()
-        t0 = time.perf_counter()
-        try:
-            function()
-            best = min(best, time.perf_counter() - t0)
-            if i == 0:
-                peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            if i == 0:
-                tracemalloc.stop()
-    return best, peak
-
-
 def bench_mosaic_in_process():
     """make_mosaic against reproject_and_coadd (in-process, same grid, best of REPEAT)."""
     from reproject import reproject_interp
@@ -78,7 +57,7 @@ def bench_mosaic_in_process():
 
     frames, _, wcs, shape = _setup()
     output = shape[0] * shape[1] * 4
-    ours, ours_peak = _measure(lambda: make_mosaic(frames, wcs=(wcs, shape), kernel=KERNEL))
+    ours, ours_peak = _measure(lambda: make_mosaic(frames, wcs=(wcs, shape), kernel=KERNEL), repeat=REPEAT)
     inputs = [(np.asarray(f.data, dtype=np.float64), f.wcs) for f in frames]
     peer, peer_peak = _measure(
         lambda: reproject_and_coadd(
@@ -89,7 +68,8 @@ def bench_mosaic_in_process():
             order="bilinear",
             combine_function="mean",
             match_background=True,
-        )
+        ),
+        repeat=REPEAT,
     )
     notes = f"output {shape[1]}x{shape[0]} ({output / 2**20:.0f} MiB as float32); loaded machine: see uptime"
     return [
@@ -112,19 +92,6 @@ def bench_mosaic_in_process():
             "notes": notes,
         },
     ]
-
-
-def _timed(command, cwd):
-    """Wall seconds and peak RSS (MiB) of a command, through /usr/bin/time -v."""
-    t0 = time.perf_counter()
-    done = subprocess.run(
-        ["/usr/bin/time", "-v", *command], cwd=cwd, capture_output=True, text=True, env=os.environ
-    )
-    seconds = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise RuntimeError(f"{command[0]} failed: {done.stderr[-2000:]}")
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
-    return seconds, (int(rss.group(1)) / 1024 if rss else float("nan"))
 
 
 def _write_inputs(tmp, frames, wcs, shape):
