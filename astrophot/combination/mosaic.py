@@ -12,7 +12,7 @@ from astrophot.combination._grid import celestial_wcs, find_optimal_wcs, parse_t
 from astrophot.combination._match import BackgroundMatch, footprint_counts, match_backgrounds
 from astrophot.combination._normalize import frame_weights
 from astrophot.combination._reject import REJECTIONS, auto_rejection
-from astrophot.combination.stack import _product
+from astrophot.combination.stack import _product, _progress
 from astrophot.exceptions import AstrophotUserWarning, CombinationError, FrameMismatchError, FrameTypeError
 from astrophot.frames import FrameBase
 from astrophot.provenance import start_step
@@ -115,19 +115,6 @@ def _weights(weights, inputs):
     if np.any(w <= 0):
         raise ValueError("make_mosaic: every weight must be positive (leave a frame out instead)")
     return w
-
-
-def _progress(shape):
-    done = {"rows": 0, "next": 0.1}
-
-    def report(rows):
-        done["rows"] += rows.stop - rows.start
-        fraction = done["rows"] / shape[0]
-        if fraction >= done["next"]:
-            log.info("mosaic: %3.0f%% of %d rows combined", 100 * fraction, shape[0])
-            done["next"] = fraction + 0.1
-
-    return report
 
 
 def _record(result, options, match, planes):
@@ -321,7 +308,7 @@ def make_mosaic(
         min_weight=min_weight,
         band_rows=band_rows,
         parallel=parallel,
-        progress=_progress(shape) if progress else None,
+        progress=_progress(shape, "mosaic") if progress else None,
     )
     record = _record(result, options, match, planes)
     product = _product(frames[0], inputs, result, wcs_out, record)

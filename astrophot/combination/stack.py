@@ -223,14 +223,14 @@ def _drop_weightless(frames, inputs, weights, reasons, left_out):
     return [frames[i] for i in keep], [inputs[i] for i in keep], np.asarray(weights)[keep], keep
 
 
-def _progress(shape):
+def _progress(shape, what="stack"):
     done = {"rows": 0, "next": 0.1}
 
     def report(rows):
         done["rows"] += rows.stop - rows.start
         fraction = done["rows"] / shape[0]
         if fraction >= done["next"]:
-            log.info("stack: %3.0f%% of %d rows combined", 100 * fraction, shape[0])
+            log.info("%s: %3.0f%% of %d rows combined", what, 100 * fraction, shape[0])
             done["next"] = fraction + 0.1
 
     return report
