@@ -1,7 +1,6 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """The night runner on a simulated, zipped iTelescope night with a calibration library."""
 
-import importlib
 import json
 import multiprocessing
 import os
@@ -23,8 +22,6 @@ from astrophot.pipeline._state import OutputLock
 
 from .conftest import RUN, SHAPE, cli, copy_download, env
 
-#: stack_frames is built in parallel: until it is on main the combined products are "not available"
-HAVE_STACKS = hasattr(importlib.import_module("astrophot.combination"), "stack_frames")
 #: Frames only (the faults are about frames; the shared run covers the combined products).
 FAST = [
     "cosmic_rays.enabled=false",
@@ -106,11 +103,6 @@ def _check_combined(night, out, summary, raws):
     from astrophot.io._sidecar import read_sidecar
 
     stages = summary["stages"]
-    if not HAVE_STACKS:
-        assert stages["stack"]["status"] == "not available"
-        assert stages["continuum"]["status"] == stages["color"]["status"] == "skipped"
-        assert not any(stages[s]["products"] for s in ("stack", "continuum", "color"))
-        return
     for stage in ("grid", "stack", "continuum", "color"):
         assert stages[stage]["status"] == "done", stages[stage]
     stacks = {Path(p).name: read_frame(p) for p in summary["products"]["stack"]}
@@ -306,8 +298,6 @@ def test_resume_after_kill_9_and_stack_option(night, cli_run, tmp_path):
     frames = json.loads((out / "night.json").read_text())["frames"]
     local = json.loads((cli_run[1] / "night.json").read_text())["frames"]
     assert _checksums(frames) == _checksums(local)
-    if not HAVE_STACKS:
-        return
     # a rerun redoes nothing, neither frames nor combined products
     combined = ("stack", "continuum", "color")
     again = [*RUN, "report.enabled=false"]  # the report is checked elsewhere
@@ -411,8 +401,7 @@ def test_distributed_matches_local(night, cli_run, tmp_path):
     local = json.loads((cli_run[1] / "night.json").read_text())
     assert _checksums(remote.frames) == _checksums(local["frames"])
     # the stacks, the line image (their pixels) and the colour picture (its bytes) are the same too
-    if HAVE_STACKS:
-        assert _product_checksums(remote.products) == _product_checksums(local["products"])
+    assert _product_checksums(remote.products) == _product_checksums(local["products"])
 
 
 def _chromium():
@@ -448,12 +437,8 @@ def test_report_in_headless_chromium(cli_run, tmp_path):
         assert f"<h2>{heading}</h2>" in dom
     assert dom.count('class="thumb"') == 3
     # previews of the 3 stacks (each with its coverage, exposure and rejection maps), the line image, the colour
-    assert dom.count('class="thumb preview"') >= (5 if HAVE_STACKS else 0)
-    for name in (
-        []
-        if not HAVE_STACKS
-        else ("stack-M31-Ha.fits", "stack-M31-V.fits", "line-M31-Ha.fits", "color-M31.png")
-    ):
+    assert dom.count('class="thumb preview"') >= 5
+    for name in ("stack-M31-Ha.fits", "stack-M31-V.fits", "line-M31-Ha.fits", "color-M31.png"):
         assert name in dom
     shot = tmp_path / "report.png"
     subprocess.run(
