@@ -9,6 +9,7 @@ from astropy.nddata import CCDData, StdDevUncertainty
 
 from astrophot.exceptions import FrameMismatchError, FrameTypeError
 from astrophot.frames import CalibratedFrame, DQFlag, FrameBase, RawFrame, SolvedFrame
+from astrophot.frames._validate import warn_if_degenerate
 from astrophot.provenance import start_step
 
 __all__ = ["OPERATORS", "image_arithmetic"]
@@ -105,7 +106,13 @@ def image_arithmetic(left, operator, right):
     astrophot.exceptions.FrameTypeError
         An operand that is neither a frame nor a number.
     ValueError
-        An unknown operator.
+        An unknown operator, or a division by the number 0.
+
+    Warns
+    -----
+    astrophot.exceptions.AstrophotUserWarning
+        The result is mostly NaN, infinite or masked (e.g. a division by a
+        frame of zeros), with the numbers.
 
     See Also
     --------
@@ -153,6 +160,8 @@ def image_arithmetic(left, operator, right):
         parameter = {"operator": op, "operand": right}
     elif isinstance(right, numbers.Real) and not isinstance(right, bool):
         value = float(right)
+        if op == "/" and value == 0:
+            raise ValueError(f"{lname} / 0: division by zero (every pixel would be infinite)")
         runit = lunit if op in "+-" else u.dimensionless_unscaled
         rdata, rsigma, rmask, rflags = value, None, None, None
         parameter = {"operator": op, "operand": value}
@@ -239,6 +248,11 @@ def image_arithmetic(left, operator, right):
         # a plain CCDData has no provenance to continue
         return CCDData(data, **kwargs)
     out = cls(data, flags=flags, provenance=left.provenance, **kwargs)
+    warn_if_degenerate(
+        out,
+        f"{lname} {op} {_name(right) if right_is_frame else right}",
+        inherited=(left, right)[: 1 + right_is_frame],
+    )
     if isinstance(left, SolvedFrame):
         # the WCS still holds; the star fluxes of the solution may not
         out.solution = left.solution

@@ -8,10 +8,18 @@ file, the card and the value, never "missing" and never a silent default.
 """
 
 import math
+import warnings
 
-from astrophot.exceptions import InvalidKeywordError
+import numpy as np
 
-__all__ = ["RANGES", "valid_number", "valid_integer"]
+from astrophot.exceptions import AstrophotUserWarning, InvalidKeywordError
+
+__all__ = ["RANGES", "degenerate_problems", "valid_integer", "valid_number", "warn_if_degenerate"]
+
+#: More than this fraction of unusable pixels makes a frame degenerate.
+DEGENERATE_FRACTION = 0.5
+#: A median this many noise sigmas below zero is not a physical light.
+NEGATIVE_SIGMA = 5.0
 
 #: Accepted (low, high, low_inclusive) for each numeric attribute, and the unit for messages.
 RANGES = {
@@ -72,3 +80,72 @@ def valid_integer(keyword, value, source):
     if not 1 <= number <= _MAX_BINNING:
         raise InvalidKeywordError(keyword, value, reason, source=source)
     return int(number)
+
+
+def degenerate_problems(data, *, mask=None, flags=None, noise=None):
+    """
+    What makes a frame unusable: ``{kind: words with the numbers}`` (empty if nothing).
+
+    Kinds: ``"nonfinite"``, more than half the pixels NaN/infinite;
+    ``"masked"``, more than half masked (pixels flagged ``NO_DATA``, outside a
+    resampled frame's coverage, are declared, not degenerate); ``"negative"``,
+    when ``noise`` (one pixel's sigma, in the data's unit) is given, a median
+    more than `NEGATIVE_SIGMA` sigmas below zero: a light below its bias,
+    e.g. a blank (all-zero) raw frame.
+    """
+    data = np.asarray(data)
+    if data.size == 0 or data.ndim != 2:
+        return {}
+    declared = np.zeros(data.shape, dtype=bool)
+    if flags is not None and np.shape(flags) == data.shape:
+        from astrophot.frames.dqflags import DQFlag
+
+        declared = (np.asarray(flags) & int(DQFlag.NO_DATA)) != 0
+    problems = {}
+    n = data.size
+    if data.dtype.kind in "fc" and not np.isfinite(data[::8, ::8]).all():
+        bad = np.count_nonzero(~np.isfinite(data) & ~declared)
+        if bad > DEGENERATE_FRACTION * n:
+            problems["nonfinite"] = f"{bad / n:.0%} of its pixels are NaN or infinite"
+    if mask is not None and np.shape(mask) == data.shape and not problems:
+        masked = np.count_nonzero(np.asarray(mask) & ~declared)
+        if masked > DEGENERATE_FRACTION * n:
+            problems["masked"] = f"{masked / n:.0%} of its pixels are masked"
+    if noise is not None and noise > 0 and not problems:
+        sample = data[::4, ::4]
+        sample = sample[np.isfinite(sample)]
+        median = float(np.median(sample)) if sample.size else 0.0
+        if median < -NEGATIVE_SIGMA * noise:
+            problems["negative"] = (
+                f"its median is {median:.4g}, {-median / noise:.0f} sigma below zero: a light darker "
+                "than its bias is not physical (a blank or corrupt raw frame? the wrong bias?)"
+            )
+    return problems
+
+
+def warn_if_degenerate(frame, name, *, noise=None, masked=True, inherited=(), stacklevel=3):
+    """
+    Warn (`AstrophotUserWarning`, naming ``name``) when `degenerate_problems` finds any.
+
+    ``masked=False`` leaves the masked fraction out (a file as written or
+    read); problems the frames ``inherited`` already have (the inputs of
+    the step) are not repeated.
+    """
+    problems = degenerate_problems(
+        frame.data,
+        mask=getattr(frame, "mask", None) if masked else None,
+        flags=getattr(frame, "flags", None),
+        noise=noise,
+    )
+    for source in inherited:
+        for kind in degenerate_problems(
+            source.data,
+            mask=getattr(source, "mask", None) if masked else None,
+            flags=getattr(source, "flags", None),
+        ):
+            problems.pop(kind, None)
+    if problems:
+        warnings.warn(
+            f"{name}: {'; '.join(problems.values())}", AstrophotUserWarning, stacklevel=stacklevel + 1
+        )
+    return problems

@@ -18,6 +18,7 @@ from astropy.nddata.ccddata import _generate_wcs_and_update_header
 
 from astrophot.exceptions import AstrophotUserWarning, FrameReadError, FrameWriteError, ProvenanceError
 from astrophot.frames import FRAME_TYPES, BadPixelMap, CalibratedFrame, FrameBase, RawFrame
+from astrophot.frames._validate import warn_if_degenerate
 from astrophot.io._atomic import (
     TMP_SUFFIX,
     clean_stale_temporaries,
@@ -511,28 +512,7 @@ def _provenance_tag(provid):
 
 def _warn_degenerate(frame, action):
     """Warn, with the numbers, about a frame that is mostly NaN or infinite."""
-    data = np.asarray(frame.data)
-    if data.size == 0 or data.ndim != 2:
-        return
-    sample = data[::8, ::8]
-    problems = []
-    if data.dtype.kind in "fc" and not np.isfinite(sample).all():
-        finite = np.isfinite(data)
-        flags = getattr(frame, "flags", None)
-        if flags is not None and np.shape(flags) == data.shape:
-            from astrophot.frames import DQFlag
-
-            # pixels flagged NO_DATA (outside a resampled frame's coverage) are declared, not degenerate
-            finite |= (np.asarray(flags) & int(DQFlag.NO_DATA)) != 0
-        bad = data.size - np.count_nonzero(finite)
-        if bad > data.size / 2:
-            problems.append(f"{bad / data.size:.0%} of its pixels are NaN or infinite")
-    if problems:
-        warnings.warn(
-            f"{frame.name if action == 'read' else action}: {'; '.join(problems)}",
-            AstrophotUserWarning,
-            stacklevel=3,
-        )
+    warn_if_degenerate(frame, frame.name if action == "read" else action, masked=False, stacklevel=3)
 
 
 def _check_target(frame, path):

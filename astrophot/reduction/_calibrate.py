@@ -32,6 +32,7 @@ from astrophot.frames import (
     MasterFlat,
     RawFrame,
 )
+from astrophot.frames._validate import warn_if_degenerate
 from astrophot.provenance import start_step
 from astrophot.reduction._common import (
     as_frame,
@@ -1127,6 +1128,7 @@ def calibrate_frame(
         mask=mask,
         wcs=wcs,
     )
+    warn_if_degenerate(out, raw.name, noise=rn_e * out_gain / gain_value if rn_e else None)
     outcome.update(
         overscan_level=overscan_level if overscan_level else None,
         trim=None if trim is None else [[s.start, s.stop] for s in trim],

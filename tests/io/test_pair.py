@@ -255,11 +255,11 @@ def test_sidecar_with_binary_blocks_is_refused_unread(tmp_path):
 
 
 def test_mostly_nan_or_infinite_frames_warn_with_numbers(tmp_path):
-    """Finding 8 (part): F / 0 (all inf) and all-NaN frames passed silently."""
-    from astrophot import image_arithmetic
-
+    """Finding 8 (part): F / 0 (all inf) and all-NaN frames passed silently (F / 0 is now refused:
+    tests/reliability/test_degenerate.py)."""
     frame = _frame(1.0)
+    frame.data = np.full(frame.data.shape, np.inf, dtype=frame.data.dtype)
     with pytest.warns(UserWarning, match="100% of its pixels are NaN or infinite"):
-        write_frame(image_arithmetic(frame, "/", 0.0), tmp_path / "inf.fits")
+        write_frame(frame, tmp_path / "inf.fits")
     with pytest.warns(UserWarning, match="100% of its pixels are NaN or infinite"):
         read_frame(tmp_path / "inf.fits")
