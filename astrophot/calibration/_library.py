@@ -316,7 +316,7 @@ class CalibrationLibrary:
                 entry = self._entry(path)
             except Exception as exc:
                 self.skipped.append((path, str(exc)))
-                log.debug("%s: not indexed (%s)", path, exc)
+                log.warning("%s: not indexed, unreadable (%s)", path, exc)
                 continue
             if entry is not None:
                 yield entry
@@ -393,7 +393,16 @@ class CalibrationLibrary:
         for kind in KINDS:
             for entry in (e for e in self.entries if e.kind == kind):
                 lines.append(f"  {kind:6s} {entry.describe()}")
+        lines += [f"  unreadable {path} ({why})" for path, why in self.skipped]
         return "\n".join(lines)
+
+    def _unreadable_note(self):
+        """What could not be indexed, for a 'no master fits' message (empty if nothing)."""
+        if not self.skipped:
+            return ""
+        first = "; ".join(f"{path.name} ({why})" for path, why in self.skipped[:3])
+        more = f"; and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else ""
+        return f"; {len(self.skipped)} file(s) in it could not be read: {first}{more}"
 
     @staticmethod
     def _light(raw):
@@ -557,6 +566,7 @@ class CalibrationLibrary:
                 f"{self.root} holds {len(candidates)} {kind} master(s)"
                 + (f" ({rejected} differ)" if rejected else "")
                 + f": {have}"
+                + self._unreadable_note()
             )
             if required:
                 raise CalibrationError(f"{name}: {message}")

@@ -123,6 +123,13 @@ def _prepare(frames, kind, *, temperature_tolerance, check_image_type, need_expo
         check_image_type=check_image_type,
         need_exposure=need_exposure,
     )
+    if len(kept) == 1:
+        warnings.warn(
+            f"a master {kind} made of one frame ({kept[0].name}): nothing is rejected (cosmic rays, "
+            "hot pixels of that frame stay) and its noise is that of one frame; combine at least 3",
+            AstrophotUserWarning,
+            stacklevel=3,
+        )
     return kept, summary
 
 

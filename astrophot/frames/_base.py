@@ -140,6 +140,8 @@ class FrameBase(CCDData):
         #: The frame type the file itself says (APFRAME or a master file name), set by read_frame.
         self.stamped_type = getattr(data, "stamped_type", None) if isinstance(data, FrameBase) else None
         self._checksum = None
+        #: The output checksum its sidecar records (set by read_frame; checked by `checksum`).
+        self._recorded_checksum = None
         for name, value in carried.items():
             setattr(self, name, value)
 
@@ -205,9 +207,27 @@ class FrameBase(CCDData):
         return None
 
     def checksum(self):
-        """The sha256 of the pixel data (see `data_checksum`), cached."""
+        """
+        The sha256 of the pixel data (see `data_checksum`), cached.
+
+        For a frame read from a file, the first call compares it with the
+        output checksum the sidecar recorded and warns when they differ.
+        """
         if self._checksum is None:
             self._checksum = data_checksum(self.data)
+            recorded, self._recorded_checksum = self._recorded_checksum, None
+            if recorded is not None and recorded != self._checksum:
+                import warnings
+
+                from astrophot.exceptions import AstrophotUserWarning
+
+                warnings.warn(
+                    f"{self.name}: its pixels differ from the checksum its provenance records "
+                    f"(sha256 {recorded[:12]}..., now {self._checksum[:12]}...): edited after it was written, "
+                    "or changed in memory since it was read; the provenance no longer describes them",
+                    AstrophotUserWarning,
+                    stacklevel=2,
+                )
         return self._checksum
 
     def reference(self, role=None):

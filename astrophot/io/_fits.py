@@ -28,7 +28,7 @@ from astrophot.io._atomic import (
     safe_unlink,
     target_lock,
 )
-from astrophot.io._sidecar import read_sidecar, sidecar_path, write_sidecar
+from astrophot.io._sidecar import _one_line, read_sidecar, sidecar_path, write_sidecar
 
 __all__ = ["classify_imagetyp", "read_frame", "read_header_text", "remove_stale_temporaries", "write_frame"]
 
@@ -415,6 +415,9 @@ def read_frame(path, *, frame_type=None):
         **extras,
     )
     frame.stamped_type = stamp
+    last = provenance.steps[-1] if provenance is not None and provenance.steps else None
+    if last is not None and last.output is not None:
+        frame._recorded_checksum = last.output.sha256
     _warn_degenerate(frame, "read")
     return frame
 
@@ -657,7 +660,7 @@ def write_frame(frame, path, *, overwrite=False, compress=False):
     except FrameWriteError:
         raise
     except Exception as exc:
-        raise FrameWriteError(f"{path}: write failed ({type(exc).__name__}: {exc})") from exc
+        raise FrameWriteError(f"{path}: write failed ({_one_line(exc)})") from exc
     finally:
         safe_unlink(tmp_fits)
         safe_unlink(tmp_side)

@@ -61,6 +61,29 @@ def _one_line(exc):
     return f"{type(exc).__name__}: {first}"
 
 
+def _validate(af, path):
+    """
+    Check the tree against the astrophot schemas now (asdf does not on read).
+
+    A sidecar edited by hand that breaks them was accepted here and failed at
+    the next write with a 15-line jsonschema dump: one line naming the file,
+    the place in the record and the problem instead.
+    """
+    from asdf.exceptions import ValidationError
+
+    try:
+        af.validate()
+    except ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "its top"
+        raise ProvenanceError(
+            f"{path}: the provenance sidecar breaks its schema at {where}: {exc.message}"
+        ) from None
+    except (TypeError, ValueError) as exc:
+        raise ProvenanceError(
+            f"{path}: the provenance sidecar holds an invalid value ({_one_line(exc)})"
+        ) from None
+
+
 def read_sidecar(path):
     """
     Return the `~astrophot.provenance.Provenance` stored in a sidecar.
@@ -88,7 +111,10 @@ def read_sidecar(path):
         )
     try:
         with asdf.open(io.BytesIO(data), lazy_load=True, memmap=False) as af:
+            _validate(af, path)
             prov = af.tree.get("provenance")
+    except ProvenanceError:
+        raise
     except Exception as exc:
         raise ProvenanceError(f"{path}: cannot read provenance sidecar ({_one_line(exc)})") from exc
     if not isinstance(prov, Provenance):

@@ -263,3 +263,36 @@ def test_mostly_nan_or_infinite_frames_warn_with_numbers(tmp_path):
         write_frame(frame, tmp_path / "inf.fits")
     with pytest.warns(UserWarning, match="100% of its pixels are NaN or infinite"):
         read_frame(tmp_path / "inf.fits")
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        (
+            "function: ",
+            "function: 42 #",
+            r"breaks its schema at steps/0/function: 42 is not of type 'string'",
+        ),
+        ("sha256: ", "sha256: zz", r"breaks its schema at steps/0/[\w/]*sha256: 'zz"),
+        ("duration: ", "duration: abc", r"holds an invalid value \(ValueError: could not convert string"),
+    ],
+)
+def test_a_sidecar_that_breaks_the_schema_fails_at_read_in_one_line(tmp_path, old, new, expected):
+    """Finding 9: accepted at read, then the next write printed a 15-line jsonschema dump."""
+    frame = _frame(1.0)
+    path = write_frame(frame, tmp_path / "a.fits")
+    side = tmp_path / "a.asdf"
+    text = side.read_text()
+    assert old in text
+    side.write_text(text.replace(old, new, 1))
+    with pytest.raises(ProvenanceError, match=expected) as info:
+        read_frame(path)
+    assert "\n" not in str(info.value) and "a.asdf" in str(info.value)
+
+
+def test_a_write_error_is_one_line(tmp_path):
+    frame = _frame(1.0)
+    object.__setattr__(frame.provenance.steps[-1], "function", 42)  # a schema violation made in memory
+    with pytest.raises(FrameWriteError, match=r"a.fits: write failed \(ValidationError: 42 is not") as info:
+        write_frame(frame, tmp_path / "a.fits")
+    assert "\n" not in str(info.value)
