@@ -111,3 +111,70 @@ def test_processes_writing_one_path_exactly_one_wins(tmp_path, n):
     assert sorted(results) == ["exists"] * (n - 1) + ["ok"], results
     assert _consistent(path) == float(results.index("ok"))
     assert _temporaries(tmp_path) == []
+
+
+def _sha256(path):
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def batch(tmp_path):
+    """Eight small raw lights on disk and a master bias, as a user's folder."""
+    from astrophot import write_frame
+    from astrophot.calibration import make_master_bias
+    from astrophot.datasets import make_bias_stack, make_raw_frame
+
+    shape = (96, 128)
+    raws = []
+    for i in range(8):
+        raw, _ = make_raw_frame(shape=shape, seed=40 + i)
+        path = tmp_path / f"light-{i}.fits"
+        raw.to_hdu().writeto(path)
+        raws.append(path)
+    biases, _ = make_bias_stack(3, shape=shape, seed=40)
+    bias = write_frame(make_master_bias(biases), tmp_path / "bias.fits")
+    return raws, bias
+
+
+def test_kill_9_during_a_calibrate_batch_leaves_whole_pairs_and_the_rerun_finishes(batch, tmp_path):
+    """20 'astrophot calibrate' batches killed with SIGKILL at random moments; then one run to the end."""
+    raws, bias = batch
+    before = {p: _sha256(p) for p in [*raws, bias]}
+
+    def command(out):
+        return [sys.executable, "-m", "astrophot.cli.main", "calibrate", *map(str, raws), "--bias", str(bias),
+                "--gain", "1.5", "--read-noise", "10", "-o", str(out)]  # fmt: skip
+
+    # an uninterrupted run: the reference products, and how long a batch takes on this machine now
+    start = time.perf_counter()
+    subprocess.run(command(tmp_path / "reference"), check=True, capture_output=True, env=dict(os.environ))
+    duration = time.perf_counter() - start
+    reference = {p.name: read_frame(p).checksum() for p in (tmp_path / "reference").glob("*.fits")}
+    assert len(reference) == len(raws)
+    out = tmp_path / "cal"
+    rng = random.Random(7)
+    interrupted = 0
+    for _ in range(20):
+        proc = subprocess.Popen(
+            command(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ)
+        )
+        time.sleep(rng.uniform(0.1, duration))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        products = sorted(out.glob("*.fits")) if out.exists() else []
+        interrupted += 0 < len(products) < len(raws)
+        for product in products:
+            frame = read_frame(product)  # never a mixed or partial pair under a final name
+            assert frame.provenance.last.output.sha256 == frame.checksum() == reference[product.name]
+    assert interrupted >= 3  # the kills did land in the middle of batches
+    done = {p: p.stat().st_mtime_ns for p in out.glob("*.fits")}
+    final = subprocess.run(command(out), capture_output=True, text=True, env=dict(os.environ))
+    assert final.returncode == 0, final.stderr
+    products = sorted(out.glob("*.fits"))
+    assert {p.name: read_frame(p).checksum() for p in products} == reference
+    # what was finished before a kill is not redone; no temporary survives the rerun
+    assert all(p.stat().st_mtime_ns == t for p, t in done.items())
+    assert _temporaries(out) == []
+    assert {p: _sha256(p) for p in [*raws, bias]} == before  # raw files and masters unchanged
