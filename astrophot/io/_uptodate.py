@@ -153,6 +153,7 @@ def up_to_date_reason(path, inputs=None, *, function=None, parameters=None, vers
         return f"an input is unreadable ({exc})"
     if reason:
         return reason
+    frame._recorded_checksum = None  # the comparison is made here, with its reason: no warning as well
     if verify_data and step.output is not None and step.output.sha256 != frame.checksum():
         return "its pixels changed since they were written (sha256 differs from its provenance)"
     return None
