@@ -310,7 +310,7 @@ class MeshModel:
         return float(coeffs[1]), float(coeffs[2])
 
 
-def mesh_background(
+def mesh_background(  # noqa: C901, PLR0915
     data,
     mask=None,
     *,

@@ -94,7 +94,7 @@ def cutouts(image, x, y, half):
     return values, ix, iy, inside
 
 
-def _model_and_jacobian(params, xpix, ypix, fit_beta, want_jacobian=True, integration="subsample"):
+def _model_and_jacobian(params, xpix, ypix, fit_beta, want_jacobian=True, integration="subsample"):  # noqa: PLR0915
     """
     Pixel-integrated model and its Jacobian (float32).
 
@@ -208,7 +208,7 @@ def _solve(jac, weights, resid, lam):
         return step
 
 
-def fit_moffat(
+def fit_moffat(  # noqa: PLR0915
     values,
     weights,
     xpix,

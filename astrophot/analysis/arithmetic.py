@@ -68,7 +68,7 @@ def _frame_parts(frame):
     return data, sigma, mask, flags, unit
 
 
-def image_arithmetic(left, operator, right):
+def image_arithmetic(left, operator, right):  # noqa: C901, PLR0915
     """
     Add, subtract, multiply or divide a frame by another frame or a number.
 

@@ -438,7 +438,7 @@ def _limit_text(median, sign, margin, tol, tol_option, relative, k, spread):
     return f"night median {median:.4g} {'+' if sign > 0 else '-'} {tol_option:g}"
 
 
-def select_frames(records, *, rules=None):
+def select_frames(records, *, rules=None):  # noqa: C901, PLR0915
     """
     Accept or reject frames, with the reason, and give stacking weights.
 

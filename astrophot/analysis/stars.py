@@ -982,7 +982,7 @@ def _measure_shapes_input(objects, sat, rms):
     return {"snr": snr, "usable": usable}
 
 
-def _measure(
+def _measure(  # noqa: PLR0915
     sub,
     rms,
     err,

@@ -239,7 +239,7 @@ def _mount_center(frame):
     return None, None
 
 
-def hint_from_frame(
+def hint_from_frame(  # noqa: C901, PLR0915
     frame,
     *,
     hint=None,

@@ -98,7 +98,7 @@ def _apply(a, b, z, mirror):
     return a * (np.conj(z) if mirror else z) + b
 
 
-def match_triangles(
+def match_triangles(  # noqa: C901, PLR0915
     star_x,
     star_y,
     shape,

@@ -209,7 +209,7 @@ def _residuals(wcs, x, y, ra, dec):
     return px - x, py - y
 
 
-def refine_wcs(
+def refine_wcs(  # noqa: C901
     wcs,
     star_x,
     star_y,

@@ -80,7 +80,7 @@ class _Service:
             ) from exc
 
 
-def solve_with_web(stars, hint, *, time_limit=120.0, api_key=None, server=None, sip_order=None):
+def solve_with_web(stars, hint, *, time_limit=120.0, api_key=None, server=None, sip_order=None):  # noqa: C901, PLR0915
     """
     Solve a star list with the astrometry.net web service.
 

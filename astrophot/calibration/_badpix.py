@@ -173,7 +173,7 @@ def _profiles(data, valid):
     return columns, rows
 
 
-def find_bad_pixels(
+def find_bad_pixels(  # noqa: PLR0915
     master_dark,
     *,
     n_sigma=4.0,

@@ -288,7 +288,7 @@ def _differences(band, s, ref, m):
     return diff
 
 
-def _clip(band, s, ranges, n_sigma_low, n_sigma_high, m, pooled=False):
+def _clip(band, s, ranges, n_sigma_low, n_sigma_high, m, pooled=False):  # noqa: PLR0915
     """
     One sigma-clipping iteration on sorted values; updates ``ranges``.
 
@@ -439,7 +439,7 @@ def _rows_per_band(n, nx, ny, work_itemsize, canon_bytes, budget, workers=1):
     return int(min(rows, ny)), per_row
 
 
-def combine_sources(
+def combine_sources(  # noqa: C901, PLR0915
     sources,
     *,
     method="average",

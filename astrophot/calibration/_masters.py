@@ -425,7 +425,7 @@ def _central_level(source, offsets, index, fraction=0.5, max_rows=256):
 
 
 @_fill_doc
-def make_master_flat(
+def make_master_flat(  # noqa: PLR0915
     frames,
     *,
     bias=None,

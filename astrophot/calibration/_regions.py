@@ -107,7 +107,7 @@ class BadPixelRegions:
 
     # ------------------------------------------------------------------
     @classmethod
-    def from_yaml(cls, path_or_text):
+    def from_yaml(cls, path_or_text):  # noqa: C901
         """
         Read regions from a YAML file or text.
 

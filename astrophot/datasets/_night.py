@@ -357,7 +357,7 @@ def _per_filter(value, filters, what):
     return {f: _seconds(value, what) for f in filters}
 
 
-def simulate_night(
+def simulate_night(  # noqa: C901, PLR0915
     outdir,
     *,
     telescope="T20",

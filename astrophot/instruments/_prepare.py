@@ -356,7 +356,7 @@ def _zip_mtime(info):
         return None
 
 
-def _extract(zf, archive, entries, report, *, dry_run, real_root, on_disk, limits):
+def _extract(zf, archive, entries, report, *, dry_run, real_root, on_disk, limits):  # noqa: C901
     """Extract all new entries of one archive, or none. Returns the new files (None on error)."""
     todo = []
     for entry in entries:

@@ -286,7 +286,7 @@ def _compressed_product_header(primary, image):
     return header
 
 
-def read_frame(path, *, frame_type=None):
+def read_frame(path, *, frame_type=None):  # noqa: C901, PLR0915
     """
     Read a FITS file as the right typed frame.
 

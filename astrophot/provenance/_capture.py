@@ -24,7 +24,7 @@ def _is_secret(name):
     return any(word in name for word in _SECRET_WORDS)
 
 
-def yaml_safe(value, _depth=0):
+def yaml_safe(value, _depth=0):  # noqa: C901
     """
     Convert a parameter value to a YAML-safe structure.
 

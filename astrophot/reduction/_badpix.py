@@ -87,7 +87,7 @@ def _row_interpolation(data, usable, rows, cols, max_distance):
     return values
 
 
-def fix_bad_pixels(frame, *, bad_pixels=None, box=5, min_good=4, bits=REPAIRABLE, columns="interpolate"):
+def fix_bad_pixels(frame, *, bad_pixels=None, box=5, min_good=4, bits=REPAIRABLE, columns="interpolate"):  # noqa: C901, PLR0915
     """
     Replace flagged pixels by values from their good neighbours.
 

@@ -305,7 +305,7 @@ class _Prepared:
         self.__dict__.update(values)
 
 
-def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out_gain, flat_threshold):
+def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out_gain, flat_threshold):  # noqa: C901, PLR0915
     """
     Combine the masters into the arrays the kernel needs, once per night.
 
@@ -416,7 +416,7 @@ class _Kernel:
     def __init__(self, **values):
         self.__dict__.update(values)
 
-    def __call__(self, rows):
+    def __call__(self, rows):  # noqa: C901, PLR0915
         prep = self.prep
         n = rows.stop - rows.start
         nx = self.data.shape[1]

@@ -263,7 +263,7 @@ def _local_iteration(clean, inmask, crmask, kwargs):
     return crmask, clean, area
 
 
-def reject_cosmic_rays(
+def reject_cosmic_rays(  # noqa: PLR0915
     frame,
     *,
     fast=True,

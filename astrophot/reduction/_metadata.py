@@ -317,7 +317,7 @@ def _times(probe, header):
     return start, mid, missing
 
 
-def add_metadata(
+def add_metadata(  # noqa: C901, PLR0915
     frame,
     *,
     target=None,

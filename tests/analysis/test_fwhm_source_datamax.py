@@ -75,9 +75,7 @@ def _adu_frame(raw, datamax):
 
 def test_datamax_equal_to_the_frame_maximum_flags_nothing():
     # no hot pixels nor cosmic rays: the frame's maximum is the peak of its brightest star
-    raw, truth = make_raw_frame(
-        shape=(200, 300), exposure=300.0, seed=3, cosmic_ray_rate=0.0, hot_pixels=[]
-    )
+    raw, truth = make_raw_frame(shape=(200, 300), exposure=300.0, seed=3, cosmic_ray_rate=0.0, hot_pixels=[])
     assert not truth.stars["saturated"].any() and raw.data.max() < 65535
     top = int(raw.data.max())
     assert np.count_nonzero(raw.data == top) == 1  # an archive's DATAMAX: one pixel's value
