@@ -146,3 +146,44 @@ def test_quality_with_a_bad_frame_grades_the_others_and_exits_1(calibrated, tmp_
     proc = astrophot("quality", *paths, "-o", out)
     assert proc.returncode == 1 and "use --overwrite" in proc.stderr
     assert "FWHM" not in proc.stderr
+
+
+def test_issue_11_finding_13_unsolvable_and_fully_masked_frames(fields, calibrated, tmp_path):
+    """Finding 13 as reported: 'solve unsolvable good' wrote nothing; 'quality DIR' with one fully
+    masked frame wrote no report at all."""
+    (good, truth), _ = fields
+    noise = tmp_path / "raw-T20-jdoe-Cygnus_Loop-20211005-040009-Red-BIN1-E-300-001.fit"
+    frame = read_frame(good)
+    frame.data = np.random.default_rng(5).normal(1000, 10, frame.data.shape).astype(np.uint16)  # no stars
+    write_frame(frame, noise)
+    args = [
+        "--scale",
+        "9",
+        "--backend",
+        "matcher",
+        "--catalog",
+        "demo",
+        "--time-limit",
+        "20",
+        "-o",
+        tmp_path / "s",
+    ]
+    proc = astrophot("solve", noise, good, *args)
+    assert proc.returncode == 1 and noise.name in proc.stderr, proc.stderr
+    solved = tmp_path / "s" / good.name.replace("raw-", "nav-").replace(".fit", ".fits")
+    assert grid_error(read_frame(solved).wcs, truth.wcs, (400, 600)) < 0.1  # the good one still solved
+    paths = [p for p, _ in calibrated]
+    masked = read_frame(paths[0])
+    masked.mask = np.ones(masked.data.shape, bool)
+    folder = tmp_path / "night"
+    folder.mkdir()
+    for p in paths[1:]:
+        write_frame(read_frame(p), folder / p.name)
+    write_frame(masked, folder / "cal-masked.fits")
+    proc = astrophot("quality", folder, "-o", tmp_path / "report")
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "cal-masked.fits: no unmasked pixels" in errors[0], proc.stderr
+    rows = (tmp_path / "report" / "quality.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(paths) - 1  # the others graded, the report written
+    assert (tmp_path / "report" / "quality.html").is_file()
