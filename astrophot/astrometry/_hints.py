@@ -239,7 +239,67 @@ def _mount_center(frame):
     return None, None
 
 
-def hint_from_frame(  # noqa: C901, PLR0915
+def _center_hint(frame, hint, blind, wcs_center, sources):
+    """The field centre, a radius given with it, and the default radius in field diagonals."""
+    if hint is not None:
+        center, hint_radius = _as_center(hint)
+        sources["center"] = "argument"
+        return center, hint_radius, 1.0
+    # default search radius in field diagonals, by how far each source may be off
+    if not blind:
+        coords = frame.coordinates
+        if coords is not None:
+            sources["center"] = "header RA/DEC keywords"
+            return coords.icrs, None, 1.0
+        if wcs_center is not None:
+            sources["center"] = "existing WCS"
+            return wcs_center.icrs, None, 0.5
+        header_center, where = _mount_center(frame)
+        if header_center is not None:
+            sources["center"] = where
+            return header_center, None, 3.0
+    return None, None, 1.0
+
+
+def _scale_hint(frame, scale, blind, wcs_scale, scale_tolerance, sources):
+    """The pixel scale: ``(nominal, low, high)``, each None when unknown."""
+    scale_low = scale_high = None
+    nominal = None
+    if scale is not None:
+        if isinstance(scale, (tuple, list)) and len(scale) == 2:
+            scale_low, scale_high = (_as_scale(v) for v in scale)
+            if scale_low > scale_high:
+                scale_low, scale_high = scale_high, scale_low
+            nominal = np.sqrt(scale_low * scale_high)
+        else:
+            nominal = _as_scale(scale)
+        sources["scale"] = "argument"
+    elif not blind:
+        header_scale, where = _header_scale(frame)
+        if header_scale is None and wcs_scale is not None:
+            header_scale, where = wcs_scale, "existing WCS"
+        if header_scale is None:
+            header_scale, where = _telescope_scale(frame)
+        if header_scale is not None:
+            nominal = header_scale
+            sources["scale"] = where
+    if nominal is not None and scale_low is None:
+        scale_low = nominal * (1 - scale_tolerance)
+        scale_high = nominal * (1 + scale_tolerance)
+    return nominal, scale_low, scale_high
+
+
+def _default_radius(frame, scale_high, diagonals, sources):
+    if scale_high is not None:
+        ny, nx = frame.data.shape
+        diagonal = math.hypot(nx, ny) * scale_high.to_value(_ARCSEC_PER_PIX) / 3600.0
+        sources["radius"] = f"{diagonals:g} field diagonal(s)"
+        return max(diagonals * diagonal, 0.25) * u.deg
+    sources["radius"] = "default 10 deg (no scale known)"
+    return 10.0 * u.deg
+
+
+def hint_from_frame(
     frame,
     *,
     hint=None,
@@ -281,53 +341,9 @@ def hint_from_frame(  # noqa: C901, PLR0915
     if not 0 <= scale_tolerance < 1:
         raise ValueError(f"scale_tolerance must be in [0, 1), not {scale_tolerance}")
     sources = {}
-    center = None
-    hint_radius = None
-    header_center = None
-    header_scale = None
-    if hint is not None:
-        center, hint_radius = _as_center(hint)
-        sources["center"] = "argument"
     wcs_center, wcs_scale = (None, None) if blind else _wcs_hint(frame)
-    # default search radius in field diagonals, by how far each source may be off
-    diagonals = 1.0
-    if center is None and not blind:
-        coords = frame.coordinates
-        if coords is not None:
-            center, sources["center"] = coords.icrs, "header RA/DEC keywords"
-        elif wcs_center is not None:
-            center, sources["center"] = wcs_center.icrs, "existing WCS"
-            diagonals = 0.5
-        else:
-            header_center, where = _mount_center(frame)
-            if header_center is not None:
-                center, sources["center"] = header_center, where
-                diagonals = 3.0
-
-    scale_low = scale_high = None
-    nominal = None
-    if scale is not None:
-        if isinstance(scale, (tuple, list)) and len(scale) == 2:
-            scale_low, scale_high = (_as_scale(v) for v in scale)
-            if scale_low > scale_high:
-                scale_low, scale_high = scale_high, scale_low
-            nominal = np.sqrt(scale_low * scale_high)
-        else:
-            nominal = _as_scale(scale)
-        sources["scale"] = "argument"
-    elif not blind:
-        header_scale, where = _header_scale(frame)
-        if header_scale is None and wcs_scale is not None:
-            header_scale, where = wcs_scale, "existing WCS"
-        if header_scale is None:
-            header_scale, where = _telescope_scale(frame)
-        if header_scale is not None:
-            nominal = header_scale
-            sources["scale"] = where
-    if nominal is not None and scale_low is None:
-        scale_low = nominal * (1 - scale_tolerance)
-        scale_high = nominal * (1 + scale_tolerance)
-
+    center, hint_radius, diagonals = _center_hint(frame, hint, blind, wcs_center, sources)
+    nominal, scale_low, scale_high = _scale_hint(frame, scale, blind, wcs_scale, scale_tolerance, sources)
     radius_value = radius if radius is not None else hint_radius
     if center is None:
         radius_q = None
@@ -335,14 +351,7 @@ def hint_from_frame(  # noqa: C901, PLR0915
         radius_q = _as_angle(radius_value, name="radius")
         sources["radius"] = "argument"
     else:
-        if scale_high is not None:
-            ny, nx = frame.data.shape
-            diagonal = math.hypot(nx, ny) * scale_high.to_value(_ARCSEC_PER_PIX) / 3600.0
-            radius_q = max(diagonals * diagonal, 0.25) * u.deg
-            sources["radius"] = f"{diagonals:g} field diagonal(s)"
-        else:
-            radius_q = 10.0 * u.deg
-            sources["radius"] = "default 10 deg (no scale known)"
+        radius_q = _default_radius(frame, scale_high, diagonals, sources)
     return SolveHint(
         center=center,
         radius=radius_q,

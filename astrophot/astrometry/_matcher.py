@@ -98,7 +98,7 @@ def _apply(a, b, z, mirror):
     return a * (np.conj(z) if mirror else z) + b
 
 
-def match_triangles(  # noqa: C901, PLR0915
+def match_triangles(
     star_x,
     star_y,
     shape,
@@ -170,16 +170,80 @@ def match_triangles(  # noqa: C901, PLR0915
     half_diag = 0.5 * math.hypot(nx, ny) * scale_high  # arcsec
     search = radius_deg * 3600.0 + half_diag
     xi, eta = tangent_plane(ref_ra, ref_dec, center.ra.deg, center.dec.deg)
+    n_img = min(n_stars, len(star_x))
+    near, n_ref, offsets = _reference_windows(
+        xi, eta, ref_mag, search, half_diag, n_img, nx * ny * scale_high**2, min_reference
+    )
+    ref_all = near[: max(offsets[-1] + n_ref, 4 * n_img)]
+    ref_xy = np.c_[xi[ref_all], eta[ref_all]]
+    tree_all = cKDTree(ref_xy)
+
+    ix = (np.asarray(star_x[:n_img], float) - cx) * s0
+    iy = (np.asarray(star_y[:n_img], float) - cy) * s0
+    n_check = min(len(star_x), 3 * n_img)
+    cz = ((np.asarray(star_x[:n_check], float) - cx) + 1j * (np.asarray(star_y[:n_check], float) - cy)) * s0
+
+    itri, iinv, iside = _triangles(ix, iy, n_neighbours)
+    keep = iside > 10.0 * s0
+    itri, iinv = itri[keep], iinv[keep]
+    if len(itri) == 0:
+        return []
+    limits = (
+        scale_low / s0,
+        scale_high / s0,
+        radius_deg * 3600.0 + 2 * match_radius * s0,
+        2 * match_radius * s0,
+    )
+    proposals = []
+    for offset in offsets:
+        use = near[offset : offset + n_ref]
+        proposals += _propose(
+            ix + 1j * iy, itri, iinv, xi[use], eta[use], n_neighbours, invariant_tolerance, limits, offset
+        )
+        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            break
+    log.debug("matcher: %d proposals within the scale/radius hint", len(proposals))
+    if not proposals:
+        return []
+    # count stars each proposal brings near a catalogue star (loose radius:
+    # a transform from one triangle is least accurate far from it)
+    loose = max(match_radius, 0.01 * math.hypot(nx, ny)) * s0
+    a_arr = np.array([p[0] for p in proposals])
+    b_arr = np.array([p[1] for p in proposals])
+    m_arr = np.array([p[2] for p in proposals])
+    deadline = None if time_limit is None else t0 + time_limit
+    counts = _count_hits(a_arr, b_arr, m_arr, cz, tree_all, loose, deadline)
+    order = np.argsort(-counts, kind="stable")
+    results = []
+    seen = []
+    tight = match_radius * s0
+    for k in order:
+        if counts[k] < 4 or len(results) >= n_candidates:
+            break
+        a, b, mirror = a_arr[k], b_arr[k], bool(m_arr[k])
+        if any(
+            abs(a - a2) < 0.01 * abs(a) and abs(b - b2) < 3 * tight and mirror == m2 for a2, b2, m2 in seen
+        ):
+            continue
+        seen.append((a, b, mirror))
+        a, b = _refit(a, b, mirror, cz, tree_all, ref_xy, (loose, tight * 2))
+        results.append(_to_wcs(a, b, mirror, s0, center, cx, cy, shape))
+    return results
+
+
+def _reference_windows(xi, eta, ref_mag, search, half_diag, n_img, field_area, min_reference):
+    """
+    The catalogue stars within the search circle, brightest first, how many
+    to use at a time and the brightness offsets to try.
+    """
     dist = np.hypot(xi, eta)
     near = np.flatnonzero(np.isfinite(dist) & (dist <= search))
     if ref_mag is not None:
         mags = np.asarray(ref_mag, float)[near]
         near = near[np.argsort(np.where(np.isfinite(mags), mags, np.inf), kind="stable")]
     # how many catalogue stars would fall on the frame around the hint
-    field_area = nx * ny * scale_high**2
     search_area = math.pi * search**2
     on_field = int(np.count_nonzero(dist[near] <= half_diag))
-    n_img = min(n_stars, len(star_x))
     if on_field < min_reference:
         raise TooFewReferenceStars(
             f"too few reference stars: the catalogue has {on_field} star(s) within "
@@ -203,98 +267,71 @@ def match_triangles(  # noqa: C901, PLR0915
         offset = int(fraction * n_ref)
         if offset + n_img < len(near):
             offsets.append(offset)
-    ref_all = near[: max(offsets[-1] + n_ref, 4 * n_img)]
-    tree_all = cKDTree(np.c_[xi[ref_all], eta[ref_all]])
+    return near, n_ref, offsets
 
-    ix = (np.asarray(star_x[:n_img], float) - cx) * s0
-    iy = (np.asarray(star_y[:n_img], float) - cy) * s0
-    n_check = min(len(star_x), 3 * n_img)
-    cz = ((np.asarray(star_x[:n_check], float) - cx) + 1j * (np.asarray(star_y[:n_check], float) - cy)) * s0
 
-    itri, iinv, iside = _triangles(ix, iy, n_neighbours)
-    keep = iside > 10.0 * s0
-    itri, iinv = itri[keep], iinv[keep]
-    if len(itri) == 0:
+def _propose(iz, itri, iinv, rx, ry, n_neighbours, invariant_tolerance, limits, offset):
+    """Similarity transforms of similar triangle pairs within the scale and position limits."""
+    ratio_low, ratio_high, max_shift, max_err = limits
+    rtri, rinv, _ = _triangles(rx, ry, n_neighbours)
+    if len(rtri) == 0:
         return []
-    ratio_low, ratio_high = scale_low / s0, scale_high / s0
+    pairs = cKDTree(rinv).query_ball_point(iinv, invariant_tolerance)
+    ii = np.repeat(np.arange(len(itri)), [len(p) for p in pairs])
+    jj = np.fromiter(itertools.chain.from_iterable(pairs), dtype=int, count=len(ii))
+    log.debug(
+        "matcher: catalogue stars %d-%d: %d image / %d reference triangles, %d similar pairs",
+        offset, offset + len(rx), len(itri), len(rtri), len(ii),
+    )  # fmt: skip
+    if len(ii) == 0:
+        return []
+    src = iz[itri[ii]]
+    dst = rx[rtri[jj]] + 1j * ry[rtri[jj]]
     proposals = []
-    for offset in offsets:
-        use = near[offset : offset + n_ref]
-        rx, ry = xi[use], eta[use]
-        rtri, rinv, _ = _triangles(rx, ry, n_neighbours)
-        if len(rtri) == 0:
-            continue
-        pairs = cKDTree(rinv).query_ball_point(iinv, invariant_tolerance)
-        ii = np.repeat(np.arange(len(itri)), [len(p) for p in pairs])
-        jj = np.fromiter(itertools.chain.from_iterable(pairs), dtype=int, count=len(ii))
-        log.debug(
-            "matcher: catalogue stars %d-%d: %d image / %d reference triangles, %d similar pairs",
-            offset, offset + len(use), len(itri), len(rtri), len(ii),
-        )  # fmt: skip
-        if len(ii) == 0:
-            continue
-        src = ix[itri[ii]] + 1j * iy[itri[ii]]
-        dst = rx[rtri[jj]] + 1j * ry[rtri[jj]]
-        for mirror in (False, True):
-            a, b = _similarity(src, dst, mirror)
-            fit_err = np.max(np.abs(_apply(a[:, None], b[:, None], src, mirror) - dst), axis=1)
-            ok = (
-                (np.abs(a) >= ratio_low)
-                & (np.abs(a) <= ratio_high)
-                & (np.abs(b) <= radius_deg * 3600.0 + 2 * match_radius * s0)
-                & (fit_err <= 2 * match_radius * s0)
-            )
-            for k in np.flatnonzero(ok):
-                proposals.append((a[k], b[k], mirror))
-        if time_limit is not None and time.perf_counter() - t0 > time_limit:
-            break
-    log.debug("matcher: %d proposals within the scale/radius hint", len(proposals))
-    if not proposals:
-        return []
-    # count stars each proposal brings near a catalogue star (loose radius:
-    # a transform from one triangle is least accurate far from it)
-    loose = max(match_radius, 0.01 * math.hypot(nx, ny)) * s0
-    a_arr = np.array([p[0] for p in proposals])
-    b_arr = np.array([p[1] for p in proposals])
-    m_arr = np.array([p[2] for p in proposals])
-    counts = np.zeros(len(proposals), dtype=int)
-    chunk = max(1, 200_000 // max(1, n_check))
-    for start in range(0, len(proposals), chunk):
+    for mirror in (False, True):
+        a, b = _similarity(src, dst, mirror)
+        fit_err = np.max(np.abs(_apply(a[:, None], b[:, None], src, mirror) - dst), axis=1)
+        ok = (
+            (np.abs(a) >= ratio_low)
+            & (np.abs(a) <= ratio_high)
+            & (np.abs(b) <= max_shift)
+            & (fit_err <= max_err)
+        )
+        for k in np.flatnonzero(ok):
+            proposals.append((a[k], b[k], mirror))
+    return proposals
+
+
+def _count_hits(a_arr, b_arr, m_arr, cz, tree, radius, deadline):
+    """How many stars each transform brings within ``radius`` of a catalogue star."""
+    counts = np.zeros(len(a_arr), dtype=int)
+    chunk = max(1, 200_000 // max(1, len(cz)))
+    for start in range(0, len(a_arr), chunk):
         sl = slice(start, start + chunk)
         z = np.where(m_arr[sl, None], np.conj(cz)[None, :], cz[None, :])
         w = a_arr[sl, None] * z + b_arr[sl, None]
-        d, _ = tree_all.query(np.c_[w.real.ravel(), w.imag.ravel()], distance_upper_bound=loose)
+        d, _ = tree.query(np.c_[w.real.ravel(), w.imag.ravel()], distance_upper_bound=radius)
         counts[sl] = np.isfinite(d).reshape(w.shape).sum(axis=1)
-        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+        if deadline is not None and time.perf_counter() > deadline:
             log.debug("matcher: time limit reached while ranking proposals")
             counts[start + chunk :] = 0
             break
-    order = np.argsort(-counts, kind="stable")
-    results = []
-    seen = []
-    tight = match_radius * s0
-    for k in order:
-        if counts[k] < 4 or len(results) >= n_candidates:
+    return counts
+
+
+def _refit(a, b, mirror, cz, tree, ref_xy, radii):
+    """Refit the similarity on all stars it matches (loose, then tight radius)."""
+    for radius in radii:
+        w = _apply(a, b, cz, mirror)
+        d, j = tree.query(np.c_[w.real, w.imag], distance_upper_bound=radius)
+        hit = np.isfinite(d)
+        if hit.sum() < 3:
             break
-        a, b, mirror = a_arr[k], b_arr[k], bool(m_arr[k])
-        if any(
-            abs(a - a2) < 0.01 * abs(a) and abs(b - b2) < 3 * tight and mirror == m2 for a2, b2, m2 in seen
-        ):
-            continue
-        seen.append((a, b, mirror))
-        # refit the similarity on all stars it matches (loose, then tight radius)
-        for radius in (loose, tight * 2):
-            w = _apply(a, b, cz, mirror)
-            d, j = tree_all.query(np.c_[w.real, w.imag], distance_upper_bound=radius)
-            hit = np.isfinite(d)
-            if hit.sum() < 3:
-                break
-            src_m = cz[hit][None, :]
-            dst_m = (xi[ref_all][j[hit]] + 1j * eta[ref_all][j[hit]])[None, :]
-            a_new, b_new = _similarity(src_m, dst_m, mirror)
-            a, b = a_new[0], b_new[0]
-        results.append(_to_wcs(a, b, mirror, s0, center, cx, cy, shape))
-    return results
+        src_m = cz[hit][None, :]
+        dst_m = (ref_xy[j[hit], 0] + 1j * ref_xy[j[hit], 1])[None, :]
+        a_new, b_new = _similarity(src_m, dst_m, mirror)
+        a, b = a_new[0], b_new[0]
+    return a, b
 
 
 def _to_wcs(a, b, mirror, s0, center, cx, cy, shape):

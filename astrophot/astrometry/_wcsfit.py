@@ -209,7 +209,7 @@ def _residuals(wcs, x, y, ra, dec):
     return px - x, py - y
 
 
-def refine_wcs(  # noqa: C901
+def refine_wcs(
     wcs,
     star_x,
     star_y,
@@ -294,15 +294,27 @@ def refine_wcs(  # noqa: C901
     if sip_degree in (None, 0):
         return current, info
     i_ref, i_star = matches(current, float(match_radius))
-    n = len(i_ref)
-    if sip_degree == "auto":
-        degrees = [d for d, need in ((2, 30), (3, 100)) if n >= need]
-    else:
-        need = 3 * (int(sip_degree) + 1) * (int(sip_degree) + 2) // 2
-        degrees = [int(sip_degree)] if n >= need else []
+    degrees = _sip_degrees(sip_degree, len(i_ref))
     if not degrees:
         return current, info
     args = (star_x[i_star], star_y[i_star], ref_ra[i_ref], ref_dec[i_ref])
+    best = _best_sip_fit(args, shape, current, degrees, sip_degree)
+    if best is not None:
+        current = best[0]
+        info = {"n_matched": best[3], "rms_pixels": best[1], "sip_degree": best[2]}
+    return current, info
+
+
+def _sip_degrees(sip_degree, n):
+    """The SIP orders worth trying with ``n`` matches."""
+    if sip_degree == "auto":
+        return [d for d, need in ((2, 30), (3, 100)) if n >= need]
+    need = 3 * (int(sip_degree) + 1) * (int(sip_degree) + 2) // 2
+    return [int(sip_degree)] if n >= need else []
+
+
+def _best_sip_fit(args, shape, current, degrees, sip_degree):
+    """TAN and each SIP order in turn; a higher order must earn its keep."""
     best = None
     for degree in [0, *degrees]:
         try:
@@ -320,10 +332,7 @@ def refine_wcs(  # noqa: C901
             best = (fitted, rms, degree, int(keep.sum()))
         elif sip_degree == "auto":
             break  # no gain from order 2: do not try order 3
-    if best is not None:
-        current = best[0]
-        info = {"n_matched": best[3], "rms_pixels": best[1], "sip_degree": best[2]}
-    return current, info
+    return best
 
 
 @dataclass(frozen=True)

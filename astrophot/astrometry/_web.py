@@ -80,7 +80,7 @@ class _Service:
             ) from exc
 
 
-def solve_with_web(stars, hint, *, time_limit=120.0, api_key=None, server=None, sip_order=None):  # noqa: C901, PLR0915
+def solve_with_web(stars, hint, *, time_limit=120.0, api_key=None, server=None, sip_order=None):
     """
     Solve a star list with the astrometry.net web service.
 
@@ -125,6 +125,32 @@ def solve_with_web(stars, hint, *, time_limit=120.0, api_key=None, server=None, 
     ny, nx = stars.shape
     sel = stars.selected
     n = len(sel)
+    settings = _settings(client, hint, n, sip_order)
+    # the service's source-list upload is 1-based like every FITS tool
+    settings.update(
+        x=[float(v) + 1.0 for v in stars.x[sel]],
+        y=[float(v) + 1.0 for v in stars.y[sel]],
+        image_width=int(nx),
+        image_height=int(ny),
+        session=session,
+    )
+    upload = service.json("POST", "url_upload", settings)
+    if upload.get("status") != "success" or "subid" not in upload:
+        raise AstrometryError(
+            f"{service.server} did not accept the star list ({upload.get('errormessage', upload)})"
+        )
+    subid = upload["subid"]
+    log.info("astrometry.net: submission %s (%d stars)", subid, n)
+
+    job_id, polls = _poll_job(service, subid, deadline, time_limit)
+    wcs = _fetch_wcs(service, job_id)
+    reference = _fetch_reference(service, job_id) if _clock() < deadline else None
+    details = {"server": service.server, "submission": subid, "job": job_id, "polls": polls}
+    return [Candidate(wcs=wcs, reference=reference, details=details)]
+
+
+def _settings(client, hint, n, sip_order):
+    """The submission settings: scale and position hints, SIP order."""
     settings = {
         "publicly_visible": "n",
         "allow_commercial_use": "n",
@@ -149,22 +175,11 @@ def solve_with_web(stars, hint, *, time_limit=120.0, api_key=None, server=None, 
             radius=float(hint.radius.to_value(u.deg)),
         )
     client._validate_settings(settings)
-    # the service's source-list upload is 1-based like every FITS tool
-    settings.update(
-        x=[float(v) + 1.0 for v in stars.x[sel]],
-        y=[float(v) + 1.0 for v in stars.y[sel]],
-        image_width=int(nx),
-        image_height=int(ny),
-        session=session,
-    )
-    upload = service.json("POST", "url_upload", settings)
-    if upload.get("status") != "success" or "subid" not in upload:
-        raise AstrometryError(
-            f"{service.server} did not accept the star list ({upload.get('errormessage', upload)})"
-        )
-    subid = upload["subid"]
-    log.info("astrometry.net: submission %s (%d stars)", subid, n)
+    return settings
 
+
+def _poll_job(service, subid, deadline, time_limit):
+    """Poll a submission until its job succeeds: ``(job_id, polls)``."""
     job_id, status, polls = None, "", 0
     while True:
         interval = POLL_INTERVALS[min(polls, len(POLL_INTERVALS) - 1)]
@@ -182,35 +197,38 @@ def solve_with_web(stars, hint, *, time_limit=120.0, api_key=None, server=None, 
         if job_id is not None:
             status = service.json("GET", f"jobs/{job_id}/info").get("status", "")
             if status == "success":
-                break
+                return job_id, polls
             if status == "failure":
                 raise AstrometryError(f"astrometry.net: job {job_id} failed (no solution)")
 
+
+def _fetch_wcs(service, job_id):
     wcs_text = service._call("GET", f"wcs_file/{job_id}", api=False)
     try:
         with quiet():
             header = fits.Header.fromstring(wcs_text.text if hasattr(wcs_text, "text") else wcs_text.content)
-            wcs = WCS(header)
+            return WCS(header)
     except Exception as exc:
         raise AstrometryError(f"astrometry.net: job {job_id} returned an unreadable WCS ({exc})") from exc
-    reference = None
-    if _clock() < deadline:
-        try:
-            rdls = service._call("GET", f"rdls_file/{job_id}", api=False)
-            with fits.open(io.BytesIO(rdls.content)) as hdul:
-                rd = Table(hdul[1].data)
-            reference = QTable(
-                {
-                    "ra": np.asarray(rd["RA"], float) * u.deg,
-                    "dec": np.asarray(rd["DEC"], float) * u.deg,
-                    "mag": np.full(len(rd), np.nan),
-                }
-            )
-        except (AstrometryError, OSError, KeyError, IndexError, TypeError, ValueError) as exc:
-            log.info(
-                "astrometry.net: no reference stars for job %s (%s); verifying against the local catalogue",
-                job_id,
-                exc,
-            )
-    details = {"server": service.server, "submission": subid, "job": job_id, "polls": polls}
-    return [Candidate(wcs=wcs, reference=reference, details=details)]
+
+
+def _fetch_reference(service, job_id):
+    """The job's reference stars, or None (then the local catalogue verifies)."""
+    try:
+        rdls = service._call("GET", f"rdls_file/{job_id}", api=False)
+        with fits.open(io.BytesIO(rdls.content)) as hdul:
+            rd = Table(hdul[1].data)
+        return QTable(
+            {
+                "ra": np.asarray(rd["RA"], float) * u.deg,
+                "dec": np.asarray(rd["DEC"], float) * u.deg,
+                "mag": np.full(len(rd), np.nan),
+            }
+        )
+    except (AstrometryError, OSError, KeyError, IndexError, TypeError, ValueError) as exc:
+        log.info(
+            "astrometry.net: no reference stars for job %s (%s); verifying against the local catalogue",
+            job_id,
+            exc,
+        )
+        return None
