@@ -13,6 +13,7 @@ never resubmits.
 import io
 import json
 import logging
+import sys
 import time
 
 import astropy.units as u
@@ -30,8 +31,8 @@ __all__ = ["solve_with_web"]
 log = logging.getLogger(__name__)
 
 _KEY_HINT = (
-    "set api_key in the [astrometry_net] section of astroquery.cfg (in the astropy config directory, "
-    "e.g. ~/.astropy/config/astroquery.cfg) or pass api_key="
+    "set api_key in the [astrometry_net] section of astroquery.cfg (in astropy's config directory, "
+    "astropy.config.get_config_dir(): ~/.astropy/config or, from astropy 8, ~/.config/astropy) or pass api_key="
 )
 #: Seconds between polls: starts at the first value and grows to the last.
 POLL_INTERVALS = (1.0, 2.0, 4.0, 8.0, 15.0)
@@ -39,6 +40,26 @@ POLL_INTERVALS = (1.0, 2.0, 4.0, 8.0, 15.0)
 # indirections so that tests can run the polling loop on a fake clock
 _sleep = time.sleep
 _clock = time.monotonic
+
+
+def _configured_key():
+    """
+    astroquery's configured API key, read without importing astroquery.
+
+    Importing ``astroquery.astrometry_net`` takes seconds (tens on a loaded
+    machine), too much to spend only to learn that no key is set. When the
+    module is already loaded its ``conf`` is the answer (it honours
+    ``conf.set_temp``); otherwise astropy's configuration is asked for the same item
+    astroquery's ``ConfigItem`` reads: ``api_key`` in the ``[astrometry_net]``
+    section of ``astroquery.cfg`` in astropy's configuration directory.
+    """
+    module = sys.modules.get("astroquery.astrometry_net")
+    if module is not None:
+        return module.conf.api_key
+    from astropy.config import get_config
+
+    # the very lookup astroquery's ConfigItem makes (its rootname is astropy's)
+    return str(get_config("astroquery.astrometry_net").get("api_key", "") or "")
 
 
 def _client():
@@ -108,10 +129,10 @@ def solve_with_web(stars, hint, *, time_limit=120.0, api_key=None, server=None, 
     astrophot.exceptions.AstrometryError
         Offline, the service failed the job, or the time limit passed.
     """
-    client, conf = _client()
-    key = api_key or conf.api_key
+    key = api_key or _configured_key()
     if not key:
         raise BackendUnavailable(f"no astrometry.net API key; {_KEY_HINT}")
+    client, conf = _client()
     service = _Service(client, server or conf.server)
     deadline = _clock() + float(time_limit)
 

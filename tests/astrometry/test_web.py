@@ -199,3 +199,60 @@ def test_gaia_offline_is_a_clear_error():
 
     with pytest.raises(AstrometryError, match="are you offline"):
         reference_stars("gaia", SkyCoord(10.0, 41.0, unit="deg"), 0.5)
+
+
+_NO_IMPORT_PROBE = """
+import sys
+import astrophot.astrometry._web as web
+from astrophot.astrometry._hints import SolveHint
+from astrophot.astrometry._result import BackendUnavailable
+key = web._configured_key()
+print("key:", repr(key))
+if not key:  # with a key the service would be called: only the key lookup is probed then
+    try:
+        web.solve_with_web(None, SolveHint(), time_limit=10)
+    except BackendUnavailable as exc:
+        print("unavailable:", exc)
+print("astroquery imported:", "astroquery.astrometry_net" in sys.modules)
+from astroquery.astrometry_net import conf
+print("astroquery's own key:", repr(conf.api_key))
+"""
+
+
+def _probe(home):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "ASTROPY_"))}
+    env["HOME"] = str(home)
+    env["XDG_CONFIG_HOME"] = str(home / "config")
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_IMPORT_PROBE], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_no_api_key_is_known_without_importing_astroquery(tmp_path):
+    # importing astroquery.astrometry_net only to learn there is no key took 14 s at load 16
+    out = _probe(tmp_path)
+    assert "unavailable: no astrometry.net API key" in out
+    assert "key: ''" in out
+    assert "astroquery imported: False" in out
+    assert "astroquery's own key: ''" in out
+
+
+def test_configured_key_is_read_from_astroquery_cfg(tmp_path):
+    # the key astroquery itself reads from its config file (the peer's answer) is the one found
+    config = tmp_path / "config" / "astropy"
+    config.mkdir(parents=True)
+    (tmp_path / ".astropy" / "config").mkdir(parents=True)  # astropy < 8 reads here
+    (tmp_path / ".astropy" / "config" / "astroquery.cfg").write_text(
+        "[astrometry_net]\napi_key = abc123key\n"
+    )
+    (config / "astroquery.cfg").write_text("[astrometry_net]\napi_key = abc123key\n")
+    out = _probe(tmp_path)
+    assert "astroquery imported: False" in out
+    assert "key: 'abc123key'" in out
+    assert "astroquery's own key: 'abc123key'" in out
