@@ -23,6 +23,18 @@ _INT_TAG = "tag:yaml.org,2002:int"
 _NULL_TAG = "tag:yaml.org,2002:null"
 
 
+def _header_comments(lines):
+    """The comment lines at the top of a regions file, before any content."""
+    header = []
+    for line in lines:
+        match = _COMMENT.match(line)
+        if match:
+            header.append(match.group(1).rstrip())
+        elif line.strip():
+            break
+    return header
+
+
 def _trailing_comment(lines, mark):
     """The comment after a node on its last line, or None."""
     if mark.line >= len(lines):
@@ -107,7 +119,7 @@ class BadPixelRegions:
 
     # ------------------------------------------------------------------
     @classmethod
-    def from_yaml(cls, path_or_text):  # noqa: C901
+    def from_yaml(cls, path_or_text):
         """
         Read regions from a YAML file or text.
 
@@ -130,23 +142,9 @@ class BadPixelRegions:
             line and the reason.
         """
         text, source = cls._read(path_or_text)
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = f"line {mark.line + 1}" if mark is not None else "somewhere"
-            reason = exc.problem or str(exc)
-            raise UserRegionsError(f"{source}: {line}: not valid YAML ({reason})") from None
-        except yaml.YAMLError as exc:
-            raise UserRegionsError(f"{source}: not valid YAML ({exc})") from None
+        node = cls._compose(text, source)
         lines = text.splitlines()
-        header = []
-        for line in lines:
-            match = _COMMENT.match(line)
-            if match:
-                header.append(match.group(1).rstrip())
-            elif line.strip():
-                break
+        header = _header_comments(lines)
         if node is None or (node.tag == _NULL_TAG and isinstance(node, yaml.ScalarNode)):
             return cls(header=header, source=source)
         if not isinstance(node, yaml.MappingNode):
@@ -158,13 +156,7 @@ class BadPixelRegions:
         comments = {}
         seen = set()
         for key_node, value_node in node.value:
-            where = f"{source}: line {key_node.start_mark.line + 1}"
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if key not in _KEYS:
-                raise UserRegionsError(f"{where}: unknown key {key!r}; the keys are {', '.join(_KEYS)}")
-            if key in seen:
-                raise UserRegionsError(f"{where}: {key} appears twice")
-            seen.add(key)
+            key = cls._key(key_node, seen, source)
             if isinstance(value_node, yaml.ScalarNode) and value_node.tag == _NULL_TAG:
                 continue
             if not isinstance(value_node, yaml.SequenceNode):
@@ -173,12 +165,7 @@ class BadPixelRegions:
                     f"found {cls._kind(value_node)}"
                 )
             for item in value_node.value:
-                item_where = f"{source}: line {item.start_mark.line + 1}"
-                if key == "bad_rectangles":
-                    value = cls._rectangle(item, item_where)
-                else:
-                    what = "column" if key == "bad_columns" else "row"
-                    value = cls._number(item, item_where, f"{key} entries must be {what} numbers")
+                value = cls._entry(key, item, f"{source}: line {item.start_mark.line + 1}")
                 values[key].append(value)
                 comment = _trailing_comment(lines, item.end_mark)
                 if comment:
@@ -191,6 +178,36 @@ class BadPixelRegions:
             header=header,
             source=source,
         )
+
+    @staticmethod
+    def _compose(text, source):
+        try:
+            return yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = f"line {mark.line + 1}" if mark is not None else "somewhere"
+            reason = exc.problem or str(exc)
+            raise UserRegionsError(f"{source}: {line}: not valid YAML ({reason})") from None
+        except yaml.YAMLError as exc:
+            raise UserRegionsError(f"{source}: not valid YAML ({exc})") from None
+
+    @staticmethod
+    def _key(key_node, seen, source):
+        where = f"{source}: line {key_node.start_mark.line + 1}"
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        if key not in _KEYS:
+            raise UserRegionsError(f"{where}: unknown key {key!r}; the keys are {', '.join(_KEYS)}")
+        if key in seen:
+            raise UserRegionsError(f"{where}: {key} appears twice")
+        seen.add(key)
+        return key
+
+    @classmethod
+    def _entry(cls, key, item, where):
+        if key == "bad_rectangles":
+            return cls._rectangle(item, where)
+        what = "column" if key == "bad_columns" else "row"
+        return cls._number(item, where, f"{key} entries must be {what} numbers")
 
     @staticmethod
     def _read(path_or_text):

@@ -24,32 +24,31 @@ def _is_secret(name):
     return any(word in name for word in _SECRET_WORDS)
 
 
-def yaml_safe(value, _depth=0):  # noqa: C901
-    """
-    Convert a parameter value to a YAML-safe structure.
+_UNCONVERTED = object()
 
-    Numbers, strings, booleans and None pass; `~astropy.units.Quantity`
-    becomes ``"<value> <unit>"``; arrays are summarised by shape and dtype;
-    frames become `FrameReference`-like dicts; paths become strings;
-    dicts and sequences are converted recursively; anything else is its
-    ``repr``. Keys that look like secrets (``api_key``, ``password``, ...)
-    are redacted.
-    """
-    from astropy.coordinates import SkyCoord
-    from astropy.time import Time
-    from astropy.units import Quantity
 
-    if _depth > 6:
-        return repr(value)
+def _scalar(value):
+    """YAML-safe form of a plain Python or numpy scalar, or ``_UNCONVERTED``."""
     if value is None or isinstance(value, (bool, str)):
         return value
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
         value = float(value)
         return value if math.isfinite(value) else str(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
+    if isinstance(value, PurePath):
+        return str(value)
+    return _UNCONVERTED
+
+
+def _astropy_object(value):
+    """YAML-safe summary of a Quantity, Time, SkyCoord, frame or array, or ``_UNCONVERTED``."""
+    from astropy.coordinates import SkyCoord
+    from astropy.time import Time
+    from astropy.units import Quantity
+
     if isinstance(value, Quantity):
         if value.isscalar:
             number = value.value.item() if hasattr(value.value, "item") else value.value
@@ -61,13 +60,31 @@ def yaml_safe(value, _depth=0):  # noqa: C901
         if value.isscalar:
             return value.to_string("hmsdms", precision=2)
         return f"SkyCoord array shape={value.shape}"
-    if isinstance(value, PurePath):
-        return str(value)
     if hasattr(value, "reference") and hasattr(value, "provenance"):
         ref = value.reference()
         return {"frame_type": ref.frame_type, "sha256": ref.sha256, "path": ref.path}
     if isinstance(value, np.ndarray):
         return f"ndarray shape={value.shape} dtype={value.dtype}"
+    return _UNCONVERTED
+
+
+def yaml_safe(value, _depth=0):
+    """
+    Convert a parameter value to a YAML-safe structure.
+
+    Numbers, strings, booleans and None pass; `~astropy.units.Quantity`
+    becomes ``"<value> <unit>"``; arrays are summarised by shape and dtype;
+    frames become `FrameReference`-like dicts; paths become strings;
+    dicts and sequences are converted recursively; anything else is its
+    ``repr``. Keys that look like secrets (``api_key``, ``password``, ...)
+    are redacted.
+    """
+    if _depth > 6:
+        return repr(value)
+    for convert in (_scalar, _astropy_object):
+        converted = convert(value)
+        if converted is not _UNCONVERTED:
+            return converted
     if isinstance(value, dict):
         return {str(k): (REDACTED if _is_secret(k) else yaml_safe(v, _depth + 1)) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
