@@ -356,8 +356,8 @@ def _zip_mtime(info):
         return None
 
 
-def _extract(zf, archive, entries, report, *, dry_run, real_root, on_disk, limits):  # noqa: C901
-    """Extract all new entries of one archive, or none. Returns the new files (None on error)."""
+def _entries_to_extract(archive, entries, report, on_disk):
+    """The file entries not yet on disk; clashes and differing files are reported as skipped."""
     todo = []
     for entry in entries:
         where = on_disk(entry.dest)
@@ -372,56 +372,82 @@ def _extract(zf, archive, entries, report, *, dry_run, real_root, on_disk, limit
                 )
             continue
         todo.append(entry)
-    needed = sum(e.info.file_size for e in todo)
+    return todo
+
+
+def _refusal(archive, todo, limits, on_disk):
+    """Why this archive's new entries may not be extracted (limits, free space), or None."""
     refused = limits.check(archive, todo)
     if refused:
-        report.errors.append((archive, refused))
-        return None
+        return refused
     if todo:
+        needed = sum(e.info.file_size for e in todo)
         free = shutil.disk_usage(on_disk(archive).parent).free
         if needed > free:
-            report.errors.append((archive, f"needs {needed} bytes, only {free} free; nothing extracted"))
-            return None
-    if dry_run:
-        report.extracted += [(archive, entry.dest) for entry in todo]
-        return [entry.dest for entry in todo]
-    created_dirs = []
-    temps = []
+            return f"needs {needed} bytes, only {free} free; nothing extracted"
+    return None
 
-    def makedirs(directory):
+
+class _DirectoryMaker:
+    """Creates missing directories inside a root and remembers them (to undo)."""
+
+    def __init__(self, real_root):
+        self.real_root = real_root
+        self.created = []
+
+    def __call__(self, directory):
         missing = []
         while not os.path.lexists(directory):
             missing.append(directory)
             directory = directory.parent
-        if not os.path.isdir(directory) or not _inside(directory, real_root):
-            raise NotADirectoryError(f"{directory} is not a directory inside {real_root}")
+        if not os.path.isdir(directory) or not _inside(directory, self.real_root):
+            raise NotADirectoryError(f"{directory} is not a directory inside {self.real_root}")
         for path in reversed(missing):
             os.mkdir(path)
             os.chmod(path, _DIR_BITS)
-            created_dirs.append(path)
+            self.created.append(path)
 
+
+def _copy_entry(zf, entry, tmp):
+    """Copy one entry to its temporary, with the entry's permissions and time."""
+    with zf.open(entry.info) as src, open(tmp, "xb") as dst:
+        shutil.copyfileobj(src, dst, _CHUNK)
+    os.chmod(tmp, _NEW_FILE_MODE)
+    mtime = _zip_mtime(entry.info)
+    if mtime is not None:
+        os.utime(tmp, (mtime, mtime))
+
+
+def _extract(zf, archive, entries, report, *, dry_run, real_root, on_disk, limits):
+    """Extract all new entries of one archive, or none. Returns the new files (None on error)."""
+    todo = _entries_to_extract(archive, entries, report, on_disk)
+    refused = _refusal(archive, todo, limits, on_disk)
+    if refused:
+        report.errors.append((archive, refused))
+        return None
+    if dry_run:
+        report.extracted += [(archive, entry.dest) for entry in todo]
+        return [entry.dest for entry in todo]
+    makedirs = _DirectoryMaker(real_root)
+    temps = []
     try:
         for entry in entries:
             if entry.is_dir and not os.path.lexists(entry.dest):
                 makedirs(entry.dest)
         for entry in todo:
             makedirs(entry.dest.parent)
-            # astrophot's own temporary (names this host and process; a long name is shortened)
+            # astrophot's own temporary (names this host and process; a long name is shortened),
+            # recorded before writing so that a failed copy is removed
             tmp = owned_temporary(entry.dest)
             temps.append((tmp, entry))
-            with zf.open(entry.info) as src, open(tmp, "xb") as dst:
-                shutil.copyfileobj(src, dst, _CHUNK)
-            os.chmod(tmp, _NEW_FILE_MODE)
-            mtime = _zip_mtime(entry.info)
-            if mtime is not None:
-                os.utime(tmp, (mtime, mtime))
+            _copy_entry(zf, entry, tmp)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
-        _undo(temps, [], created_dirs)
+        _undo(temps, [], makedirs.created)
         report.errors.append(
             (archive, f"cannot extract ({type(exc).__name__}: {exc}); left in place, nothing extracted")
         )
         return None
-    return _publish(temps, created_dirs, archive, report)
+    return _publish(temps, makedirs.created, archive, report)
 
 
 def _undo(temps, published, created_dirs):
