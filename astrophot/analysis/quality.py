@@ -438,7 +438,7 @@ def _limit_text(median, sign, margin, tol, tol_option, relative, k, spread):
     return f"night median {median:.4g} {'+' if sign > 0 else '-'} {tol_option:g}"
 
 
-def select_frames(records, *, rules=None):  # noqa: C901, PLR0915
+def select_frames(records, *, rules=None):
     """
     Accept or reject frames, with the reason, and give stacking weights.
 
@@ -492,12 +492,7 @@ def select_frames(records, *, rules=None):  # noqa: C901, PLR0915
     >>> str(table["reason"][4]).split(";")[0]
     'fwhm 7.5 px > 3.781 (1.25 x night median 3.025)'
     """
-    options = dict(DEFAULT_RULES)
-    if rules:
-        unknown = set(rules) - set(DEFAULT_RULES)
-        if unknown:
-            raise ValueError(f"unknown rules {sorted(unknown)}; known: {sorted(DEFAULT_RULES)}")
-        options.update(rules)
+    options = _rule_options(rules)
     table = summarize_quality(records)
     n = len(table)
     groups = {}
@@ -507,13 +502,7 @@ def select_frames(records, *, rules=None):  # noqa: C901, PLR0915
     flux = np.asarray(table["star_flux"], dtype=float)
     transparency = np.full(n, math.nan)
     failures = [[] for _ in range(n)]
-    k = float(options["n_sigma"])
-
     limits = {}
-
-    def add(i, severity, text):
-        failures[i].append((severity, text))
-
     for members in groups.values():
         idx = np.asarray(members)
         med_flux, _ = _robust(flux[idx])
@@ -521,88 +510,25 @@ def select_frames(records, *, rules=None):  # noqa: C901, PLR0915
             transparency[idx] = flux[idx] / med_flux
         if not options["robust"] or idx.size < int(options["min_frames"]):
             continue
-        checks = (
-            ("fwhm", +1, "fwhm_tolerance", True, "px"),
-            ("ellipticity", +1, "ellipticity_tolerance", False, ""),
-            ("n_stars", -1, "stars_tolerance", True, ""),
-            ("background", +1, "background_tolerance", True, ""),
-        )
-        for column, sign, tol_key, relative, unit in checks:
-            values = np.asarray(table[column], dtype=float)
-            median, spread = _robust(values[idx])
-            if not math.isfinite(median):
-                continue
-            tol = float(options[tol_key]) * (abs(median) if relative else 1.0)
-            margin = max(k * (spread if math.isfinite(spread) else 0.0), tol)
-            limit = median + sign * margin
-            what = _limit_text(median, sign, margin, tol, float(options[tol_key]), relative, k, spread)
-            limits.setdefault(str(table["filter"][idx[0]]), {})[column] = (limit, what)
-            for i in idx:
-                v = values[i]
-                if not math.isfinite(v):
-                    if column == "fwhm":
-                        add(i, 10.0, "PSF not measured (no or too few stars)")
-                    continue
-                if sign * (v - limit) > 0:
-                    severity = abs(v - median) / margin if margin > 0 else math.inf
-                    label = "stars" if column == "n_stars" else column
-                    op = ">" if sign > 0 else "<"
-                    unit_text = f" {unit}" if unit else ""
-                    add(i, severity, f"{label} {v:.4g}{unit_text} {op} {limit:.4g} ({what})")
+        filter_limits = _robust_checks(table, idx, options, failures)
+        if filter_limits:
+            limits[str(table["filter"][idx[0]])] = filter_limits
         tol = float(options["transparency_tolerance"])
         for i in idx:
             t = transparency[i]
             if math.isfinite(t) and t < 1 - tol:
-                add(i, (1 - t) / tol, f"transparency {t:.2f} < {1 - tol:.2f} of the night median star flux")
-
-    fixed = (
-        ("max_fwhm", "fwhm", +1, "fwhm"),
-        ("max_fwhm_arcsec", "fwhm_arcsec", +1, "fwhm"),
-        ("max_ellipticity", "ellipticity", +1, "ellipticity"),
-        ("min_stars", "n_stars", -1, "stars"),
-        ("max_background", "background", +1, "background"),
-        ("max_sky_noise", "sky_noise", +1, "sky noise"),
-        ("max_airmass", "airmass", +1, "airmass"),
-    )
-    for key, column, sign, label in fixed:
-        limit = options[key]
-        if limit is None:
-            continue
-        limit = float(getattr(limit, "value", limit))
-        values = np.asarray(table[column], dtype=float)
-        for i in range(n):
-            v = values[i]
-            if math.isfinite(v) and sign * (v - limit) > 0:
-                op = ">" if sign > 0 else "<"
-                add(
-                    i,
-                    100.0 + abs(v - limit) / max(abs(limit), 1e-12),
-                    f"{label} {v:.3g} {op} {limit:g} (fixed limit)",
+                failures[i].append(
+                    ((1 - t) / tol, f"transparency {t:.2f} < {1 - tol:.2f} of the night median star flux")
                 )
-    if options["min_transparency"] is not None:
-        limit = float(options["min_transparency"])
-        for i in range(n):
-            if math.isfinite(transparency[i]) and transparency[i] < limit:
-                add(i, 100.0, f"transparency {transparency[i]:.2f} < {limit:g} (fixed limit)")
+    _fixed_checks(table, options, transparency, failures)
 
     accepted = np.array([not f for f in failures])
     reason = ["; ".join(text for _, text in sorted(f, key=lambda item: -item[0])) for f in failures]
-    fwhm = np.asarray(table["fwhm"], dtype=float)
-    noise = np.asarray(table["sky_noise"], dtype=float)
-    trans = np.where(np.isfinite(transparency), transparency, 1.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        raw_weight = trans**2 / (fwhm**2 * noise**2)
-    weight = np.zeros(n)
-    for members in groups.values():
-        idx = np.asarray(members)
-        ok = idx[accepted[idx] & np.isfinite(raw_weight[idx]) & (raw_weight[idx] > 0)]
-        if ok.size:
-            weight[ok] = raw_weight[ok] / raw_weight[ok].max()
     out = table.copy()
     out["transparency"] = transparency
     out["accepted"] = accepted
     out["reason"] = np.array(reason, dtype=str) if n else np.zeros(0, dtype=str)
-    out["weight"] = weight
+    out["weight"] = _weights(table, groups, accepted, transparency)
     # the rules applied and the limits each filter's frames were held to (for reports and plots)
     out.meta["rules"] = options
     out.meta["limits"] = limits
@@ -610,6 +536,112 @@ def select_frames(records, *, rules=None):  # noqa: C901, PLR0915
         if not accepted[i]:
             log.info("%s rejected: %s", out["file"][i], reason[i])
     return out
+
+
+def _rule_options(rules):
+    """`DEFAULT_RULES` updated with ``rules``; an unknown rule is an error."""
+    options = dict(DEFAULT_RULES)
+    if rules:
+        unknown = set(rules) - set(DEFAULT_RULES)
+        if unknown:
+            raise ValueError(f"unknown rules {sorted(unknown)}; known: {sorted(DEFAULT_RULES)}")
+        options.update(rules)
+    return options
+
+
+_ROBUST_CHECKS = (
+    ("fwhm", +1, "fwhm_tolerance", True, "px"),
+    ("ellipticity", +1, "ellipticity_tolerance", False, ""),
+    ("n_stars", -1, "stars_tolerance", True, ""),
+    ("background", +1, "background_tolerance", True, ""),
+)
+
+
+def _robust_checks(table, idx, options, failures):
+    """
+    Hold the frames ``idx`` of one filter to limits set from their median.
+
+    Appends ``(severity, text)`` to ``failures[i]``; returns ``{column:
+    (limit, how it was set)}``.
+    """
+    k = float(options["n_sigma"])
+    limits = {}
+    for column, sign, tol_key, relative, unit in _ROBUST_CHECKS:
+        values = np.asarray(table[column], dtype=float)
+        median, spread = _robust(values[idx])
+        if not math.isfinite(median):
+            continue
+        tol = float(options[tol_key]) * (abs(median) if relative else 1.0)
+        margin = max(k * (spread if math.isfinite(spread) else 0.0), tol)
+        limit = median + sign * margin
+        what = _limit_text(median, sign, margin, tol, float(options[tol_key]), relative, k, spread)
+        limits[column] = (limit, what)
+        label = "stars" if column == "n_stars" else column
+        op = ">" if sign > 0 else "<"
+        unit_text = f" {unit}" if unit else ""
+        for i in idx:
+            v = values[i]
+            if not math.isfinite(v):
+                if column == "fwhm":
+                    failures[i].append((10.0, "PSF not measured (no or too few stars)"))
+                continue
+            if sign * (v - limit) > 0:
+                severity = abs(v - median) / margin if margin > 0 else math.inf
+                failures[i].append((severity, f"{label} {v:.4g}{unit_text} {op} {limit:.4g} ({what})"))
+    return limits
+
+
+_FIXED_CHECKS = (
+    ("max_fwhm", "fwhm", +1, "fwhm"),
+    ("max_fwhm_arcsec", "fwhm_arcsec", +1, "fwhm"),
+    ("max_ellipticity", "ellipticity", +1, "ellipticity"),
+    ("min_stars", "n_stars", -1, "stars"),
+    ("max_background", "background", +1, "background"),
+    ("max_sky_noise", "sky_noise", +1, "sky noise"),
+    ("max_airmass", "airmass", +1, "airmass"),
+)
+
+
+def _fixed_checks(table, options, transparency, failures):
+    """Hold every frame to the fixed limits of ``options``; appends to ``failures[i]``."""
+    n = len(table)
+    for key, column, sign, label in _FIXED_CHECKS:
+        limit = options[key]
+        if limit is None:
+            continue
+        limit = float(getattr(limit, "value", limit))
+        values = np.asarray(table[column], dtype=float)
+        op = ">" if sign > 0 else "<"
+        for i in range(n):
+            v = values[i]
+            if math.isfinite(v) and sign * (v - limit) > 0:
+                failures[i].append(
+                    (
+                        100.0 + abs(v - limit) / max(abs(limit), 1e-12),
+                        f"{label} {v:.3g} {op} {limit:g} (fixed limit)",
+                    )
+                )
+    if options["min_transparency"] is not None:
+        limit = float(options["min_transparency"])
+        for i in range(n):
+            if math.isfinite(transparency[i]) and transparency[i] < limit:
+                failures[i].append((100.0, f"transparency {transparency[i]:.2f} < {limit:g} (fixed limit)"))
+
+
+def _weights(table, groups, accepted, transparency):
+    """Relative point-source SNR squared, 1 for the best accepted frame of each filter, 0 if rejected."""
+    fwhm = np.asarray(table["fwhm"], dtype=float)
+    noise = np.asarray(table["sky_noise"], dtype=float)
+    trans = np.where(np.isfinite(transparency), transparency, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        raw_weight = trans**2 / (fwhm**2 * noise**2)
+    weight = np.zeros(len(table))
+    for members in groups.values():
+        idx = np.asarray(members)
+        ok = idx[accepted[idx] & np.isfinite(raw_weight[idx]) & (raw_weight[idx] > 0)]
+        if ok.size:
+            weight[ok] = raw_weight[ok] / raw_weight[ok].max()
+    return weight
 
 
 def example_records():
