@@ -310,7 +310,100 @@ class MeshModel:
         return float(coeffs[1]), float(coeffs[2])
 
 
-def mesh_background(  # noqa: C901, PLR0915
+def _sky_offset(data, mask, name):
+    """Median of a sparse sample of the unmasked finite pixels (keeps float32 sums well conditioned)."""
+    stride = max(1, int(math.sqrt(data.size / 20000)))
+    sample = data[::stride, ::stride]
+    if mask is not None:
+        sample = sample[~mask[::stride, ::stride]]
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        raise AnalysisError(f"{name}: no unmasked pixels to measure the background from")
+    return float(np.median(sample))
+
+
+def _bin_moments(data, mask, b, offset):
+    """Per-bin mean, within-bin variance (None for b == 1), validity and pixel count."""
+    total, total2, count = _bin_sums(data, mask, b, offset)
+    if count is None:
+        count = np.float32(b * b)
+        mean = total / count
+        var = (total2 - total * mean) / (b * b - 1) if b > 1 else None
+        valid = np.ones(total.shape, dtype=bool)
+    else:
+        valid = count >= max(1.0, 0.5 * b * b)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / count
+            var = (total2 - total * mean) / np.maximum(count - 1, 1) if b > 1 else None
+        if b > 1:
+            valid &= count >= 2
+    mean = np.where(valid, mean, np.nan).astype(np.float32)
+    if var is not None:
+        var = np.where(valid, var, np.nan).astype(np.float32)
+    return mean, var, valid, count
+
+
+class _BoxStatistics:
+    """Clipped level and pixel RMS of each mesh box from its bins."""
+
+    def __init__(self, mesh_shape, k, b, *, n_sigma, estimator, min_fraction):
+        self.nmy, self.nmx = mesh_shape
+        self.k = k
+        self.n_sigma = n_sigma
+        self.estimator = estimator
+        self.min_fraction = min_fraction
+        # chi-square bias of the median of within-bin variances
+        self.median_factor = chi2.median(b * b - 1) / (b * b - 1) if b > 1 else None
+
+    def to_boxes(self, arr):
+        nmy, nmx, k = self.nmy, self.nmx, self.k
+        full = np.full((nmy * k, nmx * k), np.nan, dtype=np.float32)
+        full[: arr.shape[0], : arr.shape[1]] = arr
+        return full.reshape(nmy, k, nmx, k).transpose(0, 2, 1, 3).reshape(nmy * nmx, k * k)
+
+    def __call__(self, mean_bins, var_bins):
+        kk = self.k * self.k
+        values = self.to_boxes(mean_bins)
+        centre, sigma, lo, hi, ordered = clipped_stats(values, n_sigma=self.n_sigma, estimator=self.estimator)
+        n_used = hi - lo
+        if var_bins is not None:
+            # pixel RMS: median within-bin variance of the bins kept by the clipping
+            vals = self.to_boxes(var_bins)
+            keep = np.isfinite(values)
+            low = np.take_along_axis(ordered, np.clip(lo, 0, kk - 1)[:, None], axis=1)
+            high = np.take_along_axis(ordered, np.clip(hi - 1, 0, kk - 1)[:, None], axis=1)
+            keep &= (values >= low) & (values <= high)
+            rms = np.sqrt(np.maximum(_row_median(np.where(keep, vals, np.nan)), 0) / self.median_factor)
+        else:
+            rms = sigma
+        enough = n_used >= max(3, self.min_fraction * kk)
+        shape = (self.nmy, self.nmx)
+        return np.where(enough, centre, np.nan).reshape(shape), np.where(enough, rms, np.nan).reshape(shape)
+
+
+def _star_bins(mean, var, count, level, rms, wy_bins, wx_bins, *, star_threshold, dilate, b, name):
+    """Bins that hold stars: above the first model by ``star_threshold`` bin sigmas (or too variable), dilated."""
+    level1 = _fill_mesh(level)
+    rms1 = _fill_mesh(rms)
+    if level1 is None:
+        raise AnalysisError(f"{name}: no unmasked sky left to measure the background from")
+    model = wy_bins @ level1.astype(np.float32) @ wx_bins.T
+    noise = wy_bins @ rms1.astype(np.float32) @ wx_bins.T
+    noise = np.maximum(noise, np.float32(np.nanmin(rms1)) * 0.5)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_bin = noise / np.sqrt(count if np.ndim(count) else np.full(mean.shape, count, np.float32))
+        stars = (mean - model) > star_threshold * per_bin
+        if var is not None:
+            stars |= var > 4.0 * noise * noise
+    if dilate is None:
+        dilate = max(1, int(round(4.0 / b)))
+    if dilate > 0 and stars.any():
+        size = 2 * int(dilate) + 1
+        stars = ndimage.maximum_filter(stars.view(np.uint8), size=size, mode="constant").astype(bool)
+    return stars
+
+
+def mesh_background(
     data,
     mask=None,
     *,
@@ -333,88 +426,32 @@ def mesh_background(  # noqa: C901, PLR0915
     ny, nx = data.shape
     box = int(box_size)
     b = bin_factor(box)
-    k = box // b
     nmy = math.ceil(ny / box)
     nmx = math.ceil(nx / box)
-
-    # an offset keeps the float32 sums of squares well conditioned
-    stride = max(1, int(math.sqrt(data.size / 20000)))
-    sample = data[::stride, ::stride]
-    if mask is not None:
-        sample = sample[~mask[::stride, ::stride]]
-    sample = sample[np.isfinite(sample)]
-    if sample.size == 0:
-        raise AnalysisError(f"{name}: no unmasked pixels to measure the background from")
-    offset = float(np.median(sample))
-
-    total, total2, count = _bin_sums(data, mask, b, offset)
-    if count is None:
-        count = np.float32(b * b)
-        mean = total / count
-        var = (total2 - total * mean) / (b * b - 1) if b > 1 else None
-        valid = np.ones(total.shape, dtype=bool)
-    else:
-        valid = count >= max(1.0, 0.5 * b * b)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = total / count
-            var = (total2 - total * mean) / np.maximum(count - 1, 1) if b > 1 else None
-        if b > 1:
-            valid &= count >= 2
-    mean = np.where(valid, mean, np.nan).astype(np.float32)
-    if var is not None:
-        var = np.where(valid, var, np.nan).astype(np.float32)
+    offset = _sky_offset(data, mask, name)
+    mean, var, valid, count = _bin_moments(data, mask, b, offset)
     bins_shape = mean.shape
-    # chi-square bias of the median of within-bin variances
-    if b > 1:
-        dof = b * b - 1
-        median_factor = chi2.median(dof) / dof
-
-    def to_boxes(arr):
-        full = np.full((nmy * k, nmx * k), np.nan, dtype=np.float32)
-        full[: arr.shape[0], : arr.shape[1]] = arr
-        return full.reshape(nmy, k, nmx, k).transpose(0, 2, 1, 3).reshape(nmy * nmx, k * k)
-
-    def statistics(mean_bins, var_bins):
-        values = to_boxes(mean_bins)
-        centre, sigma, lo, hi, ordered = clipped_stats(values, n_sigma=n_sigma, estimator=estimator)
-        n_used = hi - lo
-        if var_bins is not None:
-            # pixel RMS: median within-bin variance of the bins kept by the clipping
-            vals = to_boxes(var_bins)
-            keep = np.isfinite(values)
-            low = np.take_along_axis(ordered, np.clip(lo, 0, k * k - 1)[:, None], axis=1)
-            high = np.take_along_axis(ordered, np.clip(hi - 1, 0, k * k - 1)[:, None], axis=1)
-            keep &= (values >= low) & (values <= high)
-            rms = np.sqrt(np.maximum(_row_median(np.where(keep, vals, np.nan)), 0) / median_factor)
-        else:
-            rms = sigma
-        enough = n_used >= max(3, min_fraction * k * k)
-        centre = np.where(enough, centre, np.nan).reshape(nmy, nmx)
-        rms = np.where(enough, rms, np.nan).reshape(nmy, nmx)
-        return centre, rms
-
+    statistics = _BoxStatistics(
+        (nmy, nmx), box // b, b, n_sigma=n_sigma, estimator=estimator, min_fraction=min_fraction
+    )
     level, rms = statistics(mean, var)
     star_fraction = 0.0
     wy_bins = spline_matrix(_box_centres(ny, box, nmy), (np.arange(bins_shape[0]) + 0.5) * b - 0.5)
     wx_bins = spline_matrix(_box_centres(nx, box, nmx), (np.arange(bins_shape[1]) + 0.5) * b - 0.5)
     if mask_stars:
-        level1 = _fill_mesh(level)
-        rms1 = _fill_mesh(rms)
-        if level1 is None:
-            raise AnalysisError(f"{name}: no unmasked sky left to measure the background from")
-        model = wy_bins @ level1.astype(np.float32) @ wx_bins.T
-        noise = wy_bins @ rms1.astype(np.float32) @ wx_bins.T
-        noise = np.maximum(noise, np.float32(np.nanmin(rms1)) * 0.5)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per_bin = noise / np.sqrt(count if np.ndim(count) else np.full(bins_shape, count, np.float32))
-            stars = (mean - model) > star_threshold * per_bin
-            if var is not None:
-                stars |= var > 4.0 * noise * noise
-        if dilate is None:
-            dilate = max(1, int(round(4.0 / b)))
-        if dilate > 0 and stars.any():
-            size = 2 * int(dilate) + 1
-            stars = ndimage.maximum_filter(stars.view(np.uint8), size=size, mode="constant").astype(bool)
+        stars = _star_bins(
+            mean,
+            var,
+            count,
+            level,
+            rms,
+            wy_bins,
+            wx_bins,
+            star_threshold=star_threshold,
+            dilate=dilate,
+            b=b,
+            name=name,
+        )
         star_fraction = float(stars[valid].mean()) if np.any(valid) else 0.0
         mean = np.where(stars, np.nan, mean)
         if var is not None:
