@@ -94,7 +94,49 @@ def cutouts(image, x, y, half):
     return values, ix, iy, inside
 
 
-def _model_and_jacobian(params, xpix, ypix, fit_beta, want_jacobian=True, integration="subsample"):  # noqa: PLR0915
+def _laplacian_model(amp, bkg, beta, c1, c2, c3, dx, dy):
+    """The profile at the pixel centre plus 1/24 of its Laplacian; also ``u``, ``log u``, ``f``."""
+    f32 = np.float32
+    qx = c1 * dx
+    qx += c2 * dy
+    qy = c2 * dx
+    qy += c3 * dy
+    u = qx * dx
+    u += qy * dy
+    u += 1.0
+    np.maximum(u, f32(1e-6), out=u)
+    logu = np.log(u)
+    f = np.exp(-beta * logu)
+    # Laplacian of u**-beta: beta f / u**2 ((beta + 1) |grad Q|**2 - 2 u (c1 + c3)), grad Q = 2 (qx, qy)
+    lap = qx * qx
+    lap += qy * qy
+    lap *= 4.0 * (beta + 1.0)
+    lap -= (2.0 * (c1 + c3)) * u
+    lap *= beta * f / (u * u)
+    total = f + lap / f32(24.0)
+    return bkg + amp * total, u, logu, f
+
+
+def _subsampled_model(amp, bkg, beta, c1, c2, c3, dx, dy, offsets):
+    """The mean of the profile over ``offsets`` x ``offsets`` samples of each pixel."""
+    f32 = np.float32
+    total = np.zeros(dx.shape, dtype=f32)
+    for sy in offsets:
+        dys = dy + f32(sy)
+        for sx in offsets:
+            dxs = dx + f32(sx)
+            w = c1 * dxs * dxs
+            w += (2.0 * c2) * dxs * dys
+            w += c3 * dys * dys
+            w += 1.0
+            np.maximum(w, f32(1e-6), out=w)
+            np.log(w, out=w)
+            w *= -beta
+            total += np.exp(w, out=w)
+    return bkg + amp * total / f32(len(offsets) ** 2)
+
+
+def _model_and_jacobian(params, xpix, ypix, fit_beta, want_jacobian=True, integration="subsample"):
     """
     Pixel-integrated model and its Jacobian (float32).
 
@@ -105,53 +147,16 @@ def _model_and_jacobian(params, xpix, ypix, fit_beta, want_jacobian=True, integr
         the pixel average, a quarter of the cost).
     """
     f32 = np.float32
-    amp = params[:, 0:1].astype(f32)
-    x0 = params[:, 1:2].astype(f32)
-    y0 = params[:, 2:3].astype(f32)
-    c1 = params[:, 3:4].astype(f32)
-    c2 = params[:, 4:5].astype(f32)
-    c3 = params[:, 5:6].astype(f32)
-    bkg = params[:, 6:7].astype(f32)
-    beta = params[:, 7:8].astype(f32)
+    amp, x0, y0, c1, c2, c3, bkg, beta = (params[:, i : i + 1].astype(f32) for i in range(8))
     n, m = xpix.shape
     n_par = 8 if fit_beta else 7
     dx = xpix - x0
     dy = ypix - y0
     if integration == "laplacian":
-        qx = c1 * dx
-        qx += c2 * dy
-        qy = c2 * dx
-        qy += c3 * dy
-        u = qx * dx
-        u += qy * dy
-        u += 1.0
-        np.maximum(u, f32(1e-6), out=u)
-        logu = np.log(u)
-        f = np.exp(-beta * logu)
-        # Laplacian of u**-beta: beta f / u**2 ((beta + 1) |grad Q|**2 - 2 u (c1 + c3)), grad Q = 2 (qx, qy)
-        lap = qx * qx
-        lap += qy * qy
-        lap *= 4.0 * (beta + 1.0)
-        lap -= (2.0 * (c1 + c3)) * u
-        lap *= beta * f / (u * u)
-        total = f + lap / f32(24.0)
-        model = bkg + amp * total
+        model, u, logu, f = _laplacian_model(amp, bkg, beta, c1, c2, c3, dx, dy)
     else:
         offsets = _SUB_FINE if integration == "fine" else _SUB
-        total = np.zeros((n, m), dtype=f32)
-        for sy in offsets:
-            dys = dy + f32(sy)
-            for sx in offsets:
-                dxs = dx + f32(sx)
-                w = c1 * dxs * dxs
-                w += (2.0 * c2) * dxs * dys
-                w += c3 * dys * dys
-                w += 1.0
-                np.maximum(w, f32(1e-6), out=w)
-                np.log(w, out=w)
-                w *= -beta
-                total += np.exp(w, out=w)
-        model = bkg + amp * total / f32(len(offsets) ** 2)
+        model = _subsampled_model(amp, bkg, beta, c1, c2, c3, dx, dy, offsets)
         u = logu = f = None
     if not want_jacobian:
         return model, None
@@ -208,7 +213,7 @@ def _solve(jac, weights, resid, lam):
         return step
 
 
-def fit_moffat(  # noqa: PLR0915
+def fit_moffat(
     values,
     weights,
     xpix,
@@ -267,15 +272,58 @@ def fit_moffat(  # noqa: PLR0915
     scale = np.where(np.isfinite(peak) & (peak > 0), peak, 1.0)
     vals = (values / scale[:, None]).astype(np.float32)
     wts = (weights * (scale * scale)[:, None]).astype(np.float32)
+    params, good0 = _starting_params(
+        vals, wts, xrel, yrel, x_init - xc, y_init - yc, fwhm_init, b0, integration
+    )
+    chi2 = _levenberg_marquardt(
+        params,
+        vals,
+        wts,
+        xrel,
+        yrel,
+        fit_beta,
+        integration,
+        max_iterations=max_iterations,
+        tolerance=tolerance,
+    )
+    params[:, 0] *= scale
+    params[:, 6] *= scale
+    params[:, 1] += xc
+    params[:, 2] += yc
+    # stars still improving when the iterations run out keep their (valid) fit
+    ok = _valid_shape(params) & good0 & np.isfinite(chi2)
+    if max_shift is not None:
+        shift = np.hypot(params[:, 1] - x_init, params[:, 2] - y_init)
+        ok &= shift <= max_shift
+    fwhm_major, fwhm_minor, theta = _shape(params, ok)
+    ok &= np.isfinite(fwhm_major) & np.isfinite(fwhm_minor)
+    n_pix = (weights > 0).sum(axis=1)
+    dof = np.maximum(n_pix - (8 if fit_beta else 7), 1)
+    return MoffatFit(
+        x=params[:, 1],
+        y=params[:, 2],
+        amplitude=params[:, 0],
+        background=params[:, 6],
+        beta=params[:, 7],
+        fwhm_major=np.where(ok, fwhm_major, np.nan),
+        fwhm_minor=np.where(ok, fwhm_minor, np.nan),
+        theta=np.where(ok, theta, np.nan),
+        ok=ok,
+        chi2=chi2 / dof,
+        n_pixels=n_pix,
+    )
 
+
+def _starting_params(vals, wts, xrel, yrel, x0, y0, fwhm_init, b0, integration):
+    """Round profiles at the starting centre and FWHM; amplitude and background from a linear fit."""
+    n = vals.shape[0]
     alpha = alpha_from_fwhm(fwhm_init, b0)
     params = np.zeros((n, 8))
-    params[:, 1] = x_init - xc
-    params[:, 2] = y_init - yc
+    params[:, 1] = x0
+    params[:, 2] = y0
     params[:, 3] = 1.0 / alpha**2
     params[:, 5] = 1.0 / alpha**2
     params[:, 7] = b0
-    # amplitude and background from a linear fit with the starting shape
     unit = params.copy()
     unit[:, 0] = 1.0
     shape0, _ = _model_and_jacobian(unit, xrel, yrel, False, False, integration)
@@ -291,14 +339,18 @@ def fit_moffat(  # noqa: PLR0915
     good0 = np.isfinite(amp0) & (amp0 > 0)
     params[:, 0] = np.where(good0, amp0, 1.0)
     params[:, 6] = np.where(good0, bkg0, 0.0)
+    return params, good0
 
+
+def _levenberg_marquardt(params, vals, wts, xrel, yrel, fit_beta, integration, *, max_iterations, tolerance):
+    """Damped least-squares steps for every star at once; updates ``params`` in place, returns chi-square."""
+    n = vals.shape[0]
     lam = np.full(n, 1e-3)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         model, jac = _model_and_jacobian(params, xrel, yrel, fit_beta, True, integration)
     resid = vals - model
     chi2 = (wts * resid * resid).sum(axis=1, dtype=np.float64)
     active = np.isfinite(chi2)
-    converged = np.zeros(n, dtype=bool)
     for _ in range(max_iterations):
         idx = np.flatnonzero(active)
         if idx.size == 0:
@@ -328,19 +380,13 @@ def fit_moffat(  # noqa: PLR0915
         tiny = (moved < 1e-2) & (shape_change < 1e-2)
         small = (better & (improvement < tolerance) & tiny) | (~better & tiny & (lam[idx] > 1.0))
         stuck = lam[idx] > 1e4
-        converged[idx[small]] = True
         active[idx[small | stuck]] = False
+    return chi2.copy()
 
-    params[:, 0] *= scale
-    params[:, 6] *= scale
-    params[:, 1] += xc
-    params[:, 2] += yc
-    chi2 = chi2.copy()
-    # stars still improving when the iterations run out keep their (valid) fit
-    ok = _valid_shape(params) & good0 & np.isfinite(chi2)
-    if max_shift is not None:
-        shift = np.hypot(params[:, 1] - x_init, params[:, 2] - y_init)
-        ok &= shift <= max_shift
+
+def _shape(params, ok):
+    """Major and minor FWHM and position angle (deg, -90..90] of the fitted ellipses."""
+    n = params.shape[0]
     mats = np.empty((n, 2, 2))
     mats[:, 0, 0] = params[:, 3]
     mats[:, 0, 1] = mats[:, 1, 0] = params[:, 4]
@@ -359,22 +405,7 @@ def fit_moffat(  # noqa: PLR0915
         theta = np.degrees(np.arctan2(vy, vx))
     theta = np.where(theta > 90, theta - 180, theta)
     theta = np.where(theta <= -90, theta + 180, theta)
-    ok &= np.isfinite(fwhm_major) & np.isfinite(fwhm_minor)
-    n_pix = (weights > 0).sum(axis=1)
-    dof = np.maximum(n_pix - (8 if fit_beta else 7), 1)
-    return MoffatFit(
-        x=params[:, 1],
-        y=params[:, 2],
-        amplitude=params[:, 0],
-        background=params[:, 6],
-        beta=beta_fit,
-        fwhm_major=np.where(ok, fwhm_major, np.nan),
-        fwhm_minor=np.where(ok, fwhm_minor, np.nan),
-        theta=np.where(ok, theta, np.nan),
-        ok=ok,
-        chi2=chi2 / dof,
-        n_pixels=n_pix,
-    )
+    return fwhm_major, fwhm_minor, theta
 
 
 def stamp_half_size(fwhm):
