@@ -982,7 +982,99 @@ def _measure_shapes_input(objects, sat, rms):
     return {"snr": snr, "usable": usable}
 
 
-def _measure(  # noqa: PLR0915
+def _window_centres(sub, bad, objects, psf_fwhm):
+    """Windowed centroids, falling back to the filtered peak where the window fails or wanders."""
+    # start from the peak of the filtered image: the barycentre of a blend
+    # can lie far from every star in it
+    x0 = np.asarray(objects["xcpeak"], dtype=float)
+    y0 = np.asarray(objects["ycpeak"], dtype=float)
+    sig = np.full(len(objects), psf_fwhm / _GAUSS_FWHM)
+    # subpix=1: the same centres as Source Extractor's 11 to 1e-4 pixel, five times faster
+    xw, yw, wflag = sep.winpos(sub, x0, y0, sig, mask=bad, subpix=1)
+    moved = np.hypot(xw - x0, yw - y0)
+    bad_win = (wflag != 0) | ~np.isfinite(xw) | ~np.isfinite(yw) | (moved > max(1.0, psf_fwhm))
+    return np.where(bad_win, x0, xw), np.where(bad_win, y0, yw)
+
+
+def _aperture_flags(x, y, aflag, sat, objects, *, radius, psf_fwhm, shape):
+    """`StarFlag` bits from the aperture sums, the frame edge, saturation and neighbours."""
+    ny, nx = shape
+    flags = np.zeros(len(x), dtype=np.int32)
+    flags[(aflag & sep.APER_HASMASKED) != 0] |= int(StarFlag.NEAR_MASKED)
+    edge = (aflag & sep.APER_TRUNC) != 0
+    edge |= (x < radius) | (y < radius) | (x > nx - 1 - radius) | (y > ny - 1 - radius)
+    flags[edge] |= int(StarFlag.NEAR_EDGE)
+    if sat is not None:
+        nsat, _, _ = sep.sum_circle(sat.view(np.uint8).astype(np.float32), x, y, radius + 1.0, subpix=1)
+        flags[nsat > 0] |= int(StarFlag.SATURATED)
+    blended = (objects["flag"] & sep.OBJ_MERGED) != 0
+    if len(x) > 1:
+        tree = cKDTree(np.column_stack([x, y]))
+        dist, _ = tree.query(np.column_stack([x, y]), k=2)
+        blended |= dist[:, 1] < radius + psf_fwhm
+    flags[blended] |= int(StarFlag.BLENDED)
+    return flags
+
+
+def _sharp_sources(stamps, fit, flags, flux, peak, presharp, unsaturated, x, y, *, psf_fwhm, psf_beta, half):
+    """Sources much sharper than the PSF: cosmic rays and hot pixels."""
+    values, wts, xpix, ypix = stamps
+    sharp = presharp | (fit.ok & (fit.fwhm_minor < 0.5 * psf_fwhm))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = peak / np.abs(flux)
+    reference = np.nanmedian(ratio[fit.ok & (flags == 0)]) if np.any(fit.ok & (flags == 0)) else np.nan
+    if np.isfinite(reference):
+        sharp |= ~fit.ok & (ratio > 2.5 * reference) & unsaturated
+    # a failed fit whose central pixels stand far above the PSF scaled to the stamp
+    failed = np.flatnonzero(~fit.ok & unsaturated & ~sharp)
+    if failed.size:
+        excess, significance = _template_excess(
+            values[failed],
+            wts[failed],
+            xpix[failed],
+            ypix[failed],
+            x[failed],
+            y[failed],
+            psf_fwhm,
+            psf_beta,
+            half,
+        )
+        sharp[failed[(excess > 1.5) & (significance > 5)]] = True
+        # or whose bright pixels form a line or a dot narrower than the stars'
+        reference_rows = np.flatnonzero(fit.ok & (flags == 0))
+        if reference_rows.size >= 5:
+            ref_width = np.nanmedian(_core_width(values[reference_rows], wts[reference_rows], half))
+            width = _core_width(values[failed], wts[failed], half)
+            sharp[failed[width < 0.6 * ref_width]] = True
+    return sharp
+
+
+def _star_table(idx, x, y, flux, flux_err, peak, fit, flags, *, unit, exposure):
+    """The `find_stars` table of the stars ``idx``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr = flux / flux_err
+        rate = flux / exposure if exposure else flux
+        mag = np.where(flux > 0, -2.5 * np.log10(np.where(flux > 0, rate, 1.0)), np.nan)
+    table = QTable()
+    table["id"] = np.arange(1, idx.size + 1, dtype=np.int32)
+    table["x"] = x[idx] * u.pix
+    table["y"] = y[idx] * u.pix
+    table["flux"] = flux[idx] * unit
+    table["flux_err"] = flux_err[idx] * unit
+    table["mag"] = mag[idx] * u.mag
+    table["snr"] = snr[idx]
+    table["peak"] = peak[idx] * unit
+    table["fwhm"] = fit.fwhm[idx] * u.pix
+    table["a"] = 0.5 * fit.fwhm_major[idx] * u.pix
+    table["b"] = 0.5 * fit.fwhm_minor[idx] * u.pix
+    table["ellipticity"] = fit.ellipticity[idx]
+    table["theta"] = fit.theta[idx] * u.deg
+    table["flags"] = flags[idx]
+    _describe(table)
+    return table
+
+
+def _measure(
     sub,
     rms,
     err,
@@ -1007,37 +1099,14 @@ def _measure(  # noqa: PLR0915
     n = len(objects)
     if n == 0:
         return _empty_table(unit)
-    # start from the peak of the filtered image: the barycentre of a blend
-    # can lie far from every star in it
-    x0 = np.asarray(objects["xcpeak"], dtype=float)
-    y0 = np.asarray(objects["ycpeak"], dtype=float)
-    sig = np.full(n, psf_fwhm / _GAUSS_FWHM)
-    # subpix=1: the same centres as Source Extractor's 11 to 1e-4 pixel, five times faster
-    xw, yw, wflag = sep.winpos(sub, x0, y0, sig, mask=bad, subpix=1)
-    moved = np.hypot(xw - x0, yw - y0)
-    bad_win = (wflag != 0) | ~np.isfinite(xw) | ~np.isfinite(yw) | (moved > max(1.0, psf_fwhm))
-    x = np.where(bad_win, x0, xw)
-    y = np.where(bad_win, y0, yw)
+    x, y = _window_centres(sub, bad, objects, psf_fwhm)
 
     noise = err if err is not None else rms
     if noise_factor != 1.0:
         noise = np.ascontiguousarray(noise * np.float32(noise_factor))
     gain = None if (err is not None or counts_per_unit is None) else counts_per_unit
     flux, flux_err, aflag = sep.sum_circle(sub, x, y, radius, err=noise, mask=bad, gain=gain, subpix=5)
-    flags = np.zeros(n, dtype=np.int32)
-    flags[(aflag & sep.APER_HASMASKED) != 0] |= int(StarFlag.NEAR_MASKED)
-    edge = (aflag & sep.APER_TRUNC) != 0
-    edge |= (x < radius) | (y < radius) | (x > nx - 1 - radius) | (y > ny - 1 - radius)
-    flags[edge] |= int(StarFlag.NEAR_EDGE)
-    if sat is not None:
-        nsat, _, _ = sep.sum_circle(sat.view(np.uint8).astype(np.float32), x, y, radius + 1.0, subpix=1)
-        flags[nsat > 0] |= int(StarFlag.SATURATED)
-    blended = (objects["flag"] & sep.OBJ_MERGED) != 0
-    if n > 1:
-        tree = cKDTree(np.column_stack([x, y]))
-        dist, _ = tree.query(np.column_stack([x, y]), k=2)
-        blended |= dist[:, 1] < radius + psf_fwhm
-    flags[blended] |= int(StarFlag.BLENDED)
+    flags = _aperture_flags(x, y, aflag, sat, objects, radius=radius, psf_fwhm=psf_fwhm, shape=shape)
 
     # keep the brightest first, so that max_stars needs no fit of the rest
     order = np.argsort(-np.nan_to_num(flux, nan=-np.inf), kind="stable")
@@ -1085,60 +1154,24 @@ def _measure(  # noqa: PLR0915
 
     keep = np.isfinite(flux)
     if not keep_sharp:
-        # much sharper than the PSF: cosmic rays and hot pixels
-        sharp = presharp | (fit.ok & (fit.fwhm_minor < 0.5 * psf_fwhm))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = peak / np.abs(flux)
-        reference = np.nanmedian(ratio[fit.ok & (flags == 0)]) if np.any(fit.ok & (flags == 0)) else np.nan
-        if np.isfinite(reference):
-            sharp |= ~fit.ok & (ratio > 2.5 * reference) & unsaturated
-        # a failed fit whose central pixels stand far above the PSF scaled to the stamp
-        failed = np.flatnonzero(~fit.ok & unsaturated & ~sharp)
-        if failed.size:
-            excess, significance = _template_excess(
-                values[failed],
-                wts[failed],
-                xpix[failed],
-                ypix[failed],
-                x[failed],
-                y[failed],
-                psf_fwhm,
-                psf_beta,
-                half,
-            )
-            sharp[failed[(excess > 1.5) & (significance > 5)]] = True
-            # or whose bright pixels form a line or a dot narrower than the stars'
-            reference_rows = np.flatnonzero(fit.ok & (flags == 0))
-            if reference_rows.size >= 5:
-                ref_width = np.nanmedian(_core_width(values[reference_rows], wts[reference_rows], half))
-                width = _core_width(values[failed], wts[failed], half)
-                sharp[failed[width < 0.6 * ref_width]] = True
-        keep &= ~sharp
+        keep &= ~_sharp_sources(
+            (values, wts, xpix, ypix),
+            fit,
+            flags,
+            flux,
+            peak,
+            presharp,
+            unsaturated,
+            x,
+            y,
+            psf_fwhm=psf_fwhm,
+            psf_beta=psf_beta,
+            half=half,
+        )
     idx = np.flatnonzero(keep)
     if max_stars is not None:
         idx = idx[: int(max_stars)]
-
-    with np.errstate(invalid="ignore", divide="ignore"):
-        snr = flux / flux_err
-        rate = flux / exposure if exposure else flux
-        mag = np.where(flux > 0, -2.5 * np.log10(np.where(flux > 0, rate, 1.0)), np.nan)
-    table = QTable()
-    table["id"] = np.arange(1, idx.size + 1, dtype=np.int32)
-    table["x"] = x[idx] * u.pix
-    table["y"] = y[idx] * u.pix
-    table["flux"] = flux[idx] * unit
-    table["flux_err"] = flux_err[idx] * unit
-    table["mag"] = mag[idx] * u.mag
-    table["snr"] = snr[idx]
-    table["peak"] = peak[idx] * unit
-    table["fwhm"] = fit.fwhm[idx] * u.pix
-    table["a"] = 0.5 * fit.fwhm_major[idx] * u.pix
-    table["b"] = 0.5 * fit.fwhm_minor[idx] * u.pix
-    table["ellipticity"] = fit.ellipticity[idx]
-    table["theta"] = fit.theta[idx] * u.deg
-    table["flags"] = flags[idx]
-    _describe(table)
-    return table
+    return _star_table(idx, x, y, flux, flux_err, peak, fit, flags, unit=unit, exposure=exposure)
 
 
 def _template_width(fwhm, beta, half):
