@@ -87,7 +87,58 @@ def _row_interpolation(data, usable, rows, cols, max_distance):
     return values
 
 
-def fix_bad_pixels(frame, *, bad_pixels=None, box=5, min_good=4, bits=REPAIRABLE, columns="interpolate"):  # noqa: C901, PLR0915
+def _combined_flags(frame, bad_pixels):
+    """The frame's flags (a copy) OR-ed with the map's; a map of another shape is refused."""
+    shape = frame.data.shape
+    flags = np.zeros(shape, dtype=np.uint32) if frame.flags is None else frame.flags.copy()
+    if bad_pixels is not None:
+        if bad_pixels.data.shape != shape:
+            raise FrameMismatchError(
+                f"the bad-pixel map {bad_pixels.name} "
+                f"({bad_pixels.data.shape[1]}x{bad_pixels.data.shape[0]}) "
+                f"does not match {frame.name} ({shape[1]}x{shape[0]})"
+            )
+        flags |= bad_pixels.data.astype(np.uint32)
+    return flags
+
+
+def _repair_values(data, usable, flags, rows, cols, *, box, min_good, columns):
+    """New values of the target pixels (NaN where too few usable neighbours)."""
+    values = np.full(rows.size, np.nan, dtype=np.float64)
+    if not rows.size:
+        return values
+    as_column = np.zeros(rows.size, dtype=bool)
+    if columns == "interpolate":
+        as_column = (flags[rows, cols] & int(DQFlag.BAD_COLUMN)) != 0
+    if np.any(as_column):
+        values[as_column] = _row_interpolation(data, usable, rows[as_column], cols[as_column], box)
+    rest = ~as_column | np.isnan(values)
+    if np.any(rest):
+        med, _ = _box_median(data, usable, rows[rest], cols[rest], box // 2, min_good)
+        values[rest] = med
+    return values
+
+
+def _repaired_uncertainty(uncertainty, usable, fr, fc, half):
+    """A copy of the uncertainty with the repaired pixels' set from their usable neighbours."""
+    if uncertainty is None:
+        return None
+    source = uncertainty
+    if not isinstance(source, StdDevUncertainty):
+        source = source.represent_as(StdDevUncertainty)
+    unc = np.array(source.array, copy=True)
+    if fr.size:
+        unc_usable = usable & np.isfinite(unc)
+        med_unc, _ = _box_median(unc, unc_usable, fr, fc, max(half, 1), 1)
+        # neighbours' median uncertainty; where none is usable, the frame's median
+        missing = np.isnan(med_unc)
+        if missing.any():
+            med_unc[missing] = float(np.median(unc[unc_usable])) if np.any(unc_usable) else np.nan
+        unc[fr, fc] = med_unc
+    return StdDevUncertainty(unc, copy=False)
+
+
+def fix_bad_pixels(frame, *, bad_pixels=None, box=5, min_good=4, bits=REPAIRABLE, columns="interpolate"):
     """
     Replace flagged pixels by values from their good neighbours.
 
@@ -162,15 +213,7 @@ def fix_bad_pixels(frame, *, bad_pixels=None, box=5, min_good=4, bits=REPAIRABLE
         inputs={"frame": frame, "bad_pixels": bad_pixels},
     )
     shape = frame.data.shape
-    flags = np.zeros(shape, dtype=np.uint32) if frame.flags is None else frame.flags.copy()
-    if bad_pixels is not None:
-        if bad_pixels.data.shape != shape:
-            raise FrameMismatchError(
-                f"the bad-pixel map {bad_pixels.name} "
-                f"({bad_pixels.data.shape[1]}x{bad_pixels.data.shape[0]}) "
-                f"does not match {frame.name} ({shape[1]}x{shape[0]})"
-            )
-        flags |= bad_pixels.data.astype(np.uint32)
+    flags = _combined_flags(frame, bad_pixels)
     data = np.array(frame.data, dtype=np.float32 if frame.data.dtype.kind != "f" else frame.data.dtype)
     bad_bits = int(DQFlag.bad_bits())
     repaired_bit = int(DQFlag.REPAIRED)
@@ -181,40 +224,12 @@ def fix_bad_pixels(frame, *, bad_pixels=None, box=5, min_good=4, bits=REPAIRABLE
     target = masked & ((flags & int(bits)) != 0)
     rows, cols = np.nonzero(target)
     half = box // 2
-    values = np.full(rows.size, np.nan, dtype=np.float64)
-    counts = np.zeros(rows.size, dtype=np.int64)
-    if rows.size:
-        as_column = np.zeros(rows.size, dtype=bool)
-        if columns == "interpolate":
-            as_column = (flags[rows, cols] & int(DQFlag.BAD_COLUMN)) != 0
-        if np.any(as_column):
-            values[as_column] = _row_interpolation(data, usable, rows[as_column], cols[as_column], box)
-            counts[as_column] = np.where(np.isnan(values[as_column]), 0, 2)
-        rest = ~as_column | np.isnan(values)
-        if np.any(rest):
-            med, n = _box_median(data, usable, rows[rest], cols[rest], half, int(min_good))
-            values[rest] = med
-            counts[rest] = n
+    values = _repair_values(data, usable, flags, rows, cols, box=box, min_good=int(min_good), columns=columns)
     fixed = ~np.isnan(values)
     fr, fc = rows[fixed], cols[fixed]
     data[fr, fc] = values[fixed]
     flags[fr, fc] |= repaired_bit
-
-    uncertainty = None
-    if frame.uncertainty is not None:
-        source = frame.uncertainty
-        if not isinstance(source, StdDevUncertainty):
-            source = source.represent_as(StdDevUncertainty)
-        unc = np.array(source.array, copy=True)
-        if fr.size:
-            unc_usable = usable & np.isfinite(unc)
-            med_unc, _ = _box_median(unc, unc_usable, fr, fc, max(half, 1), 1)
-            # neighbours' median uncertainty; where none is usable, the frame's median
-            missing = np.isnan(med_unc)
-            if missing.any():
-                med_unc[missing] = float(np.median(unc[unc_usable])) if np.any(unc_usable) else np.nan
-            unc[fr, fc] = med_unc
-        uncertainty = StdDevUncertainty(unc, copy=False)
+    uncertainty = _repaired_uncertainty(frame.uncertainty, usable, fr, fc, half)
 
     mask = flags_to_mask(flags)
     if frame.mask is not None and frame.mask.shape == shape:
