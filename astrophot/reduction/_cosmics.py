@@ -263,7 +263,64 @@ def _local_iteration(clean, inmask, crmask, kwargs):
     return crmask, clean, area
 
 
-def reject_cosmic_rays(  # noqa: PLR0915
+def _lacosmic(data, inmask, kwargs, *, fast, niter):
+    """astroscrappy on the masked-filled, edge-mirrored frame: (cosmic-ray mask, cleaned data, pixels searched)."""
+    import astroscrappy
+
+    work = _fill_masked(data, inmask)
+    # the filled pixels stand in for the masked ones: astroscrappy only skips non-finite ones
+    # (its masked pixels break tracks and hide the cosmic rays next to them)
+    scrappy_mask = ~np.isfinite(data)
+    searched = data.size
+    # mirror the edges: astroscrappy's filters treat the border poorly (stars there get
+    # flagged, cosmic rays missed); a reflected border looks like more sky and stars
+    pad = _REACH + 1
+    work = np.pad(work, pad, mode="reflect")
+    scrappy_mask = np.pad(scrappy_mask, pad, mode="reflect")
+    if fast:
+        crmask, clean = astroscrappy.detect_cosmics(work, inmask=scrappy_mask, niter=1, **kwargs)
+        crmask = crmask.astype(bool)
+        crmask, clean, searched2 = _local_iteration(clean.astype(np.float32), scrappy_mask, crmask, kwargs)
+        searched += searched2
+    else:
+        crmask, clean = astroscrappy.detect_cosmics(work, inmask=scrappy_mask, niter=int(niter), **kwargs)
+        crmask = crmask.astype(bool)
+    crmask = crmask[pad:-pad, pad:-pad]
+    clean = clean[pad:-pad, pad:-pad]
+    crmask &= ~inmask
+    return crmask, np.array(clean, dtype=np.float32, copy=True), searched
+
+
+def _cleaned_frame(frame, data, crmask, clean, gain, rn):
+    """The frame with cosmic-ray pixels replaced, flagged and given Poisson plus read noise."""
+    out_data = np.array(data, copy=True)
+    out_data[crmask] = clean[crmask]
+    flags = np.zeros(data.shape, dtype=np.uint32) if frame.flags is None else frame.flags.copy()
+    flags[crmask] |= np.uint32(DQFlag.COSMIC_RAY | DQFlag.REPAIRED)
+    uncertainty = None
+    if frame.uncertainty is not None:
+        unc = np.array(frame.uncertainty.represent_as(StdDevUncertainty).array, dtype=np.float32, copy=True)
+        values = np.maximum(out_data[crmask], 0) / gain + rn**2
+        unc[crmask] = np.sqrt(values)
+        uncertainty = StdDevUncertainty(unc, copy=False)
+    mask = flags_to_mask(flags)
+    if frame.mask is not None:
+        mask |= frame.mask & ~crmask
+    header = fits.Header(frame.meta).copy()
+    header["CR_CLEAN"] = (True, "cosmic rays rejected (L.A.Cosmic, astroscrappy)")
+    header["CR_NPIX"] = (int(np.count_nonzero(crmask)), "pixels flagged as cosmic rays and replaced")
+    return CalibratedFrame(
+        out_data,
+        unit=frame.unit,
+        meta=header,
+        uncertainty=uncertainty,
+        flags=flags,
+        mask=mask,
+        wcs=frame.wcs,
+    )
+
+
+def reject_cosmic_rays(
     frame,
     *,
     fast=True,
@@ -354,8 +411,6 @@ def reject_cosmic_rays(  # noqa: PLR0915
     >>> bool(abs(cleaned.data[20, 30] - 100) < 30)
     True
     """
-    import astroscrappy
-
     if not isinstance(frame, CalibratedFrame):
         frame = as_frame(frame, CalibratedFrame, "frame to clean")
     rec = start_step(
@@ -392,10 +447,6 @@ def reject_cosmic_rays(  # noqa: PLR0915
             fwhm, fwhm_source = 2.5, "default (no star found)"
     if objlim is None:
         objlim = 7.0 if fwhm >= 2.5 else 7.0 * (2.5 / fwhm) ** 4
-    work = _fill_masked(data, inmask)
-    # the filled pixels stand in for the masked ones: astroscrappy only skips non-finite ones
-    # (its masked pixels break tracks and hide the cosmic rays next to them)
-    scrappy_mask = ~np.isfinite(data)
     kwargs = dict(
         sigclip=float(sigclip),
         sigfrac=float(sigfrac),
@@ -408,53 +459,11 @@ def reject_cosmic_rays(  # noqa: PLR0915
         fsmode="median",
         psffwhm=float(fwhm),
     )
-    searched = data.size
-    # mirror the edges: astroscrappy's filters treat the border poorly (stars there get
-    # flagged, cosmic rays missed); a reflected border looks like more sky and stars
-    pad = _REACH + 1
-    work = np.pad(work, pad, mode="reflect")
-    scrappy_mask = np.pad(scrappy_mask, pad, mode="reflect")
-    if fast:
-        crmask, clean = astroscrappy.detect_cosmics(work, inmask=scrappy_mask, niter=1, **kwargs)
-        crmask = crmask.astype(bool)
-        crmask, clean, searched2 = _local_iteration(clean.astype(np.float32), scrappy_mask, crmask, kwargs)
-        searched += searched2
-    else:
-        crmask, clean = astroscrappy.detect_cosmics(work, inmask=scrappy_mask, niter=int(niter), **kwargs)
-        crmask = crmask.astype(bool)
-    crmask = crmask[pad:-pad, pad:-pad]
-    clean = clean[pad:-pad, pad:-pad]
-    crmask &= ~inmask
-    clean = np.array(clean, dtype=np.float32, copy=True)
+    crmask, clean, searched = _lacosmic(data, inmask, kwargs, fast=fast, niter=niter)
     if grow:
         crmask, clean = _grow_tracks(data, clean, crmask, inmask, gain, rn_e, float(sigclip) + 0.5)
-
-    out_data = np.array(data, copy=True)
-    out_data[crmask] = clean[crmask]
-    flags = np.zeros(data.shape, dtype=np.uint32) if frame.flags is None else frame.flags.copy()
-    flags[crmask] |= np.uint32(DQFlag.COSMIC_RAY | DQFlag.REPAIRED)
-    uncertainty = None
-    if frame.uncertainty is not None:
-        unc = np.array(frame.uncertainty.represent_as(StdDevUncertainty).array, dtype=np.float32, copy=True)
-        values = np.maximum(out_data[crmask], 0) / gain + rn**2
-        unc[crmask] = np.sqrt(values)
-        uncertainty = StdDevUncertainty(unc, copy=False)
-    mask = flags_to_mask(flags)
-    if frame.mask is not None:
-        mask |= frame.mask & ~crmask
-    header = fits.Header(frame.meta).copy()
-    n_cr = int(np.count_nonzero(crmask))
-    header["CR_CLEAN"] = (True, "cosmic rays rejected (L.A.Cosmic, astroscrappy)")
-    header["CR_NPIX"] = (n_cr, "pixels flagged as cosmic rays and replaced")
-    out = CalibratedFrame(
-        out_data,
-        unit=frame.unit,
-        meta=header,
-        uncertainty=uncertainty,
-        flags=flags,
-        mask=mask,
-        wcs=frame.wcs,
-    )
+    out = _cleaned_frame(frame, data, crmask, clean, gain, rn)
+    n_cr = int(out.meta["CR_NPIX"])
     log.info(
         "%s: %d cosmic-ray pixels (FWHM %.2f px %s, objlim %.1f)", frame.name, n_cr, fwhm, fwhm_source, objlim
     )
