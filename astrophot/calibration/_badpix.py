@@ -173,7 +173,54 @@ def _profiles(data, valid):
     return columns, rows
 
 
-def find_bad_pixels(  # noqa: PLR0915
+def _check_options(n_sigma, line_n_sigma, dead_fraction, flat_box, line_window):
+    """Refuse impossible options; returns ``line_window`` as an int."""
+    if not n_sigma > 0 or not line_n_sigma > 0:
+        raise ValueError(f"n_sigma and line_n_sigma must be positive, not {n_sigma!r}, {line_n_sigma!r}")
+    if not 0 < dead_fraction < 1:
+        raise ValueError(f"dead_fraction must be between 0 and 1, not {dead_fraction!r}")
+    if int(flat_box) < 2:
+        raise ValueError(f"flat_box must be at least 2 pixels, not {flat_box!r}")
+    line_window = int(line_window)
+    if line_window < 3 or line_window % 2 == 0:
+        raise ValueError(f"line_window must be an odd number >= 3, not {line_window}")
+    return line_window
+
+
+def _hot_and_cold(data, valid, column_level, row_level, line_rows, line_columns, n_sigma):
+    """HOT, COLD and NO_DATA flags from the residual of the column and row levels; and the spread."""
+    residual = data - np.nan_to_num(column_level, nan=0.0)[None, :]
+    residual -= np.nan_to_num(row_level, nan=0.0)[:, None]
+    # pixels of bad lines are flagged as such, not judged one by one
+    judged = valid.copy()
+    judged[:, line_columns] = False
+    judged[line_rows, :] = False
+    values = residual[judged] if judged.any() else residual[valid]
+    centre = float(np.median(values))
+    spread = clipped_std(values, centre, robust_spread(values, centre))
+    flags = np.zeros(data.shape, dtype=np.uint32)
+    with np.errstate(invalid="ignore"):
+        flags[judged & (residual > centre + n_sigma * spread)] |= np.uint32(DQFlag.HOT)
+        flags[judged & (residual < centre - n_sigma * spread)] |= np.uint32(DQFlag.COLD)
+    flags[~valid] |= np.uint32(DQFlag.NO_DATA)
+    return flags, spread
+
+
+def _dead_pixels(flat_frame, dark, shape, dead_fraction, flat_box):
+    """Pixels of the flat not positive or below ``dead_fraction`` of their surroundings."""
+    if flat_frame.data.shape != shape:
+        raise FrameMismatchError(
+            f"{_name(flat_frame)}: the flat is {flat_frame.data.shape} but the dark {_name(dark)} is "
+            f"{shape} (rows x columns)"
+        )
+    fdata, fvalid = _valid_values(flat_frame)
+    background = _block_background(fdata, fvalid, flat_box)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        response = fdata / background
+        return fvalid & ((fdata <= 0) | (response < dead_fraction))
+
+
+def find_bad_pixels(
     master_dark,
     *,
     n_sigma=4.0,
@@ -257,15 +304,7 @@ def find_bad_pixels(  # noqa: PLR0915
     dark = _frame(master_dark, "master_dark")
     flat_frame = _frame(flat, "flat") if flat is not None else None
     regions = _regions(user_regions)
-    if not n_sigma > 0 or not line_n_sigma > 0:
-        raise ValueError(f"n_sigma and line_n_sigma must be positive, not {n_sigma!r}, {line_n_sigma!r}")
-    if not 0 < dead_fraction < 1:
-        raise ValueError(f"dead_fraction must be between 0 and 1, not {dead_fraction!r}")
-    if int(flat_box) < 2:
-        raise ValueError(f"flat_box must be at least 2 pixels, not {flat_box!r}")
-    line_window = int(line_window)
-    if line_window < 3 or line_window % 2 == 0:
-        raise ValueError(f"line_window must be an odd number >= 3, not {line_window}")
+    line_window = _check_options(n_sigma, line_n_sigma, dead_fraction, flat_box, line_window)
     parameters = {
         "n_sigma": float(n_sigma),
         "user_regions": None if regions is None else (regions.source or "<regions>"),
@@ -282,32 +321,11 @@ def find_bad_pixels(  # noqa: PLR0915
     column_floor, row_floor = _line_floors(data, valid, column_level)
     line_columns, _ = _profile_outliers(column_level, line_n_sigma, line_window, floor=column_floor)
     line_rows, _ = _profile_outliers(row_level, line_n_sigma, line_window, floor=row_floor)
-    residual = data - np.nan_to_num(column_level, nan=0.0)[None, :]
-    residual -= np.nan_to_num(row_level, nan=0.0)[:, None]
-    # pixels of bad lines are flagged as such, not judged one by one
-    judged = valid.copy()
-    judged[:, line_columns] = False
-    judged[line_rows, :] = False
-    values = residual[judged] if judged.any() else residual[valid]
-    centre = float(np.median(values))
-    spread = clipped_std(values, centre, robust_spread(values, centre))
-    flags = np.zeros(data.shape, dtype=np.uint32)
-    with np.errstate(invalid="ignore"):
-        flags[judged & (residual > centre + n_sigma * spread)] |= np.uint32(DQFlag.HOT)
-        flags[judged & (residual < centre - n_sigma * spread)] |= np.uint32(DQFlag.COLD)
-    flags[~valid] |= np.uint32(DQFlag.NO_DATA)
+    flags, spread = _hot_and_cold(data, valid, column_level, row_level, line_rows, line_columns, n_sigma)
     if flat_frame is not None:
-        if flat_frame.data.shape != data.shape:
-            raise FrameMismatchError(
-                f"{_name(flat_frame)}: the flat is {flat_frame.data.shape} but the dark {_name(dark)} is "
-                f"{data.shape} (rows x columns)"
-            )
-        fdata, fvalid = _valid_values(flat_frame)
-        background = _block_background(fdata, fvalid, int(flat_box))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            response = fdata / background
-            dead = fvalid & ((fdata <= 0) | (response < dead_fraction))
-        flags[dead] |= np.uint32(DQFlag.DEAD)
+        flags[_dead_pixels(flat_frame, dark, data.shape, dead_fraction, int(flat_box))] |= np.uint32(
+            DQFlag.DEAD
+        )
     flags[:, line_columns] |= np.uint32(DQFlag.BAD_COLUMN)
     flags[line_rows, :] |= np.uint32(DQFlag.BAD_ROW)
     automatic = (flags & np.uint32(DQFlag.bad_bits() & ~DQFlag.NO_DATA)) != 0
@@ -321,8 +339,7 @@ def find_bad_pixels(  # noqa: PLR0915
     for key in _COPY_CARDS:
         if key in dark.meta:
             header[key] = dark.meta[key]
-    n_auto = int(np.count_nonzero(automatic))
-    header["NBADAUTO"] = (n_auto, "pixels flagged from the dark (and flat)")
+    header["NBADAUTO"] = (int(np.count_nonzero(automatic)), "pixels flagged from the dark (and flat)")
     header["NBADUSER"] = (n_user, "pixels flagged from user regions")
     bpm = BadPixelMap(flags, meta=header)
     _warn_if_implausible(dark, flags, line_rows, line_columns)
