@@ -424,8 +424,59 @@ def _central_level(source, offsets, index, fraction=0.5, max_rows=256):
     return float(np.median(values))
 
 
+def _flat_offsets(kept, bias, dark, dark_includes_bias):
+    """What to subtract from each flat (``(array, per-frame factors)`` pairs) and the CALSTAT."""
+    n = len(kept)
+    offsets = []
+    removed = ""
+    if bias is not None:
+        offsets.append((np.asarray(bias.data, dtype=np.float32), np.ones(n)))
+        removed += "B"
+    if dark is not None:
+        exposures = [s.info.require("exposure_time", purpose="scaling the dark").to_value(u.s) for s in kept]
+        per_second, note = _dark_current(dark, bias, exposures, dark_includes_bias)
+        if per_second is None:
+            # a biased dark of the flats' exposure removes bias and dark current at once
+            offsets = [(np.asarray(dark.data, dtype=np.float32), np.ones(n))]
+            removed = "BD"
+        else:
+            offsets.append((per_second, np.asarray(exposures, dtype=np.float64)))
+            removed += "D"
+        log.debug("flat: %s", note)
+    return offsets, removed + "M"
+
+
+def _flat_levels(kept, offsets, fraction):
+    """Each flat's central level after the offsets; a level that is not positive is an error."""
+    levels = []
+    try:
+        for src in kept:
+            src.open()
+        for i, src in enumerate(kept):
+            level = _central_level(src, offsets, i, fraction=fraction)
+            if not (np.isfinite(level) and level > 0):
+                raise CalibrationError(
+                    f"{src.name}: the flat's level after bias and dark removal is {level:g}; "
+                    "it cannot be normalised (a bias or dark frame among the flats?)"
+                )
+            levels.append(level)
+    finally:
+        for src in kept:
+            src.close()
+    return levels
+
+
+def _central_median(data, f):
+    """Median of the finite values of the centred region of ``f`` of each axis (NaN if none)."""
+    ny, nx = data.shape
+    r0, r1 = int(ny * (1 - f) / 2), max(int(ny * (1 + f) / 2), int(ny * (1 - f) / 2) + 1)
+    c0, c1 = int(nx * (1 - f) / 2), max(int(nx * (1 + f) / 2), int(nx * (1 - f) / 2) + 1)
+    centre = data[r0:r1, c0:c1]
+    return float(np.median(centre[np.isfinite(centre)])) if np.isfinite(centre).any() else np.nan
+
+
 @_fill_doc
-def make_master_flat(  # noqa: PLR0915
+def make_master_flat(
     frames,
     *,
     bias=None,
@@ -532,48 +583,13 @@ def make_master_flat(  # noqa: PLR0915
     _check_master(bias, "bias", shape, binning)
     _check_master(dark, "dark", shape, binning)
     n = len(kept)
-    offsets = []
-    removed = ""
-    if bias is not None:
-        offsets.append((np.asarray(bias.data, dtype=np.float32), np.ones(n)))
-        removed += "B"
-    if dark is not None:
-        exposures = [s.info.require("exposure_time", purpose="scaling the dark").to_value(u.s) for s in kept]
-        per_second, note = _dark_current(dark, bias, exposures, dark_includes_bias)
-        if per_second is None:
-            # a biased dark of the flats' exposure removes bias and dark current at once
-            offsets = [(np.asarray(dark.data, dtype=np.float32), np.ones(n))]
-            removed = "BD"
-        else:
-            offsets.append((per_second, np.asarray(exposures, dtype=np.float64)))
-            removed += "D"
-        log.debug("flat: %s", note)
-    calstat = removed + "M"
-    levels = []
-    try:
-        for src in kept:
-            src.open()
-        for i, src in enumerate(kept):
-            level = _central_level(src, offsets, i, fraction=normalisation_region)
-            if not (np.isfinite(level) and level > 0):
-                raise CalibrationError(
-                    f"{src.name}: the flat's level after bias and dark removal is {level:g}; "
-                    "it cannot be normalised (a bias or dark frame among the flats?)"
-                )
-            levels.append(level)
-    finally:
-        for src in kept:
-            src.close()
+    offsets, calstat = _flat_offsets(kept, bias, dark, dark_includes_bias)
+    levels = _flat_levels(kept, offsets, normalisation_region)
     result = run_kernel(
         kept, options, memory_limit=memory_limit, scales=[1.0 / v for v in levels], offsets=offsets
     )
     data, uncertainty = result["data"], result["uncertainty"]
-    ny, nx = shape
-    f = float(normalisation_region)
-    r0, r1 = int(ny * (1 - f) / 2), max(int(ny * (1 + f) / 2), int(ny * (1 - f) / 2) + 1)
-    c0, c1 = int(nx * (1 - f) / 2), max(int(nx * (1 + f) / 2), int(nx * (1 - f) / 2) + 1)
-    centre = data[r0:r1, c0:c1]
-    norm = float(np.median(centre[np.isfinite(centre)])) if np.isfinite(centre).any() else np.nan
+    norm = _central_median(data, float(normalisation_region))
     if not (np.isfinite(norm) and norm > 0):
         raise CalibrationError(f"the combined flat has no positive level in its centre (median {norm:g})")
     data /= np.float32(norm)
