@@ -357,7 +357,7 @@ def _per_filter(value, filters, what):
     return {f: _seconds(value, what) for f in filters}
 
 
-def simulate_night(  # noqa: C901, PLR0915
+def simulate_night(
     outdir,
     *,
     telescope="T20",
@@ -497,24 +497,8 @@ def simulate_night(  # noqa: C901, PLR0915
     if not filters:
         raise SimulationError("at least one filter is needed")
     binning = int(binning)
-    if shape is None:
-        if info.shape is None:
-            raise SimulationError(f"{info.id}: frame size unknown; pass shape=(ny, nx)")
-        shape = (info.shape[0] // binning, info.shape[1] // binning)
-    shape = tuple(int(n) for n in shape)
-    if scale is None:
-        scale = info.scale(binning)
-        if scale is None:
-            raise SimulationError(
-                f"{info.id}: plate scale unknown (no focal length or pixel size); pass scale="
-            )
-    scale = _plain(scale, u.arcsec)
-    for reason in bad_frames:
-        if reason not in BAD_FRAME_REASONS:
-            raise SimulationError(f"unknown bad-frame reason {reason!r}: use {', '.join(BAD_FRAME_REASONS)}")
-    n_total = int(n_lights) * len(filters)
-    if len(bad_frames) > max(0, n_total - 1):
-        raise SimulationError(f"{len(bad_frames)} bad frames need at least {len(bad_frames) + 1} lights")
+    shape, scale = _geometry(info, binning, shape, scale)
+    _check_bad_frames(bad_frames, int(n_lights) * len(filters))
     exposures = _per_filter(exposure, filters, "exposure")
     if flat_exposure is None:
         flat_exposures = {f: 30.0 if f.lower() in _NARROW else 5.0 for f in filters}
@@ -522,23 +506,18 @@ def simulate_night(  # noqa: C901, PLR0915
         flat_exposures = _per_filter(flat_exposure, filters, "flat_exposure")
     dark_exposure = _seconds(dark_exposure, "dark_exposure")
     coord = resolve_field(center if center is not None else target)
-    cr_rate = 20.0 if cosmic_rays else 0.0
-    egain_wanted = info.id in EGAIN_TELESCOPES
-    gain = info.gain if info.gain is not None else 1.5
-    read_noise = info.read_noise if info.read_noise is not None else 10.0
     set_temp = info.set_temperature if info.set_temperature is not None else -15.0
     det = _model.make_detector(
         shape,
         binning=binning,
-        gain=gain,
-        read_noise=read_noise,
+        gain=info.gain if info.gain is not None else 1.5,
+        read_noise=info.read_noise if info.read_noise is not None else 10.0,
         bias_level=1000.0,
         dark_current=0.02 * binning**2,
         set_temperature=set_temp,
         pixel_size=(info.pixel_size or 9.0) * binning,
         seed=seed,
     )
-    egain = det.gain if egain_wanted else None
     options = {
         "filters": list(filters),
         "n_lights": int(n_lights),
@@ -579,42 +558,115 @@ def simulate_night(  # noqa: C901, PLR0915
             "does not overwrite files"
         )
     root.mkdir(parents=True, exist_ok=True)
-    library = root / "library"
-    night.library = library
-
-    # ---------------- lights
+    night.library = root / "library"
+    sim = _Simulation(
+        night=night,
+        info=info,
+        det=det,
+        seed=seed,
+        egain=det.gain if info.id in EGAIN_TELESCOPES else None,
+        cr_rate=20.0 if cosmic_rays else 0.0,
+        set_temperature=set_temp,
+    )
     start = night_start(date, coord.ra.deg, info)
+    _expose_lights(sim, start)
+    raw_data = _calibration_raws(sim, start, Time(f"{date}T18:00:00", scale="utc"))
+    if calibration_library:
+        _write_masters(sim, raw_data, Time(f"{date}T18:00:00", scale="utc"))
+    if write_truth:
+        night.to_yaml()
+    log.info(
+        "simulated %d lights and %d calibration frames in %s",
+        len(night.lights),
+        len(night.frames) - len(night.lights),
+        root,
+    )
+    return night
+
+
+def _geometry(info, binning, shape, scale):
+    """Frame shape ``(ny, nx)`` and scale (arcsec/px): given, or the telescope's at this binning."""
+    if shape is None:
+        if info.shape is None:
+            raise SimulationError(f"{info.id}: frame size unknown; pass shape=(ny, nx)")
+        shape = (info.shape[0] // binning, info.shape[1] // binning)
+    shape = tuple(int(n) for n in shape)
+    if scale is None:
+        scale = info.scale(binning)
+        if scale is None:
+            raise SimulationError(
+                f"{info.id}: plate scale unknown (no focal length or pixel size); pass scale="
+            )
+    return shape, _plain(scale, u.arcsec)
+
+
+def _check_bad_frames(bad_frames, n_total):
+    for reason in bad_frames:
+        if reason not in BAD_FRAME_REASONS:
+            raise SimulationError(f"unknown bad-frame reason {reason!r}: use {', '.join(BAD_FRAME_REASONS)}")
+    if len(bad_frames) > max(0, n_total - 1):
+        raise SimulationError(f"{len(bad_frames)} bad frames need at least {len(bad_frames) + 1} lights")
+
+
+@dataclass
+class _Simulation:
+    """What every part of one `simulate_night` call shares."""
+
+    night: Night
+    info: object
+    det: object
+    seed: int
+    egain: object
+    cr_rate: float
+    set_temperature: float
+
+    @property
+    def options(self):
+        return self.night.options
+
+
+def _light_psf(prng, fwhm, beta, reason):
+    """This light's PSF, transparency and sky factor (a bad frame's reason changes them)."""
+    this_fwhm = float(fwhm * np.clip(1 + prng.normal(0, 0.04), 0.85, 1.15))
+    psf = PSF(this_fwhm, float(beta), float(prng.uniform(0.0, 0.06)), float(prng.uniform(0, 180)))
+    transparency, sky_factor = float(np.clip(prng.normal(0.97, 0.02), 0.9, 1.0)), 1.0
+    if reason == "defocused":
+        psf = PSF(3.0 * this_fwhm, float(beta), psf.ellipticity, psf.theta)
+    elif reason == "trailed":
+        e = 0.5
+        psf = PSF(this_fwhm / np.sqrt(1 - e), float(beta), e, float(prng.uniform(0, 180)))
+    elif reason == "clouded":
+        transparency, sky_factor = 0.2, 3.0
+    return psf, transparency, sky_factor
+
+
+def _expose_lights(sim, start):
+    """Write the raw lights, filter after filter, from ``start`` (UT)."""
+    night, info, opts, seed = sim.night, sim.info, sim.options, sim.seed
+    coord, scale = night.center, night.scale
+    fwhm, beta, pointing_jitter = opts["fwhm"], opts["beta"], opts["pointing_jitter"]
     nrng = rng_for(seed, "night")
     base_rotation = float(nrng.uniform(-1.0, 1.0))
-    ny, nx = shape
+    ny, nx = night.shape
     max_jitter = 5.0 * pointing_jitter / 3600.0
     radius = 0.5 * np.hypot(nx, ny) * scale / 3600.0 + max_jitter + 12.0 * fwhm * scale / 3600.0 + 0.01
-    catalog, source = sky_stars(coord, radius, synthetic_density=synthetic_density, seed=seed)
-    bad_slots = {i + 1: reason for i, reason in enumerate(bad_frames)}
+    catalog, source = sky_stars(coord, radius, synthetic_density=opts["synthetic_density"], seed=seed)
+    bad_slots = {i + 1: reason for i, reason in enumerate(opts["bad_frames"])}
     t = start
     index = 0
-    for filt in filters:
-        for seq in range(1, int(n_lights) + 1):
-            exp = exposures[filt]
+    for filt in night.filters:
+        for seq in range(1, opts["n_lights"] + 1):
+            exp = opts["exposure"][filt]
             prng = rng_for(seed, "frame", "psf", index)
-            this_fwhm = float(fwhm * np.clip(1 + prng.normal(0, 0.04), 0.85, 1.15))
-            psf = PSF(this_fwhm, float(beta), float(prng.uniform(0.0, 0.06)), float(prng.uniform(0, 180)))
-            transparency, sky_factor = float(np.clip(prng.normal(0.97, 0.02), 0.9, 1.0)), 1.0
             reason = bad_slots.get(index)
-            if reason == "defocused":
-                psf = PSF(3.0 * this_fwhm, float(beta), psf.ellipticity, psf.theta)
-            elif reason == "trailed":
-                e = 0.5
-                psf = PSF(this_fwhm / np.sqrt(1 - e), float(beta), e, float(prng.uniform(0, 180)))
-            elif reason == "clouded":
-                transparency, sky_factor = 0.2, 3.0
+            psf, transparency, sky_factor = _light_psf(prng, fwhm, beta, reason)
             mid = t + TimeDelta(exp / 2.0, format="sec")
             side = "W" if hour_angle(mid, coord.ra.deg, info.longitude or 0.0) < 0 else "E"
             rotation = base_rotation + float(prng.normal(0, 0.02)) + (180.0 if side == "E" else 0.0)
             jitter = prng.normal(0.0, pointing_jitter, 2) * u.arcsec
             pointing = coord.spherical_offsets_by(jitter[0], jitter[1])
             data, truth = expose_light(
-                det,
+                sim.det,
                 info,
                 catalog=catalog,
                 catalog_source=source,
@@ -628,160 +680,161 @@ def simulate_night(  # noqa: C901, PLR0915
                 date=t,
                 index=index,
                 seed=seed,
-                sky_brightness=sky_brightness,
+                sky_brightness=opts["sky_brightness"],
                 transparency=transparency,
-                cosmic_ray_rate=cr_rate,
-                egain=egain,
+                cosmic_ray_rate=sim.cr_rate,
+                egain=sim.egain,
                 bad_reason=reason,
                 sky_factor=sky_factor,
             )
             local = local_time(t, info)
             truth.local_time = local
             truth.pier_side = side
-            name = _raw_name(info, user, str(target), local, filt, binning, side, exp, seq)
+            name = _raw_name(info, opts["user"], night.target, local, filt, night.binning, side, exp, seq)
             truth.filename = name
-            path = write_raw_fits(root / "lights" / name, data, truth.header)
-            night.lights.append(path)
+            night.lights.append(write_raw_fits(night.root / "lights" / name, data, truth.header))
             night.frames[name] = truth
             index += 1
             t = t + TimeDelta(exp + 30.0, format="sec")
         t = t + TimeDelta(60.0, format="sec")
 
-    # ---------------- raw calibration frames (taken the afternoon before, UT)
-    cal_day = Time(f"{date}T18:00:00", scale="utc")
+
+def _raw_calibration(sim, kind, folder, name, *, index, exposure, date, cosmic_ray_rate, **extra):
+    """Write one raw calibration frame into the library; returns its data and path."""
+    data, truth = _calibration_frame(
+        kind,
+        sim.det,
+        sim.info,
+        index=index,
+        exposure=exposure,
+        date=date,
+        seed=sim.seed,
+        cosmic_ray_rate=cosmic_ray_rate,
+        egain=sim.egain,
+        **extra,
+    )
+    truth.filename = name
+    path = write_raw_fits(folder / name, data, truth.header)
+    sim.night.frames[name] = truth
+    return data, path
+
+
+def _calibration_raws(sim, start, cal_day):
+    """Biases and darks (the afternoon before, UT) and flats (an hour before ``start``)."""
+    night, opts, binning = sim.night, sim.options, sim.night.binning
     day_dir = cal_day.strftime("%Y-%m-%d")
-    raws = library / info.id / "Raws"
-    bias_data, dark_data, flat_data = [], [], {f: [] for f in filters}
-    for i in range(int(n_bias)):
-        data, truth = _calibration_frame(
+    raws = night.library / sim.info.id / "Raws"
+    dark_exposure = opts["dark_exposure"]
+    bias_data, dark_data, flat_data = [], [], {f: [] for f in night.filters}
+    for i in range(opts["n_bias"]):
+        data, path = _raw_calibration(
+            sim,
             "bias",
-            det,
-            info,
+            raws / "Bias" / day_dir,
+            f"Bias_Bin{binning}_{i + 1:03d}.fit",
             index=i,
             exposure=0.0,
             date=cal_day + TimeDelta(10.0 * i, format="sec"),
-            seed=seed,
             cosmic_ray_rate=0.0,
-            egain=egain,
         )
-        name = f"Bias_Bin{binning}_{i + 1:03d}.fit"
-        truth.filename = name
-        night.biases.append(write_raw_fits(raws / "Bias" / day_dir / name, data, truth.header))
-        night.frames[name] = truth
+        night.biases.append(path)
         bias_data.append(data)
     t0 = cal_day + TimeDelta(600.0, format="sec")
-    for i in range(int(n_darks)):
-        data, truth = _calibration_frame(
+    for i in range(opts["n_darks"]):
+        data, path = _raw_calibration(
+            sim,
             "dark",
-            det,
-            info,
+            raws / "Darks" / day_dir,
+            f"Dark_Bin{binning}_{dark_exposure:g}s_{i + 1:03d}.fit",
             index=i,
             exposure=dark_exposure,
             date=t0 + TimeDelta((dark_exposure + 10.0) * i, format="sec"),
-            seed=seed,
-            cosmic_ray_rate=cr_rate,
-            egain=egain,
+            cosmic_ray_rate=sim.cr_rate,
         )
-        name = f"Dark_Bin{binning}_{dark_exposure:g}s_{i + 1:03d}.fit"
-        truth.filename = name
-        night.darks.append(write_raw_fits(raws / "Darks" / day_dir / name, data, truth.header))
-        night.frames[name] = truth
+        night.darks.append(path)
         dark_data.append(data)
     t0 = start - TimeDelta(3600.0, format="sec")
-    for filt in filters:
+    for filt in night.filters:
         night.flats[filt] = []
-        for i in range(int(n_flats)):
-            fexp = flat_exposures[filt]
-            data, truth = _calibration_frame(
+        for i in range(opts["n_flats"]):
+            fexp = opts["flat_exposure"][filt]
+            data, path = _raw_calibration(
+                sim,
                 "flat",
-                det,
-                info,
+                raws / "Flats" / day_dir,
+                f"Flat_{filt}_Bin{binning}_{i + 1:03d}.fit",
                 index=i,
                 exposure=fexp,
                 date=t0,
-                seed=seed,
-                cosmic_ray_rate=cr_rate,
+                cosmic_ray_rate=sim.cr_rate,
                 filter=filt,
-                level=float(flat_level) * det.gain,
-                egain=egain,
+                level=opts["flat_level"] * sim.det.gain,
             )
             t0 = t0 + TimeDelta(fexp + 10.0, format="sec")
-            name = f"Flat_{filt}_Bin{binning}_{i + 1:03d}.fit"
-            truth.filename = name
-            night.flats[filt].append(write_raw_fits(raws / "Flats" / day_dir / name, data, truth.header))
-            night.frames[name] = truth
+            night.flats[filt].append(path)
             flat_data[filt].append(data)
+    return bias_data, dark_data, flat_data
 
-    # ---------------- calibration library (masters averaged from the raw frames)
-    if calibration_library:
-        month = cal_day.strftime("%Y-%m")
-        masters = library / info.id / "Masters"
-        common = {"binning": binning, "shape": shape, "set_temperature": set_temp}
-        bias_master = None
-        if bias_data:
-            bias_master = np.mean(np.array(bias_data, dtype=np.float64), axis=0)
-            first = night.frames[night.biases[0].name].header
-            name = _master_name("Bias", exposure=0.0, **common)
-            night.masters["bias"] = _write_master(
-                masters / "Bias" / month / name,
-                bias_master,
-                first,
-                calstat="M",
-                n=len(bias_data),
-                kind="bias",
-            )
-        if dark_data:
-            dark_master = np.mean(np.array(dark_data, dtype=np.float64), axis=0)
-            calstat = "M"
-            if dark_bias_subtracted:
-                if bias_master is None:
-                    raise SimulationError("a bias-subtracted master dark needs n_bias > 0")
-                dark_master = dark_master - bias_master
-                calstat = "BM"
-            first = night.frames[night.darks[0].name].header
-            name = _master_name("Dark", exposure=dark_exposure, **common)
-            night.masters["dark"] = _write_master(
-                masters / "Darks" / month / name,
-                dark_master,
-                first,
-                calstat=calstat,
-                n=len(dark_data),
-                kind="dark",
-            )
-        night.masters["flats"] = {}
-        for filt in filters:
-            if not flat_data[filt]:
-                continue
-            flat_master = np.mean(np.array(flat_data[filt], dtype=np.float64), axis=0)
-            calstat = "M"
-            if bias_master is not None:
-                # iTelescope's flats are bias- and dark-subtracted, not normalised
-                flat_master = flat_master - bias_master
-                calstat = "BM"
-                if dark_data:
-                    scale_dark = flat_exposures[filt] / dark_exposure
-                    dark_current = np.mean(np.array(dark_data, dtype=np.float64), axis=0) - bias_master
-                    flat_master = flat_master - scale_dark * dark_current
-                    calstat = "BDM"
-            first = night.frames[night.flats[filt][0].name].header
-            name = _master_name("Flat", exposure=flat_exposures[filt], filter=filt, **common)
-            night.masters["flats"][filt] = _write_master(
-                masters / "Flats" / month / name,
-                flat_master,
-                first,
-                calstat=calstat,
-                n=len(flat_data[filt]),
-                kind=f"{filt} flat",
-            )
-    if write_truth:
-        night.to_yaml()
-    log.info(
-        "simulated %d lights and %d calibration frames in %s",
-        len(night.lights),
-        len(night.frames) - len(night.lights),
-        root,
-    )
-    return night
+
+def _write_masters(sim, raw_data, cal_day):
+    """The calibration library: masters averaged from the raw frames, in iTelescope's layout."""
+    night, opts = sim.night, sim.options
+    bias_data, dark_data, flat_data = raw_data
+    month = cal_day.strftime("%Y-%m")
+    masters = night.library / sim.info.id / "Masters"
+    common = {"binning": night.binning, "shape": night.shape, "set_temperature": sim.set_temperature}
+    dark_exposure = opts["dark_exposure"]
+    bias_master = None
+    if bias_data:
+        bias_master = np.mean(np.array(bias_data, dtype=np.float64), axis=0)
+        first = night.frames[night.biases[0].name].header
+        name = _master_name("Bias", exposure=0.0, **common)
+        night.masters["bias"] = _write_master(
+            masters / "Bias" / month / name, bias_master, first, calstat="M", n=len(bias_data), kind="bias"
+        )
+    if dark_data:
+        dark_master = np.mean(np.array(dark_data, dtype=np.float64), axis=0)
+        calstat = "M"
+        if opts["dark_bias_subtracted"]:
+            if bias_master is None:
+                raise SimulationError("a bias-subtracted master dark needs n_bias > 0")
+            dark_master = dark_master - bias_master
+            calstat = "BM"
+        first = night.frames[night.darks[0].name].header
+        name = _master_name("Dark", exposure=dark_exposure, **common)
+        night.masters["dark"] = _write_master(
+            masters / "Darks" / month / name,
+            dark_master,
+            first,
+            calstat=calstat,
+            n=len(dark_data),
+            kind="dark",
+        )
+    night.masters["flats"] = {}
+    for filt in night.filters:
+        if not flat_data[filt]:
+            continue
+        flat_master = np.mean(np.array(flat_data[filt], dtype=np.float64), axis=0)
+        calstat = "M"
+        if bias_master is not None:
+            # iTelescope's flats are bias- and dark-subtracted, not normalised
+            flat_master = flat_master - bias_master
+            calstat = "BM"
+            if dark_data:
+                scale_dark = opts["flat_exposure"][filt] / dark_exposure
+                dark_current = np.mean(np.array(dark_data, dtype=np.float64), axis=0) - bias_master
+                flat_master = flat_master - scale_dark * dark_current
+                calstat = "BDM"
+        first = night.frames[night.flats[filt][0].name].header
+        name = _master_name("Flat", exposure=opts["flat_exposure"][filt], filter=filt, **common)
+        night.masters["flats"][filt] = _write_master(
+            masters / "Flats" / month / name,
+            flat_master,
+            first,
+            calstat=calstat,
+            n=len(flat_data[filt]),
+            kind=f"{filt} flat",
+        )
 
 
 def load_night(root):
