@@ -11,6 +11,7 @@ from astropy.nddata import CCDData
 from astropy.time import Time
 
 from astrophot.exceptions import InvalidKeywordError, MissingKeywordError
+from astrophot.frames._hdus import from_hdus, to_hdus
 from astrophot.frames._unified import register_frame_io
 from astrophot.frames._validate import valid_integer, valid_number
 from astrophot.frames.dqflags import flags_to_mask
@@ -303,14 +304,18 @@ class FrameBase(CCDData):
 
     # ------------------------------------------------------------------
     # hooks for I/O: extra HDUs a frame type writes and reads back
+    #: Extra extensions this frame type writes: ``(attribute, kind, EXTNAME, card)``
+    #: (see `astrophot.frames._hdus.to_hdus`).
+    _extensions = ()
+
     def _extra_hdus(self):
         """HDUs beyond data/UNCERT/MASK/DQ that this frame type writes."""
-        return []
+        return to_hdus(self, self._extensions)
 
     @classmethod
     def _from_extra_hdus(cls, hdul):
         """Keyword arguments for ``__init__`` read back from extra HDUs."""
-        return {}
+        return from_hdus(hdul, cls._extensions)
 
     # ------------------------------------------------------------------
     # header attributes

@@ -3,7 +3,6 @@
 
 import astropy.units as u
 import numpy as np
-from astropy.io import fits
 
 from astrophot.frames._base import FrameBase
 from astrophot.frames.dqflags import DQFlag, flags_to_mask
@@ -15,17 +14,7 @@ class _Master(FrameBase):
     """A combined calibration frame; ``n_rejected`` counts rejected inputs per pixel."""
 
     _carried = ("n_rejected",)
-
-    def _extra_hdus(self):
-        if getattr(self, "n_rejected", None) is None:
-            return []
-        return [fits.ImageHDU(np.asarray(self.n_rejected, dtype=np.uint16), name="NREJECT")]
-
-    @classmethod
-    def _from_extra_hdus(cls, hdul):
-        if "NREJECT" in hdul:
-            return {"n_rejected": np.array(hdul["NREJECT"].data, dtype=np.uint16)}
-        return {}
+    _extensions = (("n_rejected", np.uint16, "NREJECT", None),)
 
 
 class MasterBias(_Master):

@@ -17,16 +17,10 @@ rejection low/high) and the combination record, written as FITS image extensions
 import json
 
 import numpy as np
-from astropy.io import fits
 from astropy.table import Table
 
-from astrophot.frames.science import (
-    CalibratedFrame,
-    SolvedFrame,
-    _json_default,
-    _table_from_hdu,
-    _table_to_hdu,
-)
+from astrophot.frames._hdus import RECORD, TABLE, _table_from_hdu, _table_to_hdu, record_hdu
+from astrophot.frames.science import CalibratedFrame, SolvedFrame
 
 __all__ = ["LineFrame", "ResampledFrame", "StackedFrame"]
 
@@ -45,6 +39,11 @@ class ResampledFrame(SolvedFrame):
     """
 
     _carried = ("stars", "solution", "weight", "resampling")
+    _extensions = (
+        *SolvedFrame._extensions,
+        ("weight", np.float32, "WEIGHT", "kernel mass from good input pixels"),
+        ("resampling", RECORD, "RESAMPLE", "APRESAMP"),
+    )
 
     def __init__(self, data, *args, **kwargs):
         super().__init__(data, *args, **kwargs)
@@ -53,27 +52,6 @@ class ResampledFrame(SolvedFrame):
             if weight.shape != self.data.shape:
                 raise ValueError(f"weight shape {weight.shape} does not match data shape {self.data.shape}")
             self.weight = weight.copy() if kwargs.get("copy", False) else weight
-
-    def _extra_hdus(self):
-        hdus = super()._extra_hdus()
-        if self.weight is not None:
-            hdu = fits.ImageHDU(np.asarray(self.weight, dtype=np.float32), name="WEIGHT")
-            hdu.header["COMMENT"] = "kernel mass from good input pixels"
-            hdus.append(hdu)
-        if self.resampling is not None:
-            hdu = fits.ImageHDU(name="RESAMPLE")
-            hdu.header["APRESAMP"] = json.dumps(self.resampling, default=_json_default)
-            hdus.append(hdu)
-        return hdus
-
-    @classmethod
-    def _from_extra_hdus(cls, hdul):
-        kwargs = super()._from_extra_hdus(hdul)
-        if "WEIGHT" in hdul:
-            kwargs["weight"] = np.array(hdul["WEIGHT"].data, dtype=np.float32)
-        if "RESAMPLE" in hdul:
-            kwargs["resampling"] = json.loads(hdul["RESAMPLE"].header["APRESAMP"])
-        return kwargs
 
 
 class LineFrame(CalibratedFrame):
@@ -97,25 +75,7 @@ class LineFrame(CalibratedFrame):
     """
 
     _carried = ("continuum", "stars")
-
-    def _extra_hdus(self):
-        hdus = []
-        if self.stars is not None:
-            hdus.append(_table_to_hdu(self.stars, "STARS"))
-        if self.continuum is not None:
-            hdu = fits.ImageHDU(name="CONTSCAL")
-            hdu.header["APCONT"] = json.dumps(self.continuum, default=_json_default)
-            hdus.append(hdu)
-        return hdus
-
-    @classmethod
-    def _from_extra_hdus(cls, hdul):
-        kwargs = {}
-        if "STARS" in hdul:
-            kwargs["stars"] = _table_from_hdu(hdul["STARS"])
-        if "CONTSCAL" in hdul:
-            kwargs["continuum"] = json.loads(hdul["CONTSCAL"].header["APCONT"])
-        return kwargs
+    _extensions = (("stars", TABLE, "STARS", None), ("continuum", RECORD, "CONTSCAL", "APCONT"))
 
     @property
     def scale(self):
@@ -163,6 +123,10 @@ class StackedFrame(SolvedFrame):
     """
 
     _carried = ("stars", "solution", *(name for name, *_ in STACK_MAPS), "combination")
+    _extensions = (
+        *SolvedFrame._extensions,
+        *((name, dtype, extname, comment) for name, extname, dtype, comment in STACK_MAPS),
+    )
 
     def __init__(self, data, *args, **kwargs):
         super().__init__(data, *args, **kwargs)
@@ -183,18 +147,10 @@ class StackedFrame(SolvedFrame):
 
     def _extra_hdus(self):
         hdus = super()._extra_hdus()
-        for name, extname, dtype, comment in STACK_MAPS:
-            value = getattr(self, name)
-            if value is not None:
-                hdu = fits.ImageHDU(np.asarray(value, dtype=dtype), name=extname)
-                hdu.header["COMMENT"] = comment
-                hdus.append(hdu)
         if self.combination is not None:
             record = dict(self.combination)
             frames = record.pop("frames", None)
-            hdu = fits.ImageHDU(name="COMBINE")
-            hdu.header["APCOMB"] = json.dumps(record, default=_json_default)
-            hdus.append(hdu)
+            hdus.append(record_hdu(record, "COMBINE", "APCOMB"))
             if frames:
                 hdus.append(_table_to_hdu(Table(rows=frames), "FRAMES"))
         return hdus
@@ -202,9 +158,6 @@ class StackedFrame(SolvedFrame):
     @classmethod
     def _from_extra_hdus(cls, hdul):
         kwargs = super()._from_extra_hdus(hdul)
-        for name, extname, dtype, _ in STACK_MAPS:
-            if extname in hdul:
-                kwargs[name] = np.array(hdul[extname].data, dtype=dtype)
         if "COMBINE" in hdul:
             record = json.loads(hdul["COMBINE"].header["APCOMB"])
             if "FRAMES" in hdul:
