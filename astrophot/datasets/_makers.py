@@ -329,7 +329,18 @@ def make_bias_stack(
     True
     """
     info = telescope_info(telescope)
-    det = _detector(
+    det = _stack_detector(
+        detector, info, shape, binning, gain, read_noise, bias_level, seed, detector_options
+    )
+    start = _date(date, "12:00:00")
+    return _calibration_stack(
+        "bias", n, det, info, seed, exposure=0.0, start=start, gap=15.0, cosmic_ray_rate=0.0
+    )
+
+
+def _stack_detector(detector, info, shape, binning, gain, read_noise, bias_level, seed, options):
+    """The detector of a calibration stack: ``detector`` if given, else one made from these values."""
+    return _detector(
         detector,
         shape=shape,
         binning=binning,
@@ -338,21 +349,25 @@ def make_bias_stack(
         bias_level=bias_level,
         seed=seed,
         pixel_size=info.pixel_size or 9.0,
-        **_detector_defaults(info, detector_options),
+        **_detector_defaults(info, options),
     )
-    start = _date(date, "12:00:00")
+
+
+def _calibration_stack(kind, n, det, info, seed, *, exposure, start, gap, cosmic_ray_rate, **extra):
+    """``n`` raw calibration frames of one kind, ``gap`` seconds apart after each exposure."""
     frames, truths = [], []
     for i in range(int(n)):
         data, truth = _calibration_frame(
-            "bias",
+            kind,
             det,
             info,
             index=i,
-            exposure=0.0,
-            date=start + TimeDelta(15.0 * i, format="sec"),
+            exposure=exposure,
+            date=start + TimeDelta((exposure + gap) * i, format="sec"),
             seed=seed,
-            cosmic_ray_rate=0.0,
+            cosmic_ray_rate=cosmic_ray_rate,
             egain=_egain(info, det, None),
+            **extra,
         )
         frames.append(_raw(data, truth.header))
         truths.append(truth)
@@ -450,35 +465,12 @@ def make_dark_stack(
     }
     if set_temperature is not None:
         opts["set_temperature"] = set_temperature
-    det = _detector(
-        detector,
-        shape=shape,
-        binning=binning,
-        gain=gain,
-        read_noise=read_noise,
-        bias_level=bias_level,
-        seed=seed,
-        pixel_size=info.pixel_size or 9.0,
-        **_detector_defaults(info, opts),
-    )
+    det = _stack_detector(detector, info, shape, binning, gain, read_noise, bias_level, seed, opts)
     exposure = _seconds(exposure)
     start = _date(date, "12:30:00")
-    frames, truths = [], []
-    for i in range(int(n)):
-        data, truth = _calibration_frame(
-            "dark",
-            det,
-            info,
-            index=i,
-            exposure=exposure,
-            date=start + TimeDelta((exposure + 15.0) * i, format="sec"),
-            seed=seed,
-            cosmic_ray_rate=cosmic_ray_rate,
-            egain=_egain(info, det, None),
-        )
-        frames.append(_raw(data, truth.header))
-        truths.append(truth)
-    return frames, Truth(det, truths)
+    return _calibration_stack(
+        "dark", n, det, info, seed, exposure=exposure, start=start, gap=15.0, cosmic_ray_rate=cosmic_ray_rate
+    )
 
 
 def make_flat_stack(
@@ -536,38 +528,24 @@ def make_flat_stack(
     ('Ha', 1.0)
     """
     info = telescope_info(telescope)
-    det = _detector(
-        detector,
-        shape=shape,
-        binning=binning,
-        gain=gain,
-        read_noise=read_noise,
-        bias_level=bias_level,
-        seed=seed,
-        pixel_size=info.pixel_size or 9.0,
-        **_detector_defaults(info, detector_options),
+    det = _stack_detector(
+        detector, info, shape, binning, gain, read_noise, bias_level, seed, detector_options
     )
     exposure = _seconds(exposure)
-    level_e = float(level) * det.gain
     start = _date(date, "01:30:00")
-    frames, truths = [], []
-    for i in range(int(n)):
-        data, truth = _calibration_frame(
-            "flat",
-            det,
-            info,
-            index=i,
-            exposure=exposure,
-            date=start + TimeDelta((exposure + 10.0) * i, format="sec"),
-            seed=seed,
-            cosmic_ray_rate=cosmic_ray_rate,
-            filter=str(filter),
-            level=level_e,
-            egain=_egain(info, det, None),
-        )
-        frames.append(_raw(data, truth.header))
-        truths.append(truth)
-    return frames, Truth(det, truths)
+    return _calibration_stack(
+        "flat",
+        n,
+        det,
+        info,
+        seed,
+        exposure=exposure,
+        start=start,
+        gap=10.0,
+        cosmic_ray_rate=cosmic_ray_rate,
+        filter=str(filter),
+        level=float(level) * det.gain,
+    )
 
 
 def synthetic_stars(center, radius_deg, *, density, mag_range=(12.0, 16.0), seed=0):
