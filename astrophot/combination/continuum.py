@@ -74,7 +74,7 @@ def _psf(obj, name):
 
 
 def _match(frames, psfs, names, n_threads):
-    """Convolve the sharper frame to the broader PSF; returns (datas, variances, record)."""
+    """Convolve the sharper frame to the broader PSF; returns (data arrays, variances, record)."""
     (n, b), (pn, pb) = frames, psfs
     record = {"fwhm_narrow": pn["fwhm"], "fwhm_broad": pb["fwhm"], "convolved": None}
     if abs(pn["fwhm"] - pb["fwhm"]) < 0.02 * max(pn["fwhm"], pb["fwhm"]):
