@@ -66,7 +66,9 @@ _MIN_BRIGHT = 20
 _MIN_GROUPS = 3
 
 
-def frame_statistics(samples, *, reference=0, bright_sigma=10.0, groups=None, variances=None):
+def frame_statistics(
+    samples, *, reference=0, bright_sigma=10.0, groups=None, variances=None, location=None, noise=None
+):
     """
     Sky location, sky noise and photometric scale of each frame's samples.
 
@@ -94,6 +96,9 @@ def frame_statistics(samples, *, reference=0, bright_sigma=10.0, groups=None, va
         Variances of the samples: with ``groups``, each star's flux ratio is weighted by
         its inverse variance and the ratios beyond 4 sigma (a cosmic ray on a star) are
         dropped (else a least-squares fit with 5 MAD-sigma clipping).
+    location, noise : ndarray (``n_frames``), optional
+        The sky location and noise of these samples when already known (from an earlier
+        call on the same samples): they are not measured again.
 
     Returns
     -------
@@ -112,12 +117,9 @@ def frame_statistics(samples, *, reference=0, bright_sigma=10.0, groups=None, va
     """
     samples = np.asarray(samples, dtype=np.float64)
     n = samples.shape[0]
-    location = np.full(n, np.nan)
-    noise = np.full(n, np.nan)
-    for i, row in enumerate(samples):
-        row = row[np.isfinite(row)]
-        if row.size:
-            _, location[i], noise[i] = sigma_clipped_stats(row, sigma=3.0, maxiters=10, stdfunc="mad_std")
+    if location is None or noise is None:
+        location, noise = _sky_statistics(samples)
+    location, noise = np.asarray(location, dtype=np.float64), np.asarray(noise, dtype=np.float64)
     above = samples - location[:, None]
     if groups is not None:
         return location, noise, _group_scales(above, groups, reference, variances)
@@ -134,6 +136,18 @@ def frame_statistics(samples, *, reference=0, bright_sigma=10.0, groups=None, va
     if np.isfinite(scale[reference]) and scale[reference] > 0:
         scale = scale / scale[reference]
     return location, noise, scale
+
+
+def _sky_statistics(samples):
+    """Sigma-clipped median and MAD standard deviation of each frame's finite samples."""
+    n = samples.shape[0]
+    location = np.full(n, np.nan)
+    noise = np.full(n, np.nan)
+    for i, row in enumerate(samples):
+        row = row[np.isfinite(row)]
+        if row.size:
+            _, location[i], noise[i] = sigma_clipped_stats(row, sigma=3.0, maxiters=10, stdfunc="mad_std")
+    return location, noise
 
 
 def _group_scales(above, groups, reference, variances=None):

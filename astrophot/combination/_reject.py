@@ -259,20 +259,77 @@ def _limits(centre, spread, sigma):
     return lower, upper
 
 
+class _PrefixSums:
+    """
+    Running sums of each pixel's sorted values and their squares, about a per-pixel reference.
+
+    The sum (or sum of squares) of the sorted values at ranks ``[i, j)`` is ``p[j] - p[i]``.
+    The reference (the median of the values present) keeps the one-pass variance well
+    conditioned; ``d`` holds the sorted values less the reference (+inf where missing).
+    """
+
+    def __init__(self, s, n_valid):
+        n, m = s.shape
+        mid = np.clip((n_valid - 1) // 2, 0, n - 1)
+        self.columns = np.arange(m)
+        self.ref = np.where(n_valid > 0, s[mid, self.columns], 0.0)
+        self.d = s - self.ref
+        finite = np.where(np.isfinite(self.d), self.d, 0.0)  # missing values lie beyond every kept rank
+        self.p1 = np.zeros((n + 1, m))
+        self.p2 = np.zeros((n + 1, m))
+        np.cumsum(finite, axis=0, out=self.p1[1:])
+        np.cumsum(finite * finite, axis=0, out=self.p2[1:])
+
+    def between(self, i, j, columns=None):
+        """Sums of the values and of their squares (about ``ref``) at ranks ``[i, j)``."""
+        columns = self.columns if columns is None else columns
+        return self.p1[j, columns] - self.p1[i, columns], self.p2[j, columns] - self.p2[i, columns]
+
+
+def _prefix(kept):
+    if getattr(kept, "_prefix", None) is None:
+        kept._prefix = _PrefixSums(kept.s, kept.n_valid)
+    return kept._prefix
+
+
+def _std_from_sums(total, squares, count):
+    with np.errstate(invalid="ignore", divide="ignore"):  # pixels with too few values: NaN
+        var = (squares - total * total / count) / (count - 1)
+    return np.sqrt(np.maximum(var, 0.0))
+
+
 def _winsorized_std(kept, centre):
-    """The winsorized standard deviation of the kept values (see the module notes)."""
-    _, sigma = kept.mean_std(ddof=1)
-    active = np.isfinite(sigma) & (sigma > 0)
-    keep = kept.mask()
+    """
+    The winsorized standard deviation of the kept values (see the module notes).
+
+    The values are sorted, so the values a pass clips are the first and last few kept
+    ranks: each pass costs two comparisons per value of the pixels not yet converged and
+    a few gathers, with the sums of the values between from `_PrefixSums`.
+    """
+    sums = _prefix(kept)
+    lo, hi = kept.lo, kept.hi
+    count = (hi - lo).astype(np.float64)
+    sigma = _std_from_sums(*sums.between(lo, hi), count)
+    active = np.flatnonzero(np.isfinite(sigma) & (sigma > 0))
+    centre = np.broadcast_to(centre, sigma.shape) - sums.ref
     for _ in range(10):
-        if not active.any():
+        if not active.size:
             break
-        y = np.clip(kept.s, centre - 1.5 * sigma, centre + 1.5 * sigma)
-        _, new = kept.mean_std(ddof=1, values=np.where(keep, y, 0.0))
-        new = 1.134 * new
-        done = np.abs(new - sigma) <= 5e-4 * sigma
-        sigma = np.where(active, new, sigma)
-        active &= ~done
+        old = sigma[active]
+        low = centre[active] - 1.5 * old
+        high = centre[active] + 1.5 * old
+        d = sums.d[:, active]
+        a_lo, a_hi = lo[active], hi[active]
+        with np.errstate(invalid="ignore"):
+            i0 = np.clip(np.count_nonzero(d < low, axis=0), a_lo, a_hi)
+            i1 = np.clip(np.count_nonzero(d <= high, axis=0), i0, a_hi)
+        middle, middle2 = sums.between(i0, i1, active)
+        n_low, n_high = (i0 - a_lo), (a_hi - i1)
+        total = n_low * low + n_high * high + middle
+        squares = n_low * low * low + n_high * high * high + middle2
+        new = 1.134 * _std_from_sums(total, squares, count[active])
+        sigma[active] = new
+        active = active[np.abs(new - old) > 5e-4 * old]
     return sigma
 
 

@@ -120,7 +120,9 @@ def _statistics(inputs, wcs, shape, options, reference, rejection=None):
     flat, var = flat[:, common], variances.reshape(n, -1)[:, common]
     location, noise, _ = frame_statistics(flat, reference=reference)
     groups = _star_labels(values, location, noise, bands)[common]
-    _, _, scale = frame_statistics(flat, reference=reference, groups=groups, variances=var)
+    _, _, scale = frame_statistics(
+        flat, reference=reference, groups=groups, variances=var, location=location, noise=noise
+    )
     for _ in range(2 if rejection is not None and n > 2 else 0):
         factor, offset = normalization(location, scale, "additive_scale", reference=reference)
         normed = factor[:, None] * flat + offset[:, None]
