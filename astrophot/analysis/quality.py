@@ -429,13 +429,19 @@ def _robust(values):
     return median, float(1.4826 * np.median(np.abs(good - median)))
 
 
-def _limit_text(median, sign, margin, tol, tol_option, relative, k, spread):
-    """How a robust limit was set, e.g. ``1.25 x night median 3.025``."""
+def _num(value):
+    """A measured value for a sentence: 3 significant digits, whole numbers from 100 up."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def _limit_text(median, sign, margin, tol, tol_option, relative, k, spread, *, group="night", unit=""):
+    """How a robust limit was set, e.g. ``1.25 x Red median 3.03 px``."""
+    pm = "+" if sign > 0 else "-"
     if margin > tol:  # the spread, not the tolerance, set the limit
-        return f"night median {median:.4g} {'+' if sign > 0 else '-'} {k:g} x robust spread {spread:.3g}"
+        return f"{group} median {_num(median)}{unit} {pm} {k:g} x robust spread {_num(spread)}{unit}"
     if relative:
-        return f"{1 + sign * tol_option:.2f} x night median {median:.4g}"
-    return f"night median {median:.4g} {'+' if sign > 0 else '-'} {tol_option:g}"
+        return f"{1 + sign * tol_option:.2f} x {group} median {_num(median)}{unit}"
+    return f"{group} median {_num(median)}{unit} {pm} {tol_option:g}{unit}"
 
 
 def select_frames(records, *, rules=None):
@@ -490,7 +496,7 @@ def select_frames(records, *, rules=None):
     >>> table["accepted"].tolist()
     [True, True, True, True, False, True]
     >>> str(table["reason"][4]).split(";")[0]
-    'fwhm 7.5 px > 3.781 (1.25 x night median 3.025)'
+    'FWHM 7.5 px > 3.78 px (1.25 x Red median 3.02 px)'
     """
     options = _rule_options(rules)
     table = summarize_quality(records)
@@ -517,8 +523,9 @@ def select_frames(records, *, rules=None):
         for i in idx:
             t = transparency[i]
             if math.isfinite(t) and t < 1 - tol:
+                group = str(table["filter"][idx[0]]).strip() or "night"
                 failures[i].append(
-                    ((1 - t) / tol, f"transparency {t:.2f} < {1 - tol:.2f} of the night median star flux")
+                    ((1 - t) / tol, f"transparency {t:.2f} < {1 - tol:.2f} x {group} median star flux")
                 )
     _fixed_checks(table, options, transparency, failures)
 
@@ -549,11 +556,12 @@ def _rule_options(rules):
     return options
 
 
+#: column, name in a reason, direction, tolerance rule, relative tolerance, unit ("sky": the frame's per pixel)
 _ROBUST_CHECKS = (
-    ("fwhm", +1, "fwhm_tolerance", True, "px"),
-    ("ellipticity", +1, "ellipticity_tolerance", False, ""),
-    ("n_stars", -1, "stars_tolerance", True, ""),
-    ("background", +1, "background_tolerance", True, ""),
+    ("fwhm", "FWHM", +1, "fwhm_tolerance", True, " px"),
+    ("ellipticity", "ellipticity", +1, "ellipticity_tolerance", False, ""),
+    ("n_stars", "stars", -1, "stars_tolerance", True, ""),
+    ("background", "sky", +1, "background_tolerance", True, "sky"),
 )
 
 
@@ -566,7 +574,10 @@ def _robust_checks(table, idx, options, failures):
     """
     k = float(options["n_sigma"])
     limits = {}
-    for column, sign, tol_key, relative, unit in _ROBUST_CHECKS:
+    group = str(table["filter"][idx[0]]).strip() or "night"
+    sky = f" {table['unit'][idx[0]]}/px" if "unit" in table.colnames else ""
+    for column, label, sign, tol_key, relative, unit in _ROBUST_CHECKS:
+        unit = sky if unit == "sky" else unit
         values = np.asarray(table[column], dtype=float)
         median, spread = _robust(values[idx])
         if not math.isfinite(median):
@@ -574,11 +585,11 @@ def _robust_checks(table, idx, options, failures):
         tol = float(options[tol_key]) * (abs(median) if relative else 1.0)
         margin = max(k * (spread if math.isfinite(spread) else 0.0), tol)
         limit = median + sign * margin
-        what = _limit_text(median, sign, margin, tol, float(options[tol_key]), relative, k, spread)
+        what = _limit_text(
+            median, sign, margin, tol, float(options[tol_key]), relative, k, spread, group=group, unit=unit
+        )
         limits[column] = (limit, what)
-        label = "stars" if column == "n_stars" else column
         op = ">" if sign > 0 else "<"
-        unit_text = f" {unit}" if unit else ""
         for i in idx:
             v = values[i]
             if not math.isfinite(v):
@@ -587,25 +598,25 @@ def _robust_checks(table, idx, options, failures):
                 continue
             if sign * (v - limit) > 0:
                 severity = abs(v - median) / margin if margin > 0 else math.inf
-                failures[i].append((severity, f"{label} {v:.4g}{unit_text} {op} {limit:.4g} ({what})"))
+                failures[i].append((severity, f"{label} {_num(v)}{unit} {op} {_num(limit)}{unit} ({what})"))
     return limits
 
 
 _FIXED_CHECKS = (
-    ("max_fwhm", "fwhm", +1, "fwhm"),
-    ("max_fwhm_arcsec", "fwhm_arcsec", +1, "fwhm"),
-    ("max_ellipticity", "ellipticity", +1, "ellipticity"),
-    ("min_stars", "n_stars", -1, "stars"),
-    ("max_background", "background", +1, "background"),
-    ("max_sky_noise", "sky_noise", +1, "sky noise"),
-    ("max_airmass", "airmass", +1, "airmass"),
+    ("max_fwhm", "fwhm", +1, "FWHM", " px"),
+    ("max_fwhm_arcsec", "fwhm_arcsec", +1, "FWHM", " arcsec"),
+    ("max_ellipticity", "ellipticity", +1, "ellipticity", ""),
+    ("min_stars", "n_stars", -1, "stars", ""),
+    ("max_background", "background", +1, "sky", ""),
+    ("max_sky_noise", "sky_noise", +1, "sky noise", ""),
+    ("max_airmass", "airmass", +1, "airmass", ""),
 )
 
 
 def _fixed_checks(table, options, transparency, failures):
     """Hold every frame to the fixed limits of ``options``; appends to ``failures[i]``."""
     n = len(table)
-    for key, column, sign, label in _FIXED_CHECKS:
+    for key, column, sign, label, unit in _FIXED_CHECKS:
         limit = options[key]
         if limit is None:
             continue
@@ -618,7 +629,7 @@ def _fixed_checks(table, options, transparency, failures):
                 failures[i].append(
                     (
                         100.0 + abs(v - limit) / max(abs(limit), 1e-12),
-                        f"{label} {v:.3g} {op} {limit:g} (fixed limit)",
+                        f"{label} {_num(v)}{unit} {op} {limit:g}{unit} (fixed limit)",
                     )
                 )
     if options["min_transparency"] is not None:

@@ -30,6 +30,7 @@ __all__ = [
     "plot_against_time",
     "relative_link",
     "rules_text",
+    "site_text",
     "write_preview",
     "write_quality_report",
 ]
@@ -76,20 +77,26 @@ QUALITY_COLUMNS = (
     ReportColumn("n_stars", "Stars", "", "{:d}"),
     ReportColumn("background", "Sky", "{unit}/px", "{:.4g}"),
     ReportColumn("sky_noise", "Sky noise", "{unit}/px", "{:.3g}"),
-    ReportColumn("transparency", "Transp.", "rel.", "{:.2f}"),
+    ReportColumn("transparency", "Transp.", "\u00d7 median", "{:.2f}"),
     ReportColumn("airmass", "Airmass", "", "{:.2f}"),
-    ReportColumn("limiting_magnitude", "Limit", "instr. mag", "{:.2f}"),
+    ReportColumn("limiting_magnitude", "Limit 5\u03c3", "instr. mag", "{:.2f}"),
     ReportColumn("weight", "Weight", "", "{:.2f}"),
     ReportColumn("accepted", "Kept"),
     ReportColumn("reason", "Reason for rejection", css="wide"),
 )
 
-#: What the less obvious quality columns mean (shown under the table).
+#: What the less obvious quality columns mean (shown under the table; ``{unit}`` is the frames' unit).
 QUALITY_NOTES = (
-    "Transparency is each frame's star flux relative to the median frame of its filter: 1 is the "
-    "night's typical frame, above 1 a clearer (or better focused) frame than the median.",
-    "Limit is the 5-sigma point-source limiting magnitude in instrumental magnitudes "
-    "(-2.5 log10 of the flux in the frame's unit); it compares frames of one filter, not catalogues.",
+    "Transparency is each frame's star flux (the same stars in every frame, the 11th to 30th "
+    "brightest, in an aperture of 2.5 FWHM) divided by the median of its filter's frames: it is "
+    "relative, not an absolute transmission, so about half the frames read above 1 by construction. "
+    "Above 1 means more starlight than the typical frame (clearer sky); a blurred or defocused frame "
+    "can also read 1.1 to 1.3, its larger aperture catching more of the stars' wings.",
+    "Limit 5\u03c3 is the magnitude of a point source detected at 5 sigma in the photometric aperture, "
+    "on the instrumental scale m = -2.5 log10(rate), the rate in {unit}/s with a zero point of 0: "
+    "uncalibrated, so values near or below 0 are normal. A calibrated magnitude would add the "
+    "filter's photometric zero point (from stars of a photometric catalogue, not applied here); "
+    "the column compares the depth of frames of one filter.",
     "Weight is the relative point-source signal-to-noise squared used when stacking "
     "(1 for the best frame of each filter, 0 for rejected frames).",
 )
@@ -267,26 +274,66 @@ def relative_link(path, start):
     return Path(os.path.relpath(Path(path).resolve(), Path(start).resolve())).as_posix()
 
 
+def _clock(hours, _position=None):
+    minutes = int(round(hours * 60.0))
+    return f"{minutes // 60 % 24:02d}:{minutes % 60:02d}"
+
+
 def _time_axis(table):
+    """x values and label: hours since 0h UTC of the first frame's day (ticks as UTC clock time)."""
     mjd = np.asarray(table["mjd"], dtype=float) if "mjd" in table.colnames else np.full(len(table), np.nan)
     if len(mjd) and np.all(np.isfinite(mjd)):
-        return (mjd - mjd.min()) * 24.0, "hours since the first frame (UTC)"
+        return (mjd - math.floor(mjd.min())) * 24.0, "time (UTC)"
     return np.arange(len(table), dtype=float), "frame number"
 
 
-def plot_against_time(table, column, label, *, limits=None):
+#: The fixed limit (`~astrophot.analysis.DEFAULT_RULES` key) drawn on each plot.
+_FIXED_RULE = {
+    "fwhm": "max_fwhm",
+    "ellipticity": "max_ellipticity",
+    "background": "max_background",
+    "n_stars": "min_stars",
+    "airmass": "max_airmass",
+}
+
+
+def plot_against_time(table, column, label, *, limits=None, fixed=None):
     """
-    PNG bytes: ``column`` of each frame against time, one colour per filter, rejected
-    frames as red crosses, and each filter's limit (``limits``: ``{filter: (value, text)}``)
-    as a dashed line in that filter's colour.
+    PNG bytes: ``column`` of each frame against UTC time, one colour per filter, rejected
+    frames as red crosses, each filter's limit (``limits``: ``{filter: (value, text)}``)
+    as a dashed line in that filter's colour and a ``fixed`` limit (a number) dotted black.
+    A column without any value says so in the plot.
     """
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     x, xlabel = _time_axis(table)
     values = np.asarray(table[column], dtype=float)
     accepted = np.asarray(table["accepted"], dtype=bool)
     fig = Figure(figsize=(5.5, 3.0), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
+    if not np.any(np.isfinite(values)):
+        ax.text(0.5, 0.5, f"no {label} for any frame", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    else:
+        _plot_points(ax, table, x, values, accepted, limits)
+        if fixed is not None and math.isfinite(float(fixed)):
+            ax.axhline(float(fixed), color="black", ls=":", lw=1.2, label=f"fixed limit {float(fixed):g}")
+        if xlabel.endswith("(UTC)"):
+            ax.xaxis.set_major_formatter(FuncFormatter(_clock))
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small", loc="best")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _plot_points(ax, table, x, values, accepted, limits):
     names = [str(f) for f in table["filter"]]
     for name in sorted(set(names)):
         sel = np.asarray([f == name for f in names])
@@ -298,15 +345,19 @@ def plot_against_time(table, column, label, *, limits=None):
             ax.axhline(limit[0], color=line.get_color(), ls="--", lw=1, label=f"{name or 'no filter'} limit")
     if np.any(~accepted):
         ax.plot([], [], "x", color="red", label="rejected")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(label)
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small", loc="best")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
+
+
+def _plot_caption(table, column, caption, per_filter, fixed):
+    """The caption above a plot: what it shows, and which limits are drawn."""
+    values = np.asarray(table[column], dtype=float)
+    if not np.any(np.isfinite(values)):
+        return caption + (" (no AIRMASS in the frames' headers)" if column == "airmass" else " (no values)")
+    drawn = []
+    if per_filter:
+        drawn.append("dashed: each filter's limit")
+    if fixed is not None:
+        drawn.append(f"dotted: fixed limit {float(fixed):g}")
+    return caption + (f" ({'; '.join(drawn)})" if drawn else "")
 
 
 def _b64(data):
@@ -405,8 +456,41 @@ def write_preview(frame, path, *, size=1200):
     return Path(path)
 
 
+def _dms(angle, positive, negative):
+    d, m, sec = abs(angle.dms.d), abs(angle.dms.m), abs(angle.dms.s)
+    return f"{int(d)}\N{DEGREE SIGN}{int(m):02d}\u2032{int(round(sec)):02d}\u2033 {positive if angle.deg >= 0 else negative}"
+
+
+def site_text(header):
+    """
+    The site a FITS header gives, in words: the named observatory (``OBSERVAT``/``SITENAME``,
+    else the iTelescope site within 10 km of ``SITELAT``/``SITELONG``) and its latitude and
+    longitude (``32\N{DEGREE SIGN}54\u203212\u2033 N, 105\N{DEGREE SIGN}31\u203243\u2033 W``);
+    None when the header has neither a name nor a position.
+    """
+    from astrophot.instruments.itelescope import SITES, site_from_header
+
+    name = header.get("OBSERVAT") or header.get("SITENAME")
+    try:
+        site = site_from_header(header)
+    except (KeyError, ValueError):  # MissingKeywordError is a KeyError
+        return str(name).strip() if name else None
+    where = f"{_dms(site.latitude, 'N', 'S')}, {_dms(site.longitude, 'E', 'W')}"
+    if not name:
+        lat, lon = np.radians(site.latitude.deg), np.radians(site.longitude.deg)
+        for known in SITES.values():
+            klat, klon = np.radians(known.latitude.deg), np.radians(known.longitude.deg)
+            cos = np.sin(lat) * np.sin(klat) + np.cos(lat) * np.cos(klat) * np.cos(lon - klon)
+            if 6371.0 * np.arccos(np.clip(cos, -1, 1)) < 10.0:
+                name = f"{known.name} ({known.mpc_code}, {known.description})"
+                break
+    return f"{name}: {where}" if name else where
+
+
 def _site_of(source):
     header = getattr(source, "header", None)
+    if header is None:
+        header = getattr(source, "meta", None)
     if header is None and isinstance(source, (str, os.PathLike)) and Path(source).is_file():
         from astropy.io import fits
 
@@ -416,22 +500,16 @@ def _site_of(source):
                 header = fits.getheader(source, 0)
         except OSError:
             header = None
-    if header is None:
-        return None
-    name = header.get("OBSERVAT") or header.get("SITENAME")
-    if name:
-        return str(name)
-    lat, lon = header.get("SITELAT"), header.get("SITELONG")
-    return f"lat {lat}, lon {lon}" if lat is not None and lon is not None else None
+    return site_text(header) if header is not None else None
 
 
 def _report_html(table, plots, thumbnails, links, *, site=None, title=None):
     unit = ", ".join(_distinct(table, "unit")) or "unit"
     facts = night_facts(table, site=site)
-    target = dict(facts).get("Target", "")
-    title = title or f"Night report: {dict(facts)['Telescope']}, {target}"
+    known = [dict(facts)[k] for k in ("Telescope", "Target") if dict(facts)[k] != "unknown"]
+    title = title or "Night report" + (f": {', '.join(known)}" if known else "")
     n_ok = int(np.sum(table["accepted"]))
-    facts.insert(0, ("Frames", f"{len(table)}: {n_ok} accepted, {len(table) - n_ok} rejected"))
+    facts.insert(0, ("Frames", f"{len(table)} ({n_ok} accepted, {len(table) - n_ok} rejected)"))
     header = html_header(title, facts, rules=rules_text(table.meta.get("rules")), notes=())
     figures = (
         '<h2>Through the night</h2><div class="figures">'
@@ -466,7 +544,11 @@ def _report_html(table, plots, thumbnails, links, *, site=None, title=None):
         unit=unit,
         cell_html=cell_html,
     )
-    notes = '<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in QUALITY_NOTES) + "</ul>"
+    notes = (
+        '<ul class="notes">'
+        + "".join(f"<li>{html.escape(n.format(unit=unit))}</li>" for n in QUALITY_NOTES)
+        + "</ul>"
+    )
     return html_page(title, [header, "<h2>Frames</h2>", frames, notes, figures])
 
 
@@ -556,11 +638,14 @@ def write_quality_report(records, outdir, *, frames=None, rules=None, site=None,
     unit = ", ".join(_distinct(table, "unit")) or "frame unit"
     limits = table.meta.get("limits", {})
     plots = []
+    applied = table.meta.get("rules") or {}
     for (column, label, _, caption), path in zip(_PLOTS, plot_paths):
         per_filter = {name: lim[column] for name, lim in limits.items() if column in lim}
-        png = plot_against_time(table, column, label.format(unit=unit), limits=per_filter)
+        fixed = applied.get(_FIXED_RULE.get(column))
+        fixed = None if fixed is None else float(getattr(fixed, "value", fixed))
+        png = plot_against_time(table, column, label.format(unit=unit), limits=per_filter, fixed=fixed)
         write_bytes_atomic(path, png)
-        plots.append((caption + (" (dashed: each filter's limit)" if per_filter else ""), png))
+        plots.append((_plot_caption(table, column, caption, per_filter, fixed), png))
     thumbnails, links = _thumbnails_and_links(table, frames, outdir)
     site = site or next((s for s in map(_site_of, _sources(table, frames)) if s), None)
     page = _report_html(table, plots, thumbnails, links, site=site, title=title)

@@ -23,7 +23,7 @@ from astrophot.exceptions import FrameWriteError
 from ._truthcal import calibrate_from_truth
 
 #: The reason a deliberately bad frame must be rejected for.
-EXPECTED = {"defocused": "fwhm", "trailed": "ellipticity", "clouded": "transparency"}
+EXPECTED = {"defocused": "FWHM", "trailed": "ellipticity", "clouded": "transparency"}
 
 
 @pytest.fixture(scope="module")
