@@ -116,3 +116,70 @@ def bench_calibrated_frame_size():
             "round trip bit for bit"
         ),
     }
+
+
+def bench_solved_frame_size():
+    """
+    Bytes on disk of one solved 4008x2672 frame (a simulated raw calibrated by
+    `calibrate_frame`, its true WCS and 200 stars) written with its own copy of the
+    pixels and with ``pixels_from=`` the calibrated file beside it (header, WCS, STARS and
+    SOLUTION plus a path and sha256), the write and read times of each (best of 3), and
+    the round trip checked bit for bit.
+    """
+    import time
+
+    from astropy.table import QTable
+
+    from astrophot import calibrate_frame
+    from astrophot.datasets import make_raw_frame
+    from astrophot.frames import SolvedFrame
+
+    raw, truth = make_raw_frame(shape=SHAPE, seed=1)
+    frame = calibrate_frame(raw, gain=1.5, read_noise=10.0)
+    rng = np.random.default_rng(2)
+    x, y = rng.uniform(0, SHAPE[1], 200), rng.uniform(0, SHAPE[0], 200)
+    ra, dec = truth[0].wcs.pixel_to_world_values(x, y)
+    stars = QTable({"x": x, "y": y, "flux": rng.uniform(1e3, 1e5, 200), "ra": ra, "dec": dec})
+    sizes, write_s, read_s = {}, {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cal_path = write_frame(frame, tmp / "cal.fits")
+        solved = SolvedFrame(
+            read_frame(cal_path), wcs=truth[0].wcs, stars=stars, solution={"backend": "bench"}
+        )
+        sizes["calibrated"] = cal_path.stat().st_size
+        for label, options in (("copy", {}), ("reference", {"pixels_from": cal_path})):
+            path = tmp / f"nav-{label}.fits"
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                write_frame(solved, path, overwrite=True, **options)
+                times.append(time.perf_counter() - t0)
+            write_s[label] = min(times)
+            sizes[label] = path.stat().st_size + path.with_suffix(".asdf").stat().st_size
+            read_s[label] = _best(lambda path=path: read_frame(path), repeat=3)
+            back = read_frame(path)
+            exact = all(
+                np.array_equal(a, b)
+                for a, b in (
+                    (back.data, solved.data),
+                    (back.uncertainty.array, solved.uncertainty.array),
+                    (back.flags, solved.flags),
+                    (back.mask, solved.mask),
+                )
+            )
+            if not exact:
+                raise AssertionError(f"{label}: the round trip is not exact")
+    return {
+        "name": "io.size of a solved 4008x2672 frame beside its calibrated frame (FITS + sidecar bytes)",
+        "seconds": write_s["reference"],
+        "floor_seconds": write_s["copy"],
+        "ratio": sizes["reference"] / sizes["copy"],
+        "target": "no second copy of the pixels",
+        "notes": (
+            f"calibrated {sizes['calibrated']:,} B; solved with its own pixels {sizes['copy']:,} B "
+            f"(write {write_s['copy']:.2f} s, read {read_s['copy']:.2f} s); with pixels_from "
+            f"{sizes['reference']:,} B (write {write_s['reference']:.2f} s, read {read_s['reference']:.2f} s: "
+            "it reads and checks the calibrated file); round trip bit for bit"
+        ),
+    }

@@ -101,7 +101,7 @@ def _headers(path, limit=3):
     headers = []
     with open(path, "rb") as handle:
         while len(headers) < limit:
-            cards = {}
+            cards, previous = {}, None
             while True:
                 block = handle.read(2880)
                 if len(block) < 2880:
@@ -113,6 +113,10 @@ def _headers(path, limit=3):
                         break
                     if card[8:10] == "= " and key not in cards:
                         cards[key] = _value(card[10:])
+                        previous = key
+                    elif key == "CONTINUE" and str(cards.get(previous, "")).endswith("&"):
+                        # a long string value goes on in CONTINUE cards
+                        cards[previous] = cards[previous][:-1] + (_value(card[8:]) or "")
                 else:
                     continue
                 break
@@ -140,6 +144,16 @@ def _image_header(header, headers):
     return header, ""
 
 
+def _referenced_image(path, reference, image):
+    """The image header of the product holding this frame's pixels, and where it is."""
+    held = Path(path).parent / reference
+    if not held.is_file():
+        return image, f", pixels in {reference} (missing)"
+    headers = _headers(held)
+    image, packed = _image_header(headers[0], headers) if headers else (image, "")
+    return image, f"{packed}, pixels in {reference}"
+
+
 def _describe(path):
     headers = _headers(path)
     header = headers[0] if headers else {}
@@ -152,6 +166,8 @@ def _describe(path):
                 break
     frame_type = header.get("APFRAME") or f"raw frame (IMAGETYP {_fmt(header.get('IMAGETYP'))})"
     image, packed = _image_header(header, headers)
+    if header.get("APPIXREF"):  # written with pixels_from: the pixels are in another product
+        image, packed = _referenced_image(path, header["APPIXREF"], image)
     bitpix = {8: "uint8", 16: "int16", 32: "int32", -32: "float32", -64: "float64"}.get(image.get("BITPIX"))
     if image.get("BITPIX") == 16 and image.get("BZERO") == 32768:
         bitpix = "uint16"

@@ -18,6 +18,7 @@ from astropy.nddata.ccddata import _generate_wcs_and_update_header
 
 from astrophot.exceptions import AstrophotUserWarning, FrameReadError, FrameWriteError, ProvenanceError
 from astrophot.frames import FRAME_TYPES, BadPixelMap, CalibratedFrame, FrameBase, RawFrame
+from astrophot.frames._base import data_checksum
 from astrophot.frames._validate import warn_if_degenerate
 from astrophot.io._atomic import (
     TMP_SUFFIX,
@@ -30,12 +31,22 @@ from astrophot.io._atomic import (
 )
 from astrophot.io._sidecar import _one_line, read_sidecar, sidecar_path, write_sidecar
 
-__all__ = ["classify_imagetyp", "read_frame", "read_header_text", "remove_stale_temporaries", "write_frame"]
+__all__ = [
+    "classify_imagetyp",
+    "read_frame",
+    "read_header_text",
+    "read_product_header",
+    "remove_stale_temporaries",
+    "write_frame",
+]
 
 log = logging.getLogger(__name__)
 
 #: Header keywords astrophot writes to tie a FITS file to its sidecar.
 KEY_TYPE, KEY_SIDECAR, KEY_PROVID = "APFRAME", "APSIDECR", "APPROVID"
+#: A frame whose pixels live in another product (``write_frame(..., pixels_from=)``): that
+#: file's path relative to this one, and the sha256 of its pixel planes.
+KEY_PIXREF, KEY_PIXSHA = "APPIXREF", "APPIXSHA"
 
 _IMAGETYP = [
     (re.compile(r"master\s*bias|^mbias"), "MasterBias"),
@@ -286,6 +297,99 @@ def _compressed_product_header(primary, image):
     return header
 
 
+def _pixel_planes(hdul):
+    """The uncertainty, mask and DQ planes of an open product (those it has)."""
+    extras = {}
+    if "UNCERT" in hdul:
+        extras["uncertainty"] = StdDevUncertainty(_native(hdul["UNCERT"].data))
+    if "MASK" in hdul:
+        extras["mask"] = np.array(hdul["MASK"].data).astype(bool)
+    if "DQ" in hdul:
+        extras["flags"] = np.array(hdul["DQ"].data).astype(np.uint32)
+    return extras
+
+
+def _pixels_sha256(data, extras):
+    """One sha256 over a product's pixel planes as stored (image, UNCERT, MASK, DQ)."""
+    h = hashlib.sha256()
+    planes = [("data", data)]
+    if "uncertainty" in extras:
+        planes.append(("uncertainty", extras["uncertainty"].array))
+    planes += [(key, extras[key]) for key in ("mask", "flags") if key in extras]
+    for name, plane in planes:
+        h.update(f"{name}:{data_checksum(plane)};".encode())
+    return h.hexdigest()
+
+
+def _file_pixels(path):
+    """(data, image header, planes) of the product ``path``, read as `read_frame` reads them."""
+    with fits.open(path, memmap=False) as hdul:
+        if KEY_PIXREF in hdul[0].header:
+            raise FrameReadError(
+                f"{path}: holds no pixels itself (it refers to {hdul[0].header[KEY_PIXREF]}); "
+                "refer to the file that holds them"
+            )
+        index, hdu = _find_image(hdul, path)
+        return _native(hdu.data), hdu.header.copy(), _pixel_planes(hdul)
+
+
+def _image_hdu_header(hdul, path):
+    """The header of the image HDU `read_frame` takes, without reading its pixels."""
+    for index, hdu in enumerate(hdul):
+        if not hdu.is_image or hdu.name in _OUR_EXTENSIONS:
+            continue
+        if hdu.header.get("NAXIS", 0) >= 2 or isinstance(hdu, fits.CompImageHDU):
+            return index, hdu
+    raise FrameReadError(f"{path}: no image data in any HDU")
+
+
+def read_product_header(path):
+    """
+    The header of the frame in ``path`` as `read_frame` gives it (WCS cards, ``NAXIS1``/``NAXIS2``
+    of the image), reading headers only: also for tile-compressed products and for frames
+    whose pixels are in another file (``write_frame(..., pixels_from=)``), whose own primary
+    header has ``NAXIS = 0``.
+    """
+    with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+        primary = hdul[0].header
+        if KEY_PIXREF in primary:
+            ref = Path(path).parent / str(primary[KEY_PIXREF])
+            if not ref.is_file():
+                raise FrameReadError(f"{path}: its pixels are in {ref}, which does not exist")
+            with fits.open(ref, memmap=False, lazy_load_hdus=True) as other:
+                image = _image_hdu_header(other, ref)[1].header.copy()
+            return _compressed_product_header(primary, image)
+        index, hdu = _image_hdu_header(hdul, path)
+        return _image_header(hdul, index, hdu)
+
+
+def _referenced_pixels(path, primary):
+    """
+    The pixels of a frame written with ``pixels_from``: read from the file its header names,
+    refused when that file is missing or its pixels are not those recorded.
+    """
+    ref = Path(path).parent / str(primary[KEY_PIXREF])
+    expected = str(primary.get(KEY_PIXSHA, ""))
+    if not ref.is_file():
+        raise FrameReadError(f"{path}: its pixels are in {ref}, which does not exist")
+    try:
+        data, image_header, extras = _file_pixels(ref)
+    except FrameReadError as exc:
+        raise FrameReadError(f"{path}: its pixels are in {ref}, which cannot be read ({exc})") from None
+    except Exception as exc:
+        raise FrameReadError(f"{path}: its pixels are in {ref}, not a readable FITS file ({exc})") from None
+    found = _pixels_sha256(data, extras)
+    if found != expected:
+        raise FrameReadError(
+            f"{path}: its pixels are in {ref}, whose pixels changed since {Path(path).name} was written "
+            f"(sha256 {found[:16]}..., recorded {expected[:16]}...); remake {Path(path).name} from it"
+        )
+    header = _compressed_product_header(primary, image_header)
+    for key in (KEY_PIXREF, KEY_PIXSHA):
+        header.remove(key, ignore_missing=True)
+    return data, header, extras
+
+
 def read_frame(path, *, frame_type=None):  # noqa: C901, PLR0915
     """
     Read a FITS file as the right typed frame.
@@ -306,12 +410,15 @@ def read_frame(path, *, frame_type=None):  # noqa: C901, PLR0915
     frame : `~astrophot.frames.FrameBase` subclass
         Unsigned data stored with BZERO are restored; MaxIm DL's ``PEDESTAL``
         is added to the data and its card removed; the provenance is read
-        from the sidecar when there is one.
+        from the sidecar when there is one. A frame written with
+        ``pixels_from`` gets its pixels from the file it names.
 
     Raises
     ------
     astrophot.exceptions.FrameReadError
-        The file is missing, not FITS, truncated or holds no 2-D image.
+        The file is missing, not FITS, truncated or holds no 2-D image; or
+        its pixels are in another file (``pixels_from``) that is missing or
+        whose pixels are no longer those recorded (naming both files).
 
     See Also
     --------
@@ -336,16 +443,13 @@ def read_frame(path, *, frame_type=None):  # noqa: C901, PLR0915
         warnings.simplefilter("always")
         try:
             with fits.open(path, memmap=False) as hdul:
-                index, hdu = _find_image(hdul, path)
-                data = _native(hdu.data)
-                header = _image_header(hdul, index, hdu)
-                extras = {}
-                if "UNCERT" in hdul:
-                    extras["uncertainty"] = StdDevUncertainty(_native(hdul["UNCERT"].data))
-                if "MASK" in hdul:
-                    extras["mask"] = np.array(hdul["MASK"].data).astype(bool)
-                if "DQ" in hdul:
-                    extras["flags"] = np.array(hdul["DQ"].data).astype(np.uint32)
+                if KEY_PIXREF in hdul[0].header:
+                    data, header, extras = _referenced_pixels(path, hdul[0].header)
+                else:
+                    index, hdu = _find_image(hdul, path)
+                    data = _native(hdu.data)
+                    header = _image_header(hdul, index, hdu)
+                    extras = _pixel_planes(hdul)
                 if cls is None:
                     cls = _guess_type(path, header)
                 extras.update(cls._from_extra_hdus(hdul))
@@ -468,7 +572,7 @@ def _image_hdu(data, *, name=None, header=None, compress=False):
     return fits.CompImageHDU(data, header=header, name=name or "IMAGE", **options)
 
 
-def _build_hdulist(frame, sidecar_name, compress=False):
+def _build_hdulist(frame, sidecar_name, compress=False, reference=None):
     header = frame.header.copy() if frame.header is not None else fits.Header()
     header = fits.Header(header)
     for key in (*_STORAGE_KEYS, KEY_TYPE, KEY_SIDECAR, KEY_PROVID, "PEDESTAL"):
@@ -481,6 +585,14 @@ def _build_hdulist(frame, sidecar_name, compress=False):
     sidecar_comment = "astrophot provenance sidecar (ASDF)" if len(sidecar_name) <= 30 else ""
     header[KEY_SIDECAR] = (sidecar_name, sidecar_comment)
     header[KEY_PROVID] = (frame.provenance.id, "astrophot provenance id")
+    if reference is not None:  # the pixels stay in the product referred to: header and extras only
+        # (a long value leaves no room for a comment: astropy would warn that it truncates it)
+        header[KEY_PIXREF] = (
+            reference[0],
+            "file holding this frame's pixels" if len(reference[0]) <= 30 else "",
+        )
+        header[KEY_PIXSHA] = reference[1]  # sha256 of its pixel planes (64 hex digits fill the card)
+        return fits.HDUList([fits.PrimaryHDU(header=header), *frame._extra_hdus()])
     if compress:
         # the cards stay in the primary header (readers find the frame type there); pixels compressed
         hdus = [fits.PrimaryHDU(header=header), _image_hdu(frame.data, compress=True)]
@@ -587,7 +699,43 @@ def _publish_pair(tmp_fits, tmp_side, path, side, overwrite):
     os.replace(tmp_side, side)
 
 
-def write_frame(frame, path, *, overwrite=False, compress=False):
+def _pixel_reference(frame, path, pixels_from):
+    """(path relative to ``path``'s folder, sha256) of a product holding exactly ``frame``'s pixels."""
+    source = Path(pixels_from)
+    if source.resolve() == path.resolve():
+        raise FrameWriteError(f"{path}: pixels_from names the file being written")
+    try:
+        data, _, extras = _file_pixels(source)
+        held = read_frame(source)
+    except FrameReadError as exc:
+        raise FrameWriteError(f"{path}: cannot take the pixels from {source}: {exc}") from None
+    if not _is_astrophot_product(source):
+        raise FrameWriteError(
+            f"{path}: {source} was not written by astrophot; pixels_from takes its products"
+        )
+    mine = (frame.data, getattr(frame.uncertainty, "array", None), frame.flags, frame.mask)
+    theirs = (held.data, getattr(held.uncertainty, "array", None), held.flags, held.mask)
+    for name, a, b in zip(("data", "uncertainty", "flags", "mask"), mine, theirs):
+        same = (a is None and b is None) or (
+            a is not None
+            and b is not None
+            and np.shape(a) == np.shape(b)
+            and np.array_equal(a, b, equal_nan=True)
+        )
+        if not same:
+            raise FrameWriteError(
+                f"{path}: the frame's {name} differs from that of {source}; pixels_from needs the file "
+                "holding exactly this frame's pixels"
+            )
+    relative = Path(os.path.relpath(source.resolve(), path.resolve().parent)).as_posix()
+    if not relative.isascii() or not relative.isprintable():
+        raise FrameWriteError(
+            f"{path}: the path to {source} must be printable ASCII (it goes into {KEY_PIXREF})"
+        )
+    return relative, _pixels_sha256(data, extras)
+
+
+def write_frame(frame, path, *, overwrite=False, compress=False, pixels_from=None):
     """
     Write a frame as ``name.fits`` plus its provenance sidecar ``name.asdf``.
 
@@ -619,6 +767,16 @@ def write_frame(frame, path, *, overwrite=False, compress=False):
         pixels read back bit for bit; a calibrated 4008x2672 frame of sky
         noise shrinks to about 60% (see the docs' table of sizes), at a few
         seconds more per write. The primary header keeps every card.
+    pixels_from : str or path-like, optional
+        An astrophot product holding exactly this frame's pixels (data,
+        uncertainty, DQ flags, mask), such as the calibrated frame a
+        `~astrophot.SolvedFrame` was solved from. The file written then keeps
+        the header (with the WCS), the extensions of its type (star list,
+        solution) and, in ``APPIXREF``/``APPIXSHA``, that file's path relative
+        to it and a sha256 of its pixels, instead of a second copy of them:
+        `read_frame` takes the pixels from there and refuses, naming both
+        files, when that file is missing or its pixels changed. Keep the two
+        files together (moving both keeps the relative path).
 
     Returns
     -------
@@ -646,10 +804,11 @@ def write_frame(frame, path, *, overwrite=False, compress=False):
         raise FrameWriteError(f"{path}: already exists (pass overwrite=True to replace it)")
     side = sidecar_path(path)
     _warn_degenerate(frame, str(path))
+    reference = None if pixels_from is None else _pixel_reference(frame, path, pixels_from)
     tmp_fits = owned_temporary(path)
     tmp_side = owned_temporary(side, tag=_provenance_tag(frame.provenance.id))
     try:
-        hdul = _build_hdulist(frame, side.name, compress=compress)
+        hdul = _build_hdulist(frame, side.name, compress=compress, reference=reference)
         with open(tmp_fits, "wb") as handle:
             hdul.writeto(handle, output_verify="silentfix")
         write_sidecar(tmp_side, frame.provenance, fits_name=path.name, frame_type=frame.frame_type)

@@ -32,14 +32,15 @@ def grid_header(paths):
     """
     import warnings
 
-    from astropy.io import fits
     from astropy.wcs import FITSFixedWarning
 
     from astrophot.combination import find_optimal_wcs
+    from astrophot.io._fits import read_product_header
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
-        headers = [fits.getheader(p) for p in paths]
+        # the image's NAXIS1/2 also for compressed frames and those referring to calibrated pixels
+        headers = [read_product_header(p) for p in paths]
         wcs, shape = find_optimal_wcs(headers)
     return wcs.to_header_string(relax=True), [int(n) for n in shape]
 

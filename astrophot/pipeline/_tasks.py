@@ -101,10 +101,10 @@ def _calibrate(task, timings):
     return frame
 
 
-def _write(frame, path):
+def _write(frame, path, **options):
     from astrophot.io import write_frame
 
-    write_frame(frame, path, overwrite=True)
+    write_frame(frame, path, overwrite=True, **options)
 
 
 def _analyse(frame, task, timings):
@@ -248,7 +248,8 @@ def _run_light(task, result):
         Path(out["solved"]).unlink(missing_ok=True)
         return
     if solved is not None:
-        _write(solved, out["solved"])
+        # the calibrated frame is kept beside it: the solved one refers to its pixels (path + sha256)
+        _write(solved, out["solved"], pixels_from=out["calibrated"])
         result["made"].append("solved")
         result["products"]["solved"] = str(out["solved"])
 

@@ -54,8 +54,8 @@ class DemoResult:
         return "\n".join(lines)
 
 
-def _write(frame, path):
-    write_frame(frame, path, overwrite=True)
+def _write(frame, path, **options):
+    write_frame(frame, path, overwrite=True, **options)
     return path
 
 
@@ -198,7 +198,7 @@ def _solve(night, frames, solved_dir, result):
             log.warning("%s: not solved: %s", path.name, exc)
             continue
         out = solved_dir / path.name.replace("cal-", "nav-", 1)
-        _write(solved, out)
+        _write(solved, out, pixels_from=path)  # the calibrated frame's pixels, not a second copy
         result.solved.append(out)
         truth = night.truth_for(light)
         offsets.append(_wcs_offset(solved.wcs, truth.wcs, cal.data.shape))

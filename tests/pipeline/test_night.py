@@ -43,6 +43,11 @@ def test_run_cli_products_report_and_provenance(night, cli_run):
         assert frame["status"] == "done", frame
         solved = read_frame(frame["products"]["solved"])
         assert solved.wcs is not None and solved.wcs.has_celestial
+        # the solved frame refers to the calibrated frame's pixels instead of a second copy (issue 16)
+        calibrated = Path(frame["products"]["calibrated"])
+        header = fits.getheader(frame["products"]["solved"])
+        assert header["NAXIS"] == 0 and header["APPIXREF"] == f"../calibrated/{calibrated.name}"
+        np.testing.assert_array_equal(solved.data, read_frame(calibrated).data)
         # the solution is the simulation's WCS (within a pixel at the centre)
         truth = night.night.truth_for(Path(frame["file"]).name).wcs
         ny, nx = SHAPE
