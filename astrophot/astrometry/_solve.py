@@ -27,7 +27,7 @@ from astrophot.astrometry._stars import detect_stars, normalize_stars, select_st
 from astrophot.astrometry._wcsfit import refine_wcs, verify_wcs, wcs_summary
 from astrophot.astrometry._web import solve_with_web
 from astrophot.exceptions import AstrometryError, FrameTypeError
-from astrophot.frames import FrameBase, SolvedFrame
+from astrophot.frames import CalibratedFrame, FrameBase, SolvedFrame
 from astrophot.provenance import start_step
 
 __all__ = ["BACKENDS", "solve_astrometry"]
@@ -503,7 +503,9 @@ def solve_astrometry(
     Parameters
     ----------
     frame : `~astrophot.CalibratedFrame` or `~astropy.nddata.CCDData`
-        The frame (any astrophot frame; a raw frame solves too).
+        A calibrated frame (or a plain CCDData). A `~astrophot.RawFrame` or a
+        master is refused: calibrate a raw light first
+        (``calibrate_frame(raw, unit="adu")`` keeps ADU without masters).
     stars : `~astropy.table.Table`, optional
         Its stars: 0-based ``x``, ``y`` and ``flux`` (or ``mag``) columns,
         optionally ``flags`` (non-zero: not used). Default:
@@ -583,7 +585,8 @@ def solve_astrometry(
         When no backend produced a verified solution; the message lists
         every backend tried and why each failed.
     astrophot.exceptions.FrameTypeError
-        When ``frame`` is not a 2-D frame.
+        When ``frame`` is not a 2-D frame, or is an astrophot frame that is
+        not calibrated (a RawFrame or a master).
     ValueError
         For contradictory or malformed hints.
 
@@ -608,10 +611,12 @@ def solve_astrometry(
 
     Examples
     --------
+    >>> from astrophot import calibrate_frame
     >>> from astrophot.datasets import make_raw_frame
     >>> from astrophot.astrometry import solve_astrometry
     >>> raw, truth = make_raw_frame(target="M31", shape=(400, 400), scale=9.0, seed=2)
-    >>> solved = solve_astrometry(raw, backend="matcher", scale=9.0, catalog="demo")
+    >>> light = calibrate_frame(raw, unit="adu", gain=1.0, read_noise=8.0)
+    >>> solved = solve_astrometry(light, backend="matcher", scale=9.0, catalog="demo")
     >>> solved.solution["backend"], solved.solution["verified"]
     ('matcher', True)
     >>> abs(solved.solution["pixel_scale"] - 9.0) < 0.01
@@ -621,6 +626,12 @@ def solve_astrometry(
     if not isinstance(frame, CCDData):
         raise FrameTypeError(f"solve_astrometry needs a frame (CCDData), not {type(frame).__name__}")
     name = frame.name if isinstance(frame, FrameBase) else "<in-memory CCDData>"
+    if isinstance(frame, FrameBase) and not isinstance(frame, CalibratedFrame):
+        raise FrameTypeError(
+            f"{name}: a {type(frame).__name__} cannot become a SolvedFrame (a calibrated frame with a "
+            "verified WCS); calibrate it first: calibrate_frame(raw, bias=..., dark=..., flat=...), or "
+            "calibrate_frame(raw, unit='adu') to keep ADU without masters"
+        )
     if frame.data.ndim != 2:
         raise FrameTypeError(f"{name}: cannot solve a {frame.data.ndim}-D image")
     names = _backend_list(backend)

@@ -17,16 +17,19 @@ than chance allows.
 import matplotlib.pyplot as plt
 import numpy as np
 
+from astrophot import calibrate_frame
 from astrophot.analysis import find_stars
 from astrophot.astrometry import solve_astrometry
 from astrophot.datasets import load_demo_catalog, make_raw_frame
 
 raw, truth = make_raw_frame(target="M31", shape=(500, 700), scale=6.0, rotation=25.0, seed=3)
-stars = find_stars(raw)
+# solving needs a calibrated frame: without masters, calibrate_frame keeps ADU
+light = calibrate_frame(raw, unit="adu", gain=1.0, read_noise=8.0)
+stars = find_stars(light)
 
 # The header gives the pointing (OBJCTRA/OBJCTDEC); the simulated pixel scale is not
 # the T20 one its FOCALLEN/XPIXSZ imply, so it is given.
-solved = solve_astrometry(raw, stars=stars, backend="matcher", scale=6.0, catalog="demo")
+solved = solve_astrometry(light, stars=stars, backend="matcher", scale=6.0, catalog="demo")
 solution = solved.solution
 print(
     f"solved by {solution['backend']}: centre {solution['center'][0]:.4f} {solution['center'][1]:+.4f}, "

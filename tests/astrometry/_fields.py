@@ -40,7 +40,7 @@ requires_debian_index = pytest.mark.skipif(
 
 @functools.cache
 def simulated_field(name, seed=3):
-    """A simulated raw light, its truth and its find_stars table (cached for the session)."""
+    """A simulated light (calibrated in ADU), its truth and its find_stars table (cached)."""
     from astrophot.analysis import find_stars
     from astrophot.datasets import make_raw_frame
 
@@ -53,7 +53,15 @@ def simulated_field(name, seed=3):
         synthetic_density=300.0,
         seed=seed,
     )
+    frame = as_calibrated(frame)
     return frame, truth[0], find_stars(frame)
+
+
+def as_calibrated(raw):
+    """``raw`` calibrated without masters, in ADU: what solve_astrometry takes."""
+    from astrophot import calibrate_frame
+
+    return calibrate_frame(raw, unit="adu", gain=1.0, read_noise=8.0)
 
 
 def grid_error(wcs, truth_wcs, shape):

@@ -20,7 +20,7 @@ from scipy.ndimage import gaussian_filter
 from astrophot.astrometry import hint_from_frame, solve_astrometry
 from astrophot.datasets import make_raw_frame
 from astrophot.exceptions import AstrometryError
-from astrophot.frames import RawFrame
+from astrophot.frames import CalibratedFrame
 
 from ._fields import ROTATION, grid_error
 
@@ -45,7 +45,8 @@ def test_hinted_plate_like_field_is_solved_by_the_matcher_within_the_budget():
     grain = gaussian_filter(rng.normal(0.0, 1.0, frame.shape), 1.2)
     grain *= 60.0 / grain.std()
     data = np.clip(np.asarray(frame.data, dtype=float) + grain, 0, 65535).astype(np.uint16)
-    plate = RawFrame(data, unit="adu", meta=_plate_header(frame.header, 4.2))
+    # a scanned plate is calibrated elsewhere: typed as such, in its own units
+    plate = CalibratedFrame(data, unit="adu", meta=_plate_header(frame.header, 4.2))
     hint = hint_from_frame(plate)
     assert hint.sources["scale"] == "PLTSCALE/XPIXELSZ"
     solved = solve_astrometry(plate, time_limit=60)
@@ -70,7 +71,7 @@ def test_real_dss_plate_reaches_the_matcher_first(shared_data):
         plate_wcs = WCS(header)
     for key in [k for k in header if k[:2] in ("CD", "CR", "CT", "CU", "PC") or k.startswith("CDELT")]:
         del header[key]
-    frame = RawFrame(data, unit="adu", meta=header)
+    frame = CalibratedFrame(data, unit="adu", meta=header)
     hint = hint_from_frame(frame)
     assert hint.has_position and hint.has_scale
     # the header hint is right: within the field of the plate's own solution

@@ -31,12 +31,13 @@ from ._fields import (
     requires_debian_index,
     requires_engine,
     requires_solve_field,
+    as_calibrated,
     simulated_field,
 )
 
 
 def _panoptes(shared_data):
-    frame = read_frame(shared_data / "panoptes" / "unsolved.fits")
+    frame = as_calibrated(read_frame(shared_data / "panoptes" / "unsolved.fits"))
     with fits.open(shared_data / "panoptes" / "solved.fits.fz") as hdul, warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)  # MJD-OBS filled in from DATE-OBS
         reference = WCS(hdul[1].header, relax=True)

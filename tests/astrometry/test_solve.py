@@ -24,6 +24,7 @@ from ._fields import (
     grid_error,
     requires_engine,
     requires_solve_field,
+    as_calibrated,
     simulated_field,
 )
 
@@ -130,7 +131,7 @@ def test_narrow_field_solves_or_says_too_few_reference_stars():
         target="M42", shape=(450, 600), scale=3.0, rotation=ROTATION, synthetic_density=300.0, seed=5
     )
     try:
-        solved = solve_astrometry(frame, backend="matcher", scale=3.0, radius=0.05, catalog="demo")
+        solved = solve_astrometry(as_calibrated(frame), backend="matcher", scale=3.0, radius=0.05, catalog="demo")
     except AstrometryError as exc:
         assert "too few reference stars" in str(exc)
     else:
@@ -142,7 +143,7 @@ def test_too_few_reference_stars_is_a_clear_error():
     # 0.2 deg of sky near M51: one or two Tycho-2 stars, far fewer than a solution needs
     frame, _ = make_raw_frame(target="M51", shape=(300, 300), scale=2.4, synthetic_density=3000.0, seed=1)
     with pytest.raises(AstrometryError, match="too few reference stars") as info:
-        solve_astrometry(frame, backend="matcher", scale=2.4, radius=0.05, catalog="demo")
+        solve_astrometry(as_calibrated(frame), backend="matcher", scale=2.4, radius=0.05, catalog="demo")
     assert "matcher (failed" in str(info.value)
 
 
@@ -245,3 +246,19 @@ def test_bad_arguments():
         solve_astrometry(np.zeros((10, 10)))
     with pytest.raises(AstrometryError, match="x/y columns"):
         solve_astrometry(frame, stars=QTable({"X": [1.0, 2.0], "Y": [1.0, 2.0]}))
+
+
+def test_a_raw_frame_is_refused_saying_to_calibrate_it_first():
+    # issue 10 defect 3: a RawFrame (ADU, nothing applied) used to come back as a SolvedFrame, a
+    # calibrated frame by type; the same pixels once calibrated (no masters, ADU kept) solve
+    raw, truth = make_raw_frame(target="M31", shape=(400, 400), scale=9.0, seed=2)
+    with pytest.raises(FrameTypeError, match=r"RawFrame cannot become a SolvedFrame.*calibrate it first"):
+        solve_astrometry(raw, backend="matcher", scale=9.0, catalog="demo")
+    solved = solve_astrometry(as_calibrated(raw), backend="matcher", scale=9.0, catalog="demo")
+    assert isinstance(solved, SolvedFrame) and solved.unit == u.adu
+    assert grid_error(solved.wcs, truth[0].wcs, raw.shape) < 0.1
+    # a master is no light to solve either
+    from astrophot.frames import MasterBias
+
+    with pytest.raises(FrameTypeError, match="MasterBias cannot become a SolvedFrame"):
+        solve_astrometry(MasterBias(np.zeros((50, 50), dtype=np.float32), unit="adu"), catalog="demo")
