@@ -470,6 +470,22 @@ def _build(frame, wcs, table, solution, rec):
     return rec.finish(out, primary=frame if isinstance(frame, FrameBase) else None, outcome=outcome)
 
 
+def _check_frame(frame):
+    """The frame's name; a non-frame, a frame that is not calibrated or not 2-D is refused."""
+    if not isinstance(frame, CCDData):
+        raise FrameTypeError(f"solve_astrometry needs a frame (CCDData), not {type(frame).__name__}")
+    name = frame.name if isinstance(frame, FrameBase) else "<in-memory CCDData>"
+    if isinstance(frame, FrameBase) and not isinstance(frame, CalibratedFrame):
+        raise FrameTypeError(
+            f"{name}: a {type(frame).__name__} cannot become a SolvedFrame (a calibrated frame with a "
+            "verified WCS); calibrate it first: calibrate_frame(raw, bias=..., dark=..., flat=...), or "
+            "calibrate_frame(raw, unit='adu') to keep ADU without masters"
+        )
+    if frame.data.ndim != 2:
+        raise FrameTypeError(f"{name}: cannot solve a {frame.data.ndim}-D image")
+    return name
+
+
 def solve_astrometry(
     frame,
     *,
@@ -623,17 +639,7 @@ def solve_astrometry(
     True
     """
     t0 = time.perf_counter()
-    if not isinstance(frame, CCDData):
-        raise FrameTypeError(f"solve_astrometry needs a frame (CCDData), not {type(frame).__name__}")
-    name = frame.name if isinstance(frame, FrameBase) else "<in-memory CCDData>"
-    if isinstance(frame, FrameBase) and not isinstance(frame, CalibratedFrame):
-        raise FrameTypeError(
-            f"{name}: a {type(frame).__name__} cannot become a SolvedFrame (a calibrated frame with a "
-            "verified WCS); calibrate it first: calibrate_frame(raw, bias=..., dark=..., flat=...), or "
-            "calibrate_frame(raw, unit='adu') to keep ADU without masters"
-        )
-    if frame.data.ndim != 2:
-        raise FrameTypeError(f"{name}: cannot solve a {frame.data.ndim}-D image")
+    name = _check_frame(frame)
     names = _backend_list(backend)
     if time_limit is None or not time_limit > 0:
         raise ValueError(f"time_limit must be a positive number of seconds, not {time_limit!r}")

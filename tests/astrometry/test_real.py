@@ -27,11 +27,11 @@ from ._fields import (
     FIELDS,
     TEST_CATALOG,
     TEST_DATA,
+    as_calibrated,
     grid_error,
     requires_debian_index,
     requires_engine,
     requires_solve_field,
-    as_calibrated,
     simulated_field,
 )
 

@@ -21,10 +21,10 @@ from ._fields import (
     FIELDS,
     ROTATION,
     TEST_DATA,
+    as_calibrated,
     grid_error,
     requires_engine,
     requires_solve_field,
-    as_calibrated,
     simulated_field,
 )
 
@@ -131,7 +131,9 @@ def test_narrow_field_solves_or_says_too_few_reference_stars():
         target="M42", shape=(450, 600), scale=3.0, rotation=ROTATION, synthetic_density=300.0, seed=5
     )
     try:
-        solved = solve_astrometry(as_calibrated(frame), backend="matcher", scale=3.0, radius=0.05, catalog="demo")
+        solved = solve_astrometry(
+            as_calibrated(frame), backend="matcher", scale=3.0, radius=0.05, catalog="demo"
+        )
     except AstrometryError as exc:
         assert "too few reference stars" in str(exc)
     else:
