@@ -29,8 +29,12 @@ def _corrupt(folder, name):
 
 @pytest.fixture(scope="module")
 def fields(tmp_path_factory):
-    """Two raw lights of the Cygnus Loop (9 arcsec/px, real Tycho-2 stars) and their truths."""
+    """Two calibrated lights of the Cygnus Loop (9 arcsec/px, real Tycho-2 stars) and their truths.
+
+    Calibrated, not raw: solve_astrometry refuses a RawFrame (issue 10, defect 3).
+    """
     from astrophot.datasets import make_raw_frame
+    from astrophot.reduction import calibrate_frame
 
     folder = tmp_path_factory.mktemp("fields")
     out = []
@@ -43,7 +47,8 @@ def fields(tmp_path_factory):
             synthetic_density=300.0,
             seed=seed,
         )
-        name = f"raw-T20-jdoe-Cygnus_Loop-20211005-04000{seed}-Red-BIN1-E-300-001.fit"
+        frame = calibrate_frame(frame, unit="adu", gain=1.0, read_noise=8.0)
+        name = f"cal-T20-jdoe-Cygnus_Loop-20211005-04000{seed}-Red-BIN1-E-300-001.fits"
         out.append((write_frame(frame, folder / name), truth[0]))
     return out
 
@@ -65,7 +70,7 @@ def test_solve_many_frames_into_a_new_folder_one_bad(fields, tmp_path):
     assert len(errors) == 1 and "raw-broken.fit" in errors[0], proc.stderr
     assert "1 of 3 frames failed" in proc.stderr
     for path, truth in fields:
-        solved = out / path.name.replace("raw-", "nav-").replace(".fit", ".fits")
+        solved = out / path.name.replace("cal-", "nav-")
         assert grid_error(read_frame(solved).wcs, truth.wcs, (400, 600)) < 0.1
         assert path.name in proc.stdout  # one result line per frame, naming it
     assert {p: _digest(p) for p in before} == before
@@ -84,7 +89,7 @@ def test_solve_refuses_an_input_as_output_and_a_frame_of_another_kind(fields, tm
     assert proc.returncode == 1 and "is an input" in proc.stderr
     assert _digest(path) == before
     other = tmp_path / "other.fits"
-    other.write_bytes(path.read_bytes())  # a raw frame, not a solved one
+    other.write_bytes(path.read_bytes())  # a calibrated frame, not a solved one
     proc = astrophot("solve", path, "-o", other, "--overwrite", "--backend", "matcher", "--catalog", "demo")
     assert proc.returncode == 1 and "refusing to replace it with a SolvedFrame" in proc.stderr
     assert _digest(other) == before
@@ -152,9 +157,9 @@ def test_issue_11_finding_13_unsolvable_and_fully_masked_frames(fields, calibrat
     """Finding 13 as reported: 'solve unsolvable good' wrote nothing; 'quality DIR' with one fully
     masked frame wrote no report at all."""
     (good, truth), _ = fields
-    noise = tmp_path / "raw-T20-jdoe-Cygnus_Loop-20211005-040009-Red-BIN1-E-300-001.fit"
+    noise = tmp_path / "cal-T20-jdoe-Cygnus_Loop-20211005-040009-Red-BIN1-E-300-001.fits"
     frame = read_frame(good)
-    frame.data = np.random.default_rng(5).normal(1000, 10, frame.data.shape).astype(np.uint16)  # no stars
+    frame.data = np.random.default_rng(5).normal(1000, 10, frame.data.shape).astype(np.float32)  # no stars
     write_frame(frame, noise)
     args = [
         "--scale",
@@ -170,7 +175,7 @@ def test_issue_11_finding_13_unsolvable_and_fully_masked_frames(fields, calibrat
     ]
     proc = astrophot("solve", noise, good, *args)
     assert proc.returncode == 1 and noise.name in proc.stderr, proc.stderr
-    solved = tmp_path / "s" / good.name.replace("raw-", "nav-").replace(".fit", ".fits")
+    solved = tmp_path / "s" / good.name.replace("cal-", "nav-")
     assert grid_error(read_frame(solved).wcs, truth.wcs, (400, 600)) < 0.1  # the good one still solved
     paths = [p for p, _ in calibrated]
     masked = read_frame(paths[0])
