@@ -14,13 +14,19 @@ Every stage that can use threads takes ``parallel=`` (reproject's convention):
 
 Stages never keep pools between calls, never fork, and never start threads
 inside a Dask worker unless the caller asks for them explicitly.
+
+Objects that are not thread-safe get one private copy per thread (`PerThread`).
+``astropy.wcs.WCS`` is one: its transformations mutate wcslib's state, so threads
+sharing one WCS now and then get wrong coordinates, silently (astropy issues
+16245 and 19174; reproject gives each thread its own copy, reproject#605).
 """
 
 import os
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["MAX_AUTO_THREADS", "in_dask_worker", "resolve_threads", "thread_map"]
+__all__ = ["MAX_AUTO_THREADS", "PerThread", "in_dask_worker", "resolve_threads", "thread_map"]
 
 #: Upper limit of the automatic thread count (most stages are memory-bound beyond it).
 MAX_AUTO_THREADS = 4
@@ -112,3 +118,52 @@ def thread_map(function, items, *, n_threads=1):
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(n_threads, len(items)), thread_name_prefix="astrophot") as pool:
         return list(pool.map(function, items))
+
+
+class PerThread:
+    """
+    One private copy of something not thread-safe for each thread of a `thread_map`.
+
+    The copies are made up front in the calling thread (copying an object another
+    thread is using is not safe either); each thread takes one the first time it
+    calls `get` and keeps it. With one thread the original is used, uncopied.
+
+    Parameters
+    ----------
+    original : object
+        What the threads share.
+    copy : callable
+        ``copy(original)`` gives an independent copy.
+    n_threads : int
+        The threads that will call `get` (at most).
+
+    Examples
+    --------
+    >>> from astropy.wcs import WCS
+    >>> from astrophot._concurrency import PerThread, thread_map
+    >>> wcs = WCS(naxis=2)
+    >>> private = PerThread(wcs, lambda w: w.deepcopy(), n_threads=2)
+    >>> copies = thread_map(lambda _: private.get(), range(2), n_threads=2)
+    >>> any(c is wcs for c in copies)
+    False
+    """
+
+    def __init__(self, original, copy, n_threads):
+        self._original = original
+        self._serial = n_threads <= 1
+        self._free = [] if self._serial else [copy(original) for _ in range(n_threads)]
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def get(self):
+        """This thread's copy (the original when only one thread was asked for)."""
+        if self._serial:
+            return self._original
+        try:
+            return self._local.value
+        except AttributeError:
+            with self._lock:
+                if not self._free:
+                    raise RuntimeError("more threads than copies asked for PerThread") from None
+                self._local.value = self._free.pop()
+            return self._local.value

@@ -49,3 +49,21 @@ def test_thread_map_order_threads_and_errors():
 
     with pytest.raises(RuntimeError, match="frame 3"):
         thread_map(fail, range(6), n_threads=2)
+
+
+def test_per_thread_gives_each_thread_its_own_copy():
+    from astrophot._concurrency import PerThread
+
+    shared = {"n": 0}
+    private = PerThread(shared, dict, n_threads=3)
+    barrier = threading.Barrier(3)
+
+    def work(_):
+        barrier.wait()  # three threads at once: three copies, none shared
+        return id(private.get())
+
+    ids = thread_map(work, range(3), n_threads=3)
+    assert len(set(ids)) == 3 and id(shared) not in ids
+    with pytest.raises(RuntimeError, match="more threads than copies"):
+        thread_map(lambda _: (barrier.wait(), private.get()), range(3), n_threads=3)
+    assert PerThread(shared, dict, n_threads=1).get() is shared  # one thread: no copy

@@ -54,12 +54,12 @@ Internal API (stable for the other combination modules)
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import astropy.units as u
 import numpy as np
 
-from astrophot._concurrency import resolve_threads, thread_map
+from astrophot._concurrency import PerThread, resolve_threads, thread_map
 from astrophot.combination import _core
 from astrophot.combination._grid import celestial_wcs, footprint_points, sky_to_pixel
 from astrophot.combination._reject import combine_stack
@@ -445,6 +445,12 @@ def _normalise_band(values, variances, rows, plan):
             values[k] += np.float32(plan["offset"][k])
 
 
+def _copy_wcs(shared):
+    """The inputs and the output WCS with WCS objects of their own (a thread's copy: `PerThread`)."""
+    inputs, wcs = shared
+    return [replace(item, wcs=item.wcs.deepcopy()) for item in inputs], wcs.deepcopy()
+
+
 def _combine_band(inputs, wcs, shape, rows, plan, planes):
     values, variances = resample_rates(inputs, wcs, shape, rows, **plan["resample"])
     _normalise_band(values, variances, rows, plan)
@@ -564,10 +570,12 @@ def combine_frames(
     plan = _plan(inputs, factor, offset, weights, background, options)
     planes = _Planes(shape, len(inputs))
     bands = band_slices(shape, len(inputs), band_rows)
+    n_threads = resolve_threads(parallel)
+    private = PerThread((inputs, wcs), _copy_wcs, min(n_threads, len(bands)))
     done = thread_map(
-        lambda rows: _combine_band(inputs, wcs, shape, rows, plan, planes),
+        lambda rows: _combine_band(*private.get(), shape, rows, plan, planes),
         bands,
-        n_threads=resolve_threads(parallel),
+        n_threads=n_threads,
     )
     for (present, rejected), _ in done:
         planes.present += present

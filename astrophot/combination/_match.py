@@ -34,7 +34,7 @@ from astropy.coordinates import SkyCoord
 from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy import ndimage
 
-from astrophot._concurrency import resolve_threads, thread_map
+from astrophot._concurrency import PerThread, resolve_threads, thread_map
 from astrophot.analysis._mesh import _box_centres, spline_matrix
 from astrophot.combination import _core
 from astrophot.combination._background import fit_overlap, solve_backgrounds
@@ -543,11 +543,14 @@ def match_backgrounds(
     axes = _coarse_axes(shape, bin_size)
     masks = _protect_per_frame(protect, frames, wcs, shape)
 
+    n_threads = resolve_threads(parallel)
+    private = PerThread(wcs, lambda w: w.deepcopy(), min(n_threads, len(frames)))
+
     def one(k):
         coarse, rms = _sky_on_frame(frames[k], masks[k], box_size)
-        return _sample(frames[k], coarse * scales[k], wcs, shape, axes), rms * scales[k]
+        return _sample(frames[k], coarse * scales[k], private.get(), shape, axes), rms * scales[k]
 
-    results = thread_map(one, range(len(frames)), n_threads=resolve_threads(parallel))
+    results = thread_map(one, range(len(frames)), n_threads=n_threads)
     samples = [r[0] for r in results]
     sky_rms = np.array([r[1] for r in results])
     skies = [s[0] for s in samples]

@@ -7,7 +7,7 @@ import time
 import numpy as np
 from astropy.nddata import StdDevUncertainty
 
-from astrophot._concurrency import resolve_threads, thread_map
+from astrophot._concurrency import PerThread, resolve_threads, thread_map
 from astrophot.combination import _core
 from astrophot.combination._grid import celestial_wcs, footprint_points, parse_target, sky_to_pixel
 from astrophot.exceptions import CombinationError, FrameTypeError
@@ -121,11 +121,14 @@ def _resample_interp(frame, wcs_in, wcs_out, out_shape, rows, options, n_threads
     flags = _blank(out_shape, rows, np.uint32, int(DQFlag.NO_DATA))
     want_area = options["conserve"] == "flux" or options["antialias"]
     carried = frame.flags if frame.flags is not None and frame.flags.any() else None
+    bands = [] if rows is None else _bands(rows[0], rows[1], nx)
+    private = PerThread((wcs_in, wcs_out), _copy_wcs, min(n_threads, len(bands)))
 
     def one_band(band):
+        band_in, band_out = private.get()
         mapped = _core.pixel_map(
-            wcs_in,
-            wcs_out,
+            band_in,
+            band_out,
             out_shape,
             rows=band,
             projection_error=options["projection_error"],
@@ -149,9 +152,12 @@ def _resample_interp(frame, wcs_in, wcs_out, out_shape, rows, options, n_threads
         if out_var is not None:
             out_var[band] = result[1]
 
-    if rows is not None:
-        thread_map(one_band, _bands(rows[0], rows[1], nx), n_threads=n_threads)
+    thread_map(one_band, bands, n_threads=n_threads)
     return out, out_var, weight, flags
+
+
+def _copy_wcs(pair):
+    return tuple(w.deepcopy() for w in pair)
 
 
 def _resample_exact(frame, wcs_in, wcs_out, out_shape, options):
