@@ -5,11 +5,12 @@ import math
 
 import astropy.units as u
 import numpy as np
-from astropy.nddata import CCDData, NDData
+from astropy.nddata import NDData
 
 from astrophot._saturation import datamax_is_saturation
-from astrophot.exceptions import FrameMismatchError, FrameTypeError
-from astrophot.frames import DQFlag, FrameBase, flags_to_mask
+from astrophot.exceptions import FrameMismatchError
+from astrophot.frames import DQFlag, flags_to_mask
+from astrophot.frames._input import as_frame as _as_frame
 
 __all__ = []
 
@@ -28,30 +29,13 @@ def frame_name(frame):
 
 def as_frame(frame, *, purpose):
     """
-    Accept a frame, a `~astropy.nddata.CCDData`/`NDData` or a 2-D array.
+    Accept a frame, a frame file's path, a `~astropy.nddata.CCDData`/`NDData` or a 2-D array.
 
-    Returns an object with ``data``, ``mask``, ``unit``, ``uncertainty``,
-    ``meta`` (``header``), ``wcs`` and ``flags`` attributes (flags may be None).
+    The stages' one input contract (`astrophot.frames._input.as_frame`). Returns
+    an object with ``data``, ``mask``, ``unit``, ``uncertainty``, ``meta``
+    (``header``), ``wcs`` and ``flags`` attributes (flags may be None).
     """
-    if isinstance(frame, FrameBase):
-        obj = frame
-    elif isinstance(frame, CCDData):
-        obj = FrameBase(frame, copy=False)
-    elif isinstance(frame, NDData):
-        obj = FrameBase(
-            frame.data, unit=frame.unit or u.dimensionless_unscaled, mask=frame.mask, meta=frame.meta
-        )
-    elif isinstance(frame, u.Quantity):
-        obj = FrameBase(frame.value, unit=frame.unit)
-    elif isinstance(frame, np.ndarray):
-        obj = FrameBase(frame, unit=u.dimensionless_unscaled)
-    else:
-        raise FrameTypeError(f"{purpose} needs a frame, CCDData or 2-D array, not {type(frame).__name__}")
-    if obj.data.ndim != 2:
-        raise FrameMismatchError(
-            f"{frame_name(obj)}: {purpose} needs a 2-D image, not shape {obj.data.shape}"
-        )
-    return obj
+    return _as_frame(frame, role=purpose, wrap=True)
 
 
 def float_data(frame):

@@ -107,7 +107,7 @@ def estimate_background(
 
     Parameters
     ----------
-    frame : `~astrophot.CalibratedFrame`, `~astropy.nddata.CCDData` or 2-D array
+    frame : `~astrophot.CalibratedFrame`, `~astropy.nddata.CCDData`, 2-D array, or path
         The image. Its mask, its `~astrophot.DQFlag` bad bits and non-finite
         pixels are left out.
     box_size : int, optional

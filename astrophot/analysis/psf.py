@@ -90,7 +90,7 @@ def measure_psf(frame, stars=None, *, grid=3, min_snr=20.0, max_per_cell=25, **f
 
     Parameters
     ----------
-    frame : `~astrophot.CalibratedFrame`, `~astropy.nddata.CCDData` or 2-D array
+    frame : `~astrophot.CalibratedFrame`, `~astropy.nddata.CCDData`, 2-D array, or path
         The image (for its size and plate scale; searched for stars when
         ``stars`` is None).
     stars : `~astropy.table.QTable`, optional

@@ -200,7 +200,7 @@ def assess_quality(frame, *, stars=None, background=None, saturation=None, **fin
 
     Parameters
     ----------
-    frame : `~astrophot.CalibratedFrame`, `~astropy.nddata.CCDData` or 2-D array
+    frame : `~astrophot.CalibratedFrame`, `~astropy.nddata.CCDData`, 2-D array, or path
         The frame (its file name, filter, exposure and date come from it).
     stars : `~astropy.table.QTable`, optional
         `find_stars` output for this frame (found here when None).

@@ -635,7 +635,7 @@ def find_stars(
 
     Parameters
     ----------
-    frame : `~astrophot.CalibratedFrame`, `~astropy.nddata.CCDData` or 2-D array
+    frame : `~astrophot.CalibratedFrame`, `~astropy.nddata.CCDData`, 2-D array, or path
         The image. Its mask and `~astrophot.DQFlag` bad bits are respected
         (pixels flagged only ``SATURATED`` are kept for detection so that a
         saturated star is found whole, and flagged).

@@ -28,6 +28,7 @@ from astrophot.astrometry._wcsfit import refine_wcs, verify_wcs, wcs_summary
 from astrophot.astrometry._web import solve_with_web
 from astrophot.exceptions import AstrometryError, FrameTypeError
 from astrophot.frames import CalibratedFrame, FrameBase, SolvedFrame
+from astrophot.frames._input import as_frame
 from astrophot.provenance import start_step
 
 __all__ = ["BACKENDS", "solve_astrometry"]
@@ -471,9 +472,8 @@ def _build(frame, wcs, table, solution, rec):
 
 
 def _check_frame(frame):
-    """The frame's name; a non-frame, a frame that is not calibrated or not 2-D is refused."""
-    if not isinstance(frame, CCDData):
-        raise FrameTypeError(f"solve_astrometry needs a frame (CCDData), not {type(frame).__name__}")
+    """The frame (read when a path) and its name; a frame that is not calibrated or not 2-D is refused."""
+    frame = as_frame(frame, role="solve_astrometry", accept=(CCDData,))
     name = frame.name if isinstance(frame, FrameBase) else "<in-memory CCDData>"
     if isinstance(frame, FrameBase) and not isinstance(frame, CalibratedFrame):
         raise FrameTypeError(
@@ -481,9 +481,7 @@ def _check_frame(frame):
             "verified WCS); calibrate it first: calibrate_frame(raw, bias=..., dark=..., flat=...), or "
             "calibrate_frame(raw, unit='adu') to keep ADU without masters"
         )
-    if frame.data.ndim != 2:
-        raise FrameTypeError(f"{name}: cannot solve a {frame.data.ndim}-D image")
-    return name
+    return frame, name
 
 
 def solve_astrometry(
@@ -518,8 +516,8 @@ def solve_astrometry(
 
     Parameters
     ----------
-    frame : `~astrophot.CalibratedFrame` or `~astropy.nddata.CCDData`
-        A calibrated frame (or a plain CCDData). A `~astrophot.RawFrame` or a
+    frame : `~astrophot.CalibratedFrame`, `~astropy.nddata.CCDData`, str or path-like
+        A calibrated frame (or a plain CCDData, or a frame file's path). A `~astrophot.RawFrame` or a
         master is refused: calibrate a raw light first
         (``calibrate_frame(raw, unit="adu")`` keeps ADU without masters).
     stars : `~astropy.table.Table`, optional
@@ -639,7 +637,7 @@ def solve_astrometry(
     True
     """
     t0 = time.perf_counter()
-    name = _check_frame(frame)
+    frame, name = _check_frame(frame)
     names = _backend_list(backend)
     if time_limit is None or not time_limit > 0:
         raise ValueError(f"time_limit must be a positive number of seconds, not {time_limit!r}")

@@ -13,8 +13,9 @@ from astrophot.combination._match import BackgroundMatch, footprint_counts, matc
 from astrophot.combination._normalize import frame_weights
 from astrophot.combination._reject import REJECTIONS, auto_rejection
 from astrophot.combination.stack import _product, _progress
-from astrophot.exceptions import AstrophotUserWarning, CombinationError, FrameMismatchError, FrameTypeError
+from astrophot.exceptions import AstrophotUserWarning, CombinationError, FrameMismatchError
 from astrophot.frames import FrameBase
+from astrophot.frames._input import as_frame
 from astrophot.provenance import start_step
 
 __all__ = ["make_mosaic"]
@@ -32,9 +33,8 @@ def _check_frames(frames):
     frames = list(frames)
     if not frames:
         raise CombinationError("make_mosaic: no frames given")
+    frames = [as_frame(frame, role="make_mosaic") for frame in frames]  # frames or frame files
     for frame in frames:
-        if not isinstance(frame, FrameBase):
-            raise FrameTypeError(f"make_mosaic needs solved frames, not a {type(frame).__name__}")
         celestial_wcs(frame)
     by_filter = {}
     for frame in frames:
@@ -193,7 +193,7 @@ def make_mosaic(
 
     Parameters
     ----------
-    frames : sequence of `~astrophot.SolvedFrame`
+    frames : sequence of `~astrophot.SolvedFrame` (or their paths)
         In electrons (with ``EXPTIME``) or electrons per second, of one filter.
     wcs : optional
         The output grid: `~astrophot.find_optimal_wcs` of all the frames (default), or a

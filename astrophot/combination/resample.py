@@ -10,8 +10,9 @@ from astropy.nddata import StdDevUncertainty
 from astrophot._concurrency import PerThread, resolve_threads, thread_map
 from astrophot.combination import _core
 from astrophot.combination._grid import celestial_wcs, footprint_points, parse_target, sky_to_pixel
-from astrophot.exceptions import CombinationError, FrameTypeError
-from astrophot.frames import DQFlag, FrameBase, ResampledFrame
+from astrophot.exceptions import CombinationError
+from astrophot.frames import DQFlag, ResampledFrame
+from astrophot.frames._input import as_frame
 from astrophot.provenance import start_step
 
 __all__ = ["resample_frame"]
@@ -37,8 +38,6 @@ def _clean_header(header):
 
 
 def _check_input(frame, kernel, conserve):
-    if not isinstance(frame, FrameBase):
-        raise FrameTypeError(f"resample_frame needs a solved frame, not a {type(frame).__name__}")
     if kernel not in _KERNEL_NAMES:
         raise ValueError(f"{frame.name}: unknown kernel {kernel!r}; expected one of {list(_KERNEL_NAMES)}")
     if conserve not in ("surface_brightness", "flux"):
@@ -245,7 +244,7 @@ def resample_frame(
 
     Parameters
     ----------
-    frame : `~astrophot.SolvedFrame`
+    frame : `~astrophot.SolvedFrame`, str or path-like
         A frame with a celestial WCS.
     target : `~astropy.wcs.WCS`, `~astropy.io.fits.Header`, path, frame or ``(wcs, shape)``
         The output grid, e.g. what `find_optimal_wcs` returns, or another frame.
@@ -304,6 +303,7 @@ def resample_frame(
     (True, 1.0)
     """
     started = time.perf_counter()
+    frame = as_frame(frame, role="resample_frame")  # a frame or a frame file
     wcs_in = _check_input(frame, kernel, conserve)
     wcs_out, out_shape = parse_target(target, shape)
     options = {

@@ -22,6 +22,7 @@ from astrophot.combination._reject import REJECTIONS, combine_stack
 from astrophot.combination.resample import _clean_header
 from astrophot.exceptions import AstrophotUserWarning, CombinationError, FrameMismatchError
 from astrophot.frames import StackedFrame
+from astrophot.frames._input import as_frame
 from astrophot.provenance import start_step
 
 __all__ = ["stack_frames"]
@@ -282,7 +283,7 @@ def stack_frames(
 
     Parameters
     ----------
-    frames : sequence of `~astrophot.SolvedFrame`
+    frames : sequence of `~astrophot.SolvedFrame` (or their paths)
         In electrons (with ``EXPTIME``) or electrons per second, of one filter and target.
     wcs : None, ``"optimal"``, `~astropy.wcs.WCS`, header, path, frame or ``(wcs, shape)``
         The output grid: the first frame's (default), one covering every frame
@@ -359,7 +360,8 @@ def stack_frames(
     _check_options(rejection, normalize, frames)
     if kernel == "exact":
         raise ValueError("stack_frames: kernel='exact' is not available for stacks; use lanczos3 or bilinear")
-    frames, inputs, wcs_out, shape_out, left_out = _prepare(list(frames), wcs, shape, quality)
+    frames = [as_frame(frame, role="stack_frames") for frame in frames]  # frames or frame files
+    frames, inputs, wcs_out, shape_out, left_out = _prepare(frames, wcs, shape, quality)
     resample = {"kernel": kernel, "projection_error": projection_error, "min_weight": min_weight}
     rule = {"rejection": rejection, "sigma": sigma, **(reject_options or {})}
     stats = _statistics(inputs, wcs_out, shape_out, resample, reference, rule)

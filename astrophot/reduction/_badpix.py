@@ -144,7 +144,7 @@ def fix_bad_pixels(frame, *, bad_pixels=None, box=5, min_good=4, bits=REPAIRABLE
 
     Parameters
     ----------
-    frame : `~astrophot.CalibratedFrame`
+    frame : `~astrophot.CalibratedFrame`, str or path-like
         The frame to repair (not modified).
     bad_pixels : `~astrophot.BadPixelMap` or path-like, optional
         More flags to apply first (OR-ed into the frame's flags).

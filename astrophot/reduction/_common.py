@@ -7,8 +7,9 @@ import re
 import astropy.units as u
 import numpy as np
 
-from astrophot.exceptions import FrameMismatchError, FrameTypeError
-from astrophot.frames import FrameBase
+from astrophot.exceptions import FrameMismatchError
+from astrophot.frames._input import as_frame as _as_frame
+from astrophot.frames._input import check_role
 
 __all__ = [
     "as_frame",
@@ -25,61 +26,9 @@ log = logging.getLogger(__name__)
 _SECTION = re.compile(r"^\s*\[\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*:\s*(\d+)\s*\]\s*$")
 
 
-#: The kind of data each frame class holds (for `check_role`).
-_KIND_OF_TYPE = {
-    "MasterBias": "bias",
-    "MasterDark": "dark",
-    "MasterFlat": "flat",
-    "BadPixelMap": "bad-pixel map",
-    "CalibratedFrame": "light",
-    "SolvedFrame": "light",
-}
-_EXPECTED_KIND = {
-    "MasterBias": "bias",
-    "MasterDark": "dark",
-    "MasterFlat": "flat",
-    "BadPixelMap": "bad-pixel map",
-}
-
-
-def _kinds_claimed(frame):
-    """(what, kind) pairs the frame says about itself: its type stamp and IMAGETYP."""
-    from astrophot.io import classify_imagetyp
-
-    claims = []
-    stamp = getattr(frame, "stamped_type", None)
-    if stamp in _KIND_OF_TYPE:
-        claims.append((f"its type stamp says {stamp}", _KIND_OF_TYPE[stamp]))
-    imagetyp = frame.header.get("IMAGETYP") if frame.header is not None else None
-    kind = classify_imagetyp(imagetyp)
-    if kind is not None and kind != "badpix":
-        claims.append((f"IMAGETYP is {str(imagetyp).strip()!r}", kind.replace("master ", "")))
-    return claims
-
-
-def check_role(frame, cls, role):
-    """
-    Refuse a frame whose own type stamp or IMAGETYP names another kind than its role.
-
-    A master dark given as the bias, or a raw light given as the flat, is a
-    `~astrophot.exceptions.FrameTypeError` with the reason. Frames that say
-    nothing about their kind pass. Returns ``frame``.
-    """
-    expected = _EXPECTED_KIND.get(cls.__name__, "light" if role == "light frame" else None)
-    if expected is None:
-        return frame
-    for what, kind in _kinds_claimed(frame):
-        if kind != expected:
-            raise FrameTypeError(
-                f"{frame.name}: given as the {role} but {what} (a {kind}, not a {expected}); "
-                "pass the right file, or fix the card if the file is mislabelled"
-            )
-    return frame
-
-
 def as_frame(value, cls, role, *, accept=()):
     """
-    Return ``value`` as a frame of class ``cls``: frames pass, paths are read.
+    ``value`` as a frame of class ``cls`` (None stays None): `astrophot.frames._input.as_frame`.
 
     Parameters
     ----------
@@ -90,25 +39,8 @@ def as_frame(value, cls, role, *, accept=()):
         What the frame is for (``"bias"``), for messages.
     accept : tuple of type, optional
         Other frame classes accepted as they are.
-
-    Returns
-    -------
-    frame or None
     """
-    if value is None:
-        return None
-    if isinstance(value, (str, bytes)) or hasattr(value, "__fspath__"):
-        from astrophot.io import read_frame
-
-        return check_role(read_frame(value, frame_type=cls), cls, role)
-    if isinstance(value, (cls, *accept)):
-        return check_role(value, cls, role)
-    if isinstance(value, FrameBase):
-        raise FrameTypeError(
-            f"{value.name}: the {role} must be a {cls.__name__}, not a {value.frame_type} "
-            f"(read it with read_frame(path, frame_type={cls.__name__!r}) if the file is mislabelled)"
-        )
-    raise FrameTypeError(f"the {role} must be a {cls.__name__} or a path, not {type(value).__name__}")
+    return _as_frame(value, cls, role=role, accept=accept, optional=True)
 
 
 def parse_section(text, shape, *, keyword, source):

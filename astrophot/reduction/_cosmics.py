@@ -337,7 +337,7 @@ def reject_cosmic_rays(
 
     Parameters
     ----------
-    frame : `~astrophot.CalibratedFrame`
+    frame : `~astrophot.CalibratedFrame`, str or path-like
         A calibrated frame (sky still in), in electrons or ADU.
     fast : bool, optional
         The fast default: one whole-frame iteration plus a second iteration
