@@ -204,6 +204,11 @@ _T33_HEADER = (
     "real calibrated T33 header (shared/data/itelescope_headers/calibrated-T33-m17-SII-300s.hdr.txt)"
 )
 _ADC16 = "16-bit unsigned data (BITPIX=16, BZERO=32768): ADC ceiling"
+_T07_PAGE = (
+    "iTelescope's published T7 description, "
+    "https://support.itelescope.net/support/solutions/articles/231908-telescope-7 "
+    "(stored copy)"
+)
 
 _SITE_OF = {
     "H06": ("T02", "T05", "T11", "T14", "T20", "T21", "T68"),
@@ -230,6 +235,47 @@ _FACTS = {
             "were tuned for T05 but are tuning values, not camera measurements. The "
             "2184x1472 format is that of the KAF-3200ME sensor (6.8 um pixels), not "
             "confirmed for this camera, so pixel_size stays None."
+        ),
+    ),
+    "T07": dict(
+        camera="SBIG STL-11000M",
+        pixel_size=9.0,
+        focal_length=2929.0,
+        aperture=431.0,
+        shape=(2672, 4008),
+        gain=2.2,
+        full_well=50000.0,
+        binning_modes=(1, 2),
+        filters=("Luminance", "R", "V", "B", "Ha", "OIII", "SII", "I"),
+        set_temperature=-20,
+        sources={
+            "camera": _T07_PAGE + ": 'a large format STL11000M CCD' (SBIG's STL-11000M)",
+            "pixel_size": _T07_PAGE + ": 'Pixel Size: 9um Square'",
+            "focal_length": (
+                _T07_PAGE + ": 'Focal Length: 2929mm' (Planewave 17\" CDK, f/6.8); with 9 um "
+                "pixels 0.634 arcsec/px, the page's 'Resolution: 0.63 arc-secs/pixel'"
+            ),
+            "aperture": _T07_PAGE + ": 'Aperture: 431mm'",
+            "shape": (
+                _T07_PAGE + ": 'Array: 4008 by 2672'; 'FOV: 28.2 x 42.3 arc-mins' puts the "
+                "2672 pixels along the 28.2 arcmin side"
+            ),
+            "gain": (
+                _T07_PAGE + ": 'A/D Gain: 2.2e-/ADU' (the page does not say whether it was "
+                "measured on this camera; measure it from flats for real work)"
+            ),
+            "full_well": _T07_PAGE + ": 'Full Well: ~50,000e-' (a nominal figure, " + _TYPICAL + ")",
+            "binning_modes": _T07_PAGE + ": darks for 'Binx1 - Binx2'",
+            "filters": _T07_PAGE + ": 'Filters: Luminance, R, V, B, Ha, Oiii, SII, I' (Oiii written OIII)",
+            "set_temperature": _T07_PAGE + ": Cooling set to -20 C by default",
+        },
+        notes=(
+            'Planewave 17" CDK (f/6.8) at AstroCamp, Nerpio. The page gives the site as '
+            "N 38 09', W 002 19', 1650 m (the I89 entry, from the reference spec, says "
+            "1607 m) and a position angle of 272 deg; its dark current (0.5 e-/px/s at "
+            "0 C) and QE (50 % peak) are the camera's. An anti-blooming (ABG) CCD: the page "
+            "warns that it is not linear near saturation, so keep photometry well below "
+            "full well. Read noise and the ADC ceiling are not given."
         ),
     ),
     "T20": dict(

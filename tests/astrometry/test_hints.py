@@ -74,6 +74,37 @@ def test_scale_from_the_telescope_table_with_binning():
     assert "T33" in hint.sources["scale"]
 
 
+def test_t07_frame_without_optics_gets_the_published_scale_from_the_table():
+    """A T7 frame whose header lacks FOCALLEN/XPIXSZ: 0.63 arcsec/px (iTelescope's T7 page) x bin 2."""
+    from datetime import datetime
+
+    from astrophot.datasets import make_raw_frame
+    from astrophot.instruments.itelescope import make_raw_filename
+
+    raw, _ = make_raw_frame(shape=(60, 90), telescope="T07", binning=2, scale=1.26, seed=3)
+    header = raw.header.copy()
+    for key in ("FOCALLEN", "XPIXSZ", "YPIXSZ"):
+        del header[key]
+    name = make_raw_filename(
+        telescope="T07",
+        user="someone",
+        target="M1",
+        local_time=datetime(2024, 1, 1, 22, 0, 0),
+        filter="Luminance",
+        binning=2,
+        pier_side="E",
+        exposure=300,
+        sequence=1,
+    )
+    frame = RawFrame(raw.data, meta=header, source_path=f"/data/{name}")
+    assert not header.get("TELESCOP", "").strip()  # the telescope comes from the file name
+    assert frame.telescope == "T07" and frame.binning == (2, 2)
+    hint = hint_from_frame(frame)
+    # the page's 'Resolution: 0.63 arc-secs/pixel' at bin 1, twice that at bin 2
+    assert hint.scale.to_value(ARCSEC_PIX) == pytest.approx(2 * 0.63, abs=0.01)
+    assert hint.sources["scale"] == "telescope table (T07)"
+
+
 def test_existing_wcs_and_mount_keywords():
     wcs = WCS(naxis=2)
     wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]

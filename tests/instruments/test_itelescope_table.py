@@ -117,6 +117,29 @@ def test_t31_plate_scale_from_pixel_size_and_focal_length():
     assert round(width.to_value(u.deg), 2) == 0.93
 
 
+# iTelescope's published T7 page (stored copy):
+# https://support.itelescope.net/support/solutions/articles/231908-telescope-7
+T07_PAGE_SCALE = 0.63  # 'Resolution: 0.63 arc-secs/pixel'
+T07_PAGE_FOV = (28.2, 42.3)  # 'FOV: 28.2 x 42.3 arc-mins'
+
+
+def test_t07_optics_reproduce_the_published_scale_and_field():
+    t07 = get_telescope("T7")
+    assert t07.site is SITES["I89"]
+    # 206265 * 9e-3 mm / 2929 mm, rounded as the page rounds it
+    assert t07.plate_scale.to_value(u.arcsec / u.pix) == pytest.approx(T07_PAGE_SCALE, abs=0.005)
+    height, width = (side.to_value(u.arcmin) for side in t07.field_of_view)
+    assert height == pytest.approx(T07_PAGE_FOV[0], abs=0.1)
+    assert width == pytest.approx(T07_PAGE_FOV[1], abs=0.1)
+    assert t07.shape_for_binning(2) == (1336, 2004)
+    for name in ("pixel_size", "focal_length", "aperture", "shape", "gain", "full_well"):
+        assert "231908-telescope-7" in t07.sources[name], name
+    # the page's "~50,000e-" is a nominal figure, marked as the model's typical value
+    assert "typical for camera model" in t07.sources["full_well"]
+    assert t07.gain == 2.2 * u.electron / u.adu  # 'A/D Gain: 2.2e-/ADU'
+    assert t07.read_noise is None and t07.saturation is None
+
+
 def test_facts_agree_with_the_real_t31_header(shared_data):
     header = _header(shared_data, RAW_T31)
     t31 = get_telescope("T31")
