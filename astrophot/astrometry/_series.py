@@ -19,6 +19,12 @@ the 5200 series (Tycho-2 + Gaia DR2, "LITE") does. Its published layout:
 * the files are served at `SERIES_5200_URL` (the address the PyPI
   ``astrometry`` package's ``series_5200`` downloads from).
 
+The Tycho-2 4100 series (``index-4107`` to ``index-4119``) has quads of 22 to
+2000 arcmin (`SERIES_4100_QUADS`). `index_series` says which of the two series
+can solve a field offline by the same rule as `series_5200_files` (quads 10 %
+to 100 % of the field width), and leaves out the 4100 series for fields
+narrower than `TYCHO2_MIN_FIELD_DEG` (too few Tycho-2 stars).
+
 astropy-healpix is not required: the pixel lookup is the short Gorski et al.
 (2005) formula, tested against the layout diagrams in ``healpix.h``.
 """
@@ -32,11 +38,14 @@ import numpy as np
 from astrophot.exceptions import AstrometryError
 
 __all__ = [
+    "SERIES_4100_QUADS",
     "SERIES_5200_NSIDE",
     "SERIES_5200_SCALES",
     "SERIES_5200_URL",
+    "TYCHO2_MIN_FIELD_DEG",
     "fetch_index_files",
     "healpix_xy",
+    "index_series",
     "series_5200_files",
 ]
 
@@ -56,6 +65,51 @@ SERIES_5200_SCALES = {
 }
 #: Where the LITE files are published: ``{name}`` is ``index-52SS-TT.fits``.
 SERIES_5200_URL = "https://portal.nersc.gov/project/cosmo/temp/dstn/index-5200/LITE/{name}"
+#: Quad-size range (arcmin) of the Tycho-2 4100 series, index-4107 to index-4119
+#: (Fedora's astrometry-data-4107-4119: "from 22 to 2000 arcminutes"; Debian's
+#: astrometry-data-tycho2-07, -08, -09 and -10-19: 22-30, 30-44, 44-60 and 60-2000).
+SERIES_4100_QUADS = (22.0, 2000.0)
+#: Fields narrower than this (deg) hold too few Tycho-2 stars for the 4100 series.
+TYCHO2_MIN_FIELD_DEG = 0.5
+
+
+def _quads_fit(low, high, field_arcmin):
+    """astrometry.net's advice: quads from 10 % to 100 % of the field width."""
+    return high >= 0.1 * field_arcmin and low <= field_arcmin
+
+
+def index_series(field_deg):
+    """
+    The astrometry.net index series that can solve a field offline.
+
+    Parameters
+    ----------
+    field_deg : float
+        Field width (deg), the longer side of a rectangular frame.
+
+    Returns
+    -------
+    tuple of str
+        ``'4100'`` (Tycho-2) when some of its quads are 10 % to 100 % of the
+        field and the field is at least `TYCHO2_MIN_FIELD_DEG` wide,
+        ``'5200'`` (Tycho-2 + Gaia DR2) when some of its scales are (the rule
+        of `series_5200_files`); empty when neither is.
+
+    Examples
+    --------
+    >>> from astrophot.astrometry._series import index_series
+    >>> index_series(0.25), index_series(1.0), index_series(4.0)
+    (('5200',), ('4100', '5200'), ('4100',))
+    """
+    if not field_deg > 0:
+        raise ValueError(f"field_deg must be positive, not {field_deg!r}")
+    field_arcmin = 60.0 * float(field_deg)
+    series = []
+    if field_deg >= TYCHO2_MIN_FIELD_DEG and _quads_fit(*SERIES_4100_QUADS, field_arcmin):
+        series.append("4100")
+    if any(_quads_fit(low, high, field_arcmin) for low, high in SERIES_5200_SCALES.values()):
+        series.append("5200")
+    return tuple(series)
 
 
 def healpix_xy(ra, dec, nside):
@@ -161,11 +215,7 @@ def series_5200_files(ra, dec, field_deg, *, radius=None):
     if not field_deg > 0:
         raise ValueError(f"field_deg must be positive, not {field_deg!r}")
     field_arcmin = 60.0 * float(field_deg)
-    scales = [
-        s
-        for s, (low, high) in SERIES_5200_SCALES.items()
-        if high >= 0.1 * field_arcmin and low <= field_arcmin
-    ]
+    scales = [s for s, (low, high) in SERIES_5200_SCALES.items() if _quads_fit(low, high, field_arcmin)]
     if radius is None:
         radius = 0.5 * math.sqrt(2) * float(field_deg)
     pra, pdec = _cone_points(float(ra), float(dec), float(radius))

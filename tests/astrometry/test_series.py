@@ -3,7 +3,7 @@
 
 import pytest
 
-from astrophot.astrometry._series import fetch_index_files, healpix_xy, series_5200_files
+from astrophot.astrometry._series import fetch_index_files, healpix_xy, index_series, series_5200_files
 from astrophot.exceptions import AstrometryError
 
 #: astrometry.net's healpix.h draws the Nside=2 XY numbers over the RING layout: ring 1 (z = 5/6,
@@ -100,3 +100,25 @@ def test_cli_lists_the_files(capsys):
 
     assert main(["index", "list", "--ra", "0", "--dec", "25", "--field", "0.3"]) in (0, None)
     assert capsys.readouterr().out.split() == [f"index-{5200 + s}-19.fits" for s in range(7)]
+
+
+@pytest.mark.parametrize(
+    ("field_deg", "expected"),
+    [
+        # quads of 10-100 % of the field: 5200 has 2-22 arcmin, 4100 22-2000 arcmin
+        (0.02, ()),  # 1.2 arcmin: narrower than index-5200's 2 arcmin quads
+        (0.05, ("5200",)),  # 3 arcmin: index-5200's and -5201's quads fit
+        (0.49, ("5200",)),  # too few Tycho-2 stars below half a degree
+        (0.5, ("4100", "5200")),
+        (3.6, ("4100", "5200")),  # 216 arcmin: 22 arcmin quads are still >= 10 %
+        (3.7, ("4100",)),  # 222 arcmin: index-5206's 22 arcmin quads are under 10 %
+        (340.0, ()),  # 20400 arcmin (a fisheye): 2000 arcmin quads are under 10 %
+    ],
+)
+def test_index_series_for_a_field(field_deg, expected):
+    assert index_series(field_deg) == expected
+
+
+def test_index_series_rejects_a_bad_field():
+    with pytest.raises(ValueError, match="positive"):
+        index_series(0)
