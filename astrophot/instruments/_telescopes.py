@@ -16,6 +16,7 @@ __all__ = [
     "Telescope",
     "UnknownTelescopeError",
     "get_telescope",
+    "optics_table",
 ]
 
 
@@ -432,3 +433,75 @@ def get_telescope(name):
             return TELESCOPES[tel_id]
     known = " ".join(TELESCOPES)
     raise UnknownTelescopeError(f"unknown iTelescope telescope {name!r}; known telescopes: {known}")
+
+
+_OPTICS_HEADINGS = (
+    "Telescope",
+    "Site",
+    "Focal length (mm)",
+    "Pixel (micron)",
+    "Scale (arcsec/px, bin 1)",
+    "Field (arcmin)",
+    "Index series offline",
+)
+
+
+def _optics_row(telescope):
+    from astrophot.astrometry._series import index_series
+
+    unknown = "unknown"
+    focal = unknown if telescope.focal_length is None else f"{telescope.focal_length.to_value(u.mm):g}"
+    pixel = unknown if telescope.pixel_size is None else f"{telescope.pixel_size.to_value(u.um):g}"
+    scale = telescope.plate_scale
+    scale = unknown if scale is None else f"{scale.to_value(u.arcsec / u.pix):.3f}"
+    fov = telescope.field_of_view
+    if fov is None:
+        field_text = series = unknown
+    else:
+        sides = [side.to_value(u.arcmin) for side in fov]
+        field_text = " x ".join(f"{side:.1f}" for side in sides)
+        series = ", ".join(index_series(max(sides) / 60.0)) or "none"
+    site = unknown if telescope.site is None or telescope.site.mpc_code is None else telescope.site.mpc_code
+    return (telescope.id, site, focal, pixel, scale, field_text, series)
+
+
+def optics_table(telescopes=None):
+    """
+    Optics of the telescopes as a reStructuredText table, and the index series for their field.
+
+    Parameters
+    ----------
+    telescopes : iterable of str or Telescope, optional
+        Which telescopes (any name `get_telescope` reads); default all of
+        `TELESCOPES`, in order.
+
+    Returns
+    -------
+    str
+        A simple table: focal length, unbinned pixel size, `Telescope.plate_scale`
+        at bin 1, `Telescope.field_of_view` (height x width, arcmin) and the
+        astrometry.net index series that can solve such a field offline
+        (`astrophot.astrometry._series.index_series` of the longer side:
+        ``4100`` Tycho-2, ``5200`` Tycho-2 + Gaia). ``unknown`` where the
+        table lacks the facts. Binning multiplies the scale and leaves the
+        field as it is.
+
+    Examples
+    --------
+    >>> print(optics_table(["T07", "T02"]))
+    ========= ==== ================= ============== ======================== ============== ====================
+    Telescope Site Focal length (mm) Pixel (micron) Scale (arcsec/px, bin 1) Field (arcmin) Index series offline
+    ========= ==== ================= ============== ======================== ============== ====================
+    T07       I89  2929              9              0.634                    28.2 x 42.3    4100, 5200
+    T02       H06  unknown           unknown        unknown                  unknown        unknown
+    ========= ==== ================= ============== ======================== ============== ====================
+    """
+    chosen = TELESCOPES.values() if telescopes is None else [get_telescope(t) for t in telescopes]
+    rows = [_OPTICS_HEADINGS, *(_optics_row(t) for t in chosen)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_OPTICS_HEADINGS))]
+    rule = " ".join("=" * w for w in widths)
+
+    def line(row):
+        return " ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+
+    return "\n".join([rule, line(rows[0]), rule, *(line(row) for row in rows[1:]), rule])

@@ -4,7 +4,8 @@ iTelescope.net: telescopes, sites, cameras, file names and download preparation.
 
 - `TELESCOPES`, `get_telescope`, `Telescope`: the telescope table (site,
   optics, camera; `None` where a fact is unknown, with the source of each
-  known fact in ``Telescope.sources``).
+  known fact in ``Telescope.sources``); `optics_table` renders their optics,
+  fields and the astrometry.net index series for them.
 - `SITES`, `get_site`, `Site`, `site_from_header`: observatory sites, and
   the site a FITS header gives (``SITELAT``/``SITELONG``), for any observatory.
 - `parse_filename`, `ITelescopeFilename`, `make_raw_filename`,
@@ -32,7 +33,7 @@ from ._filenames import (
 from ._filters import FILTERS, FilterBand, UnknownFilterError, bandwidth_ratio, get_filter
 from ._prepare import PrepareError, PrepareReport, prepare_download
 from ._sites import SITES, Site, UnknownSiteError, get_site, parse_sexagesimal, site_from_header
-from ._telescopes import TELESCOPES, Telescope, UnknownTelescopeError, get_telescope
+from ._telescopes import TELESCOPES, Telescope, UnknownTelescopeError, get_telescope, optics_table
 
 __all__ = [
     "FILTERS",
@@ -54,6 +55,7 @@ __all__ = [
     "get_telescope",
     "make_master_filename",
     "make_raw_filename",
+    "optics_table",
     "output_name",
     "parse_filename",
     "parse_sexagesimal",
