@@ -446,22 +446,22 @@ def _output_stars(table, wcs):
 
 
 def _build(frame, wcs, table, solution, rec):
+    """The SolvedFrame: a new header and WCS over the calibrated frame's own pixel arrays (not copied)."""
     header = _clean_header(frame.meta) if hasattr(frame.meta, "copy") else dict(frame.meta)
-    data = np.array(frame.data, copy=True)
     kwargs = {
         "unit": frame.unit,
         "meta": header,
         "wcs": wcs,
         "uncertainty": None
         if frame.uncertainty is None
-        else frame.uncertainty.__class__(np.array(frame.uncertainty.array, copy=True)),
-        "mask": None if frame.mask is None else np.array(frame.mask, copy=True),
+        else frame.uncertainty.__class__(frame.uncertainty.array, copy=False),
+        "mask": frame.mask,
         "stars": table,
         "solution": solution,
     }
     if isinstance(frame, FrameBase) and frame.flags is not None:
-        kwargs["flags"] = frame.flags.copy()
-    out = SolvedFrame(data, **kwargs)
+        kwargs["flags"] = frame.flags
+    out = SolvedFrame(frame.data, copy=False, **kwargs)
     outcome = {
         k: solution[k]
         for k in ("backend", "n_matched", "rms_arcsec", "pixel_scale", "cached")

@@ -195,6 +195,14 @@ class StepRecorder:
         outcome : dict, optional
             Small results to record.
         """
+        if (
+            primary is not None
+            and getattr(frame, "_checksum", False) is None
+            and getattr(primary, "_checksum", None) is not None
+            and frame.data is primary.data
+        ):
+            # a header-only step shares its input's pixels: their checksum is not taken again
+            frame._checksum = primary._checksum
         step = self.step(output=frame, outcome=outcome)
         base = primary.provenance.steps if primary is not None else ()
         frame.provenance = Provenance.new((*base, step))
