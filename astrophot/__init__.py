@@ -55,6 +55,7 @@ _PUBLIC = {
     "find_stars": "astrophot.analysis",
     "measure_psf": "astrophot.analysis",
     "estimate_background": "astrophot.analysis",
+    "Background": "astrophot.analysis",
     "subtract_background": "astrophot.analysis",
     "image_arithmetic": "astrophot.analysis",
     "assess_quality": "astrophot.analysis",

@@ -4,7 +4,7 @@ Image analysis: stars and PSF, sky background, image arithmetic, and frame quali
 
 - `find_stars`, `measure_psf`: star lists with positions, fluxes and Moffat
   shapes; the PSF of a frame and its variation across the field.
-- `estimate_background`, `subtract_background`: the smooth sky and its RMS.
+- `estimate_background` (a `Background`), `subtract_background`: the smooth sky and its RMS.
 - `image_arithmetic`: ``+ - * /`` between frames, or a frame and a number,
   with uncertainties, masks, flags and provenance.
 - `assess_quality`, `summarize_quality`, `select_frames`,
@@ -13,7 +13,7 @@ Image analysis: stars and PSF, sky background, image arithmetic, and frame quali
 """
 
 from astrophot.analysis.arithmetic import image_arithmetic
-from astrophot.analysis.background import estimate_background, subtract_background
+from astrophot.analysis.background import Background, estimate_background, subtract_background
 from astrophot.analysis.psf import PSFSummary, measure_psf
 from astrophot.analysis.quality import (
     DEFAULT_RULES,
@@ -27,6 +27,7 @@ from astrophot.analysis.stars import StarFlag, ds9_regions, find_stars, select_p
 
 __all__ = [
     "DEFAULT_RULES",
+    "Background",
     "PSFSummary",
     "QualityRecord",
     "StarFlag",

@@ -15,11 +15,72 @@ from astrophot.exceptions import FrameMismatchError, FrameTypeError
 from astrophot.frames import CalibratedFrame, FrameBase, SolvedFrame
 from astrophot.provenance import start_step
 
-__all__ = ["estimate_background", "subtract_background"]
+__all__ = ["Background", "estimate_background", "subtract_background"]
 
 log = logging.getLogger(__name__)
 
 _ESTIMATORS = ("median", "mode")
+
+
+class Background(tuple):
+    """
+    The sky of a frame, fitted once: background and RMS maps and the mesh they come from.
+
+    What `estimate_background` returns (photutils' ``Background2D`` role). It
+    unpacks as before, ``background, rms = estimate_background(frame)``, and
+    is what `find_stars`, `assess_quality` and `measure_psf` take as
+    ``background=``: given it, they use this sky instead of fitting their
+    own, so a frame's background is estimated once in a night.
+
+    Attributes
+    ----------
+    background, rms : `~astrophot.CalibratedFrame` or `~astrophot.SolvedFrame`
+        The maps, in the frame's unit, with provenance.
+    level, noise : float
+        Median background level and RMS.
+    gradient : tuple of float
+        ``(d/dy, d/dx)`` of the best-fitting plane, per pixel.
+    box_size : int
+        Side of the mesh boxes in pixels.
+    """
+
+    def __new__(cls, background, rms, model):
+        self = super().__new__(cls, (background, rms))
+        self._model = model
+        return self
+
+    def __getnewargs__(self):  # pickling (a Dask task sends it): the mesh with the maps
+        return (self[0], self[1], self._model)
+
+    @property
+    def background(self):
+        return self[0]
+
+    @property
+    def rms(self):
+        return self[1]
+
+    @property
+    def level(self):
+        return float(self._model.median_level)
+
+    @property
+    def noise(self):
+        return float(self._model.median_rms)
+
+    @property
+    def gradient(self):
+        return tuple(float(g) for g in self._model.plane_gradient())
+
+    @property
+    def box_size(self):
+        return int(self._model.box_size)
+
+    def model_for(self, frame):
+        """The mesh model when it describes ``frame``'s pixels in their unit, else None (maps only)."""
+        unit = getattr(self[0], "unit", None)
+        same_unit = unit is None or getattr(frame, "unit", None) is None or unit == frame.unit
+        return self._model if same_unit and np.shape(self[0].data) == np.shape(frame.data) else None
 
 
 def _set_card(header, key, value, comment):
@@ -133,12 +194,15 @@ def estimate_background(
 
     Returns
     -------
-    background, rms : `~astrophot.CalibratedFrame`
-        The background model and the per-pixel sky RMS, in the unit of
-        ``frame`` (a `~astrophot.SolvedFrame` input gives
-        `~astrophot.SolvedFrame` maps with its WCS). Their provenance
-        continues that of ``frame`` with one ``estimate_background`` step;
-        the header records ``BKGBOX``, ``BKGMED`` and ``BKGRMS``.
+    `Background`
+        Unpacks as ``background, rms``: the background model and the
+        per-pixel sky RMS, in the unit of ``frame`` (a `~astrophot.SolvedFrame`
+        input gives `~astrophot.SolvedFrame` maps with its WCS). Their
+        provenance continues that of ``frame`` with one
+        ``estimate_background`` step; the header records ``BKGBOX``,
+        ``BKGMED`` and ``BKGRMS``. Give it to `find_stars` and
+        `assess_quality` (``background=``) so that they do not fit the sky
+        again.
 
     Raises
     ------
@@ -224,7 +288,7 @@ def estimate_background(
         extra = {"solution": getattr(obj, "solution", None)} if cls is SolvedFrame else {}
         out = cls(values, unit=obj.unit, meta=header, wcs=obj.wcs, **extra)
         maps.append(rec.finish(out, primary=obj, outcome={**outcome, "map": kind}))
-    return tuple(maps)
+    return Background(maps[0], maps[1], model)
 
 
 def subtract_background(frame, background=None, **options):

@@ -204,9 +204,10 @@ def assess_quality(frame, *, stars=None, background=None, saturation=None, **fin
         The frame (its file name, filter, exposure and date come from it).
     stars : `~astropy.table.QTable`, optional
         `find_stars` output for this frame (found here when None).
-    background : tuple, optional
-        ``(background, rms)`` from `estimate_background` (estimated here
-        when None).
+    background : `~astrophot.analysis.Background` or tuple, optional
+        The result of `estimate_background` (estimated here when None): with
+        it the sky is not fitted again, and the level, noise and gradient
+        are those of its mesh.
     saturation : float or `~astropy.units.Quantity`, optional
         Saturation level (see `find_stars`).
     **find_options

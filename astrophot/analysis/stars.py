@@ -434,6 +434,8 @@ def _prepare(frame, *, mask, background, saturation, box_size=None, fwhm=None):
         rms = model.rms_map()
     else:
         bkg, rms = _background_arrays(background, frame, data.shape, name)
+        # an estimate_background result: its mesh too (levels, gradient, a refit for larger stars)
+        model = background.model_for(frame) if hasattr(background, "model_for") else None
     return _Prepared(data, bad_all, bad_det, sat, bkg, rms, model, name, cfa_sky=cfa_sky)
 
 
@@ -651,9 +653,9 @@ def find_stars(
         More pixels to ignore (True), or a FITS mask / ds9 region file.
     max_stars : int, optional
         Keep only the brightest ``max_stars`` stars.
-    background : tuple, optional
-        ``(background, rms)`` as returned by `estimate_background`; estimated
-        here when not given.
+    background : `Background` or tuple, optional
+        The result of `estimate_background` (or a ``(background, rms)``
+        pair of maps or values); estimated here when not given.
     aperture_radius : float, optional
         Radius of the photometric aperture in pixels. Default: 1.5 FWHM.
     saturation : float or `~astropy.units.Quantity`, optional

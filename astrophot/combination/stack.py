@@ -130,7 +130,9 @@ def _statistics(inputs, wcs, shape, options, reference, rejection=None):
         result = combine_stack(normed, variances=factor[:, None] ** 2 * var, keep_mask=True, **rejection)
         consensus = (result.value[None, :] - offset[:, None]) / factor[:, None]
         cleaned = np.where(np.isfinite(flat) & ~result.kept, consensus, flat)
-        _, _, scale = frame_statistics(cleaned, reference=reference, groups=groups, variances=var)
+        _, _, scale = frame_statistics(
+            cleaned, reference=reference, groups=groups, variances=var, location=location, noise=noise
+        )  # the sky as measured (the clipped median did not see the replaced outliers either)
     return location, noise * _smoothing(inputs, var), scale
 
 

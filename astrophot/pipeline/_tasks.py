@@ -116,8 +116,9 @@ def _analyse(frame, task, timings):
     config = task["config"]
     out = task["outputs"]
     t0 = time.perf_counter()
-    stars = ap.find_stars(frame)
-    record = ap.assess_quality(frame, stars=stars)
+    background = ap.estimate_background(frame)  # the sky once, for the stars and the quality record
+    stars = ap.find_stars(frame, background=background)
+    record = ap.assess_quality(frame, stars=stars, background=background)
     timings["stars"] = time.perf_counter() - t0
     with atomic_path(out["stars"]) as tmp:
         stars.write(tmp, format="ascii.ecsv", overwrite=True)

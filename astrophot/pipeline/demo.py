@@ -162,11 +162,12 @@ def _reduce(night, masters, outdir, result):
         path = cal_dir / output_name(light.name, prefix="cal")
         _write(cal, path)
         result.calibrated.append(path)
-        stars = ap.find_stars(cal)
+        background = ap.estimate_background(cal)  # the sky once, for the stars and the grade
+        stars = ap.find_stars(cal, background=background)
         star_path = stars_dir / (path.stem + "_stars.ecsv")
         stars.write(star_path, format="ascii.ecsv", overwrite=True)
         result.star_lists.append(star_path)
-        frames.append((cal, stars, path, light))
+        frames.append((cal, stars, path, light, background))
     return frames
 
 
@@ -175,7 +176,7 @@ def _grade(night, frames, outdir, result):
     from astrophot.analysis import write_quality_report
     from astrophot.instruments.itelescope import output_name
 
-    records = [ap.assess_quality(cal, stars=stars) for cal, stars, _, _ in frames]
+    records = [ap.assess_quality(f[0], stars=f[1], background=f[4]) for f in frames]
     selection = ap.select_frames(records)
     result.quality = selection
     result.report = write_quality_report(selection, outdir / "quality", frames=[f[0] for f in frames])
@@ -191,7 +192,7 @@ def _solve(night, frames, solved_dir, result):
 
     solved_dir.mkdir(exist_ok=True)
     offsets = []
-    for cal, stars, path, light in frames:
+    for cal, stars, path, light, _ in frames:
         try:
             solved = ap.solve_astrometry(cal, stars=stars)
         except AstrometryError as exc:

@@ -526,6 +526,7 @@ def add_metadata(  # noqa: C901, PLR0915
         )
     outcome["missing"] = missing
 
-    out = frame.__class__(frame, copy=True)
+    # a header-only step: the new frame shares the pixel arrays (and so their checksum) with its input
+    out = frame.__class__(frame, copy=False)
     out.meta = header
     return rec.finish(out, primary=frame, outcome=outcome)
