@@ -288,16 +288,9 @@ def _differences(band, s, ref, m):
     return diff
 
 
-def _clip(band, s, ranges, n_sigma_low, n_sigma_high, m, pooled=False):  # noqa: PLR0915
-    """
-    One sigma-clipping iteration on sorted values; updates ``ranges``.
-
-    Returns ``(changed, diff, med)``: the differences from the median of this
-    iteration, reused for the final statistics.
-    """
-    n = len(s)
-    med = _median(s, ranges, m)
-    diff = _differences(band, s, med, m)
+def _mad(band, diff, ranges, m):
+    """Median absolute deviation from the median of the kept values of every pixel (float32)."""
+    n = len(diff)
     dev = band.dev[:, :m]
     np.abs(diff, out=dev)
     lo, hi = ranges.lo, ranges.hi
@@ -320,16 +313,14 @@ def _clip(band, s, ranges, n_sigma_low, n_sigma_high, m, pooled=False):  # noqa:
     if special is not None:
         c = ranges.phi - ranges.plo
         mad[ranges.idx] = _median_dense(special, np.zeros_like(c), c)
-    std = mad
-    std *= np.float32(MAD_TO_STD)
-    if pooled:
-        finite = std[np.isfinite(std)]
-        if finite.size:
-            np.maximum(std, np.float32(np.median(finite)), out=std)
-    lower = None if n_sigma_low is None else med - np.float32(n_sigma_low) * std
-    upper = None if n_sigma_high is None else med + np.float32(n_sigma_high) * std
-    # only pixels whose smallest or largest kept value is beyond a limit change
-    if count > 0:
+    return mad
+
+
+def _kept_ends(s, ranges, m):
+    """The smallest and the largest kept sorted value of every pixel (float32; NaN when none)."""
+    n = len(s)
+    lo, hi = ranges.lo, ranges.hi
+    if hi > lo:
         first = s[lo].astype(np.float32)
         last = s[hi - 1].astype(np.float32)
     else:
@@ -342,14 +333,11 @@ def _clip(band, s, ranges, n_sigma_low, n_sigma_high, m, pooled=False):  # noqa:
         has = ranges.phi > ranges.plo
         first[cols] = np.where(has, sub[np.minimum(ranges.plo, n - 1), at], np.nan)
         last[cols] = np.where(has, sub[np.maximum(ranges.phi - 1, 0), at], np.nan)
-    beyond = np.zeros(m, dtype=bool)
-    if lower is not None:
-        beyond |= first < lower
-    if upper is not None:
-        beyond |= last > upper
-    cand = np.flatnonzero(beyond)
-    if not cand.size:
-        return False, diff, med
+    return first, last
+
+
+def _narrow(s, ranges, cand, lower, upper):
+    """Drop the values of pixels ``cand`` beyond the limits from their kept ranges."""
     sub = _subset(s, cand)
     new_lo = ranges.lo_of(cand)
     new_hi = ranges.hi_of(cand)
@@ -358,6 +346,36 @@ def _clip(band, s, ranges, n_sigma_low, n_sigma_high, m, pooled=False):  # noqa:
     if upper is not None:
         new_hi = np.minimum(new_hi, np.count_nonzero(sub <= upper[cand], axis=0))
     ranges.update(cand, new_lo, np.maximum(new_hi, new_lo))
+
+
+def _clip(band, s, ranges, n_sigma_low, n_sigma_high, m, pooled=False):
+    """
+    One sigma-clipping iteration on sorted values; updates ``ranges``.
+
+    Returns ``(changed, diff, med)``: the differences from the median of this
+    iteration, reused for the final statistics.
+    """
+    med = _median(s, ranges, m)
+    diff = _differences(band, s, med, m)
+    std = _mad(band, diff, ranges, m)
+    std *= np.float32(MAD_TO_STD)
+    if pooled:
+        finite = std[np.isfinite(std)]
+        if finite.size:
+            np.maximum(std, np.float32(np.median(finite)), out=std)
+    lower = None if n_sigma_low is None else med - np.float32(n_sigma_low) * std
+    upper = None if n_sigma_high is None else med + np.float32(n_sigma_high) * std
+    # only pixels whose smallest or largest kept value is beyond a limit change
+    first, last = _kept_ends(s, ranges, m)
+    beyond = np.zeros(m, dtype=bool)
+    if lower is not None:
+        beyond |= first < lower
+    if upper is not None:
+        beyond |= last > upper
+    cand = np.flatnonzero(beyond)
+    if not cand.size:
+        return False, diff, med
+    _narrow(s, ranges, cand, lower, upper)
     return True, diff, med
 
 
