@@ -457,34 +457,8 @@ def _rows_per_band(n, nx, ny, work_itemsize, canon_bytes, budget, workers=1):
     return int(min(rows, ny)), per_row
 
 
-def combine_sources(  # noqa: C901, PLR0915
-    sources,
-    *,
-    method="average",
-    sigma_clip=True,
-    n_sigma_low=5.0,
-    n_sigma_high=5.0,
-    max_iterations=1,
-    clip_spread="pixel",
-    n_low=0,
-    n_high=0,
-    scales=None,
-    weights=None,
-    offsets=(),
-    memory_limit=None,
-    rows_per_band=None,
-    workers=None,
-):
-    """
-    Combine sources (see `astrophot.calibration._sources`) band by band.
-
-    Returns
-    -------
-    dict
-        ``data`` (float32), ``uncertainty`` (float32 standard deviation of
-        the combined value), ``n_rejected`` (uint16: inputs not used per
-        pixel), ``mask`` (no input left), ``n_bands``, ``rows_per_band``.
-    """
+def _checked_inputs(sources, method, n_low, n_high, weights, scales, offsets):
+    """Check the sources and the options; returns ``n_low, n_high, weights, scales, offsets`` converted."""
     n = len(sources)
     if n == 0:
         raise CalibrationError("nothing to combine: no input frames")
@@ -496,14 +470,11 @@ def combine_sources(  # noqa: C901, PLR0915
     odd = [s.name for s in sources if s.shape != shape]
     if odd:
         raise FrameMismatchError(f"frames differ in shape from {sources[0].name} {shape}: {', '.join(odd)}")
-    ny, nx = shape
     n_low, n_high = int(n_low), int(n_high)
     if n_low < 0 or n_high < 0 or n_low + n_high >= n:
         raise ValueError(
             f"n_low={n_low} and n_high={n_high} must be >= 0 and leave at least one of {n} frames"
         )
-    if max_iterations is None:
-        max_iterations = n
     if weights is not None:
         weights = np.asarray(weights, dtype=np.float32)
         if weights.shape != (n,) or not np.all(np.isfinite(weights)) or np.any(weights <= 0):
@@ -520,10 +491,11 @@ def combine_sources(  # noqa: C901, PLR0915
             raise FrameMismatchError(
                 f"an offset frame of shape {arr.shape} does not match the frames {shape}"
             )
+    return n_low, n_high, weights, scales, offsets
 
-    canon_dtypes = [np.dtype(s.dtype) for s in sources]
-    transform = scales is not None or bool(offsets)
-    invalid_possible = any(s.may_be_invalid for s in sources)
+
+def _work_dtype(canon_dtypes, transform, invalid_possible):
+    """The dtype the values are sorted in and whether invalid values must be looked for."""
     same = len(set(canon_dtypes)) == 1
     if (
         same
@@ -532,12 +504,14 @@ def combine_sources(  # noqa: C901, PLR0915
         and canon_dtypes[0].kind in "ui"
         and canon_dtypes[0].itemsize <= 2
     ):
-        work_dtype = canon_dtypes[0]
-    else:
-        work_dtype = np.dtype(np.float32)
-        invalid_possible = True
+        return canon_dtypes[0], invalid_possible
+    return np.dtype(np.float32), True
 
-    workers = max(1, int(workers if workers is not None else min(2, os.cpu_count() or 1)))
+
+def _band_rows(sources, offsets, work_dtype, canon_dtypes, memory_limit, rows_per_band, workers):
+    """Rows per band within ``memory_limit``; raises `CalibrationError` when even one row does not fit."""
+    n = len(sources)
+    ny, nx = sources[0].shape
     resident = sum(s.resident_bytes for s in sources) + sum(a.nbytes for a, _ in offsets)
     output_bytes = ny * nx * (4 + 4 + 2 + 1)
     budget = None if memory_limit is None else int(memory_limit) - resident - output_bytes
@@ -550,28 +524,21 @@ def combine_sources(  # noqa: C901, PLR0915
             f"{ny}x{nx}: need at least {need:.0f} MiB (inputs held in memory: {resident / 2**20:.0f} MiB, "
             f"result: {output_bytes / 2**20:.0f} MiB); raise memory_limit or decompress the inputs"
         )
-    rows = auto_rows if rows_per_band is None else max(1, min(int(rows_per_band), ny))
-    m_max = rows * nx
-    chunk = -(-m_max // workers)
-    options = {
-        "method": method,
-        "sigma_clip": bool(sigma_clip) and (n_sigma_low is not None or n_sigma_high is not None),
-        "n_sigma_low": n_sigma_low,
-        "n_sigma_high": n_sigma_high,
-        "clip_spread": clip_spread,
-        "max_iterations": int(max_iterations),
-        "n_low": n_low,
-        "n_high": n_high,
-    }
+    return auto_rows if rows_per_band is None else max(1, min(int(rows_per_band), ny))
+
+
+def _make_job(sources, options, transform, invalid_possible, offsets, scales, weights):
+    """What every chunk needs: the sources, the options and the sorting network."""
+    n = len(sources)
     network = sorting_network(n)
     # Batcher's network starts with the disjoint pairs (0, 1), (2, 3), ...: when
     # no conversion is needed they read the input rows and write the work rows,
     # which saves a copy and leaves the input rows intact for the checksums.
     first = tuple(p for p in network[: n // 2] if p[1] == p[0] + 1 and p[0] % 2 == 0)
     direct = not transform and not invalid_possible and weights is None and len(first) == n // 2
-    job = {
+    return {
         "n": n,
-        "nx": nx,
+        "nx": sources[0].shape[1],
         "sources": sources,
         "options": options,
         "network": network[len(first) :] if direct else network,
@@ -582,21 +549,16 @@ def combine_sources(  # noqa: C901, PLR0915
         "weights": weights,
         "invalid_possible": invalid_possible,
     }
-    data = np.empty(shape, dtype=np.float32)
-    uncertainty = np.empty(shape, dtype=np.float32)
-    n_used = np.empty(shape, dtype=np.uint16)
-    outputs = (data.reshape(-1), uncertainty.reshape(-1), n_used.reshape(-1))
-    log.debug(
-        "combining %d frames of %dx%d in bands of %d rows, %d worker(s) (work dtype %s)",
-        n,
-        ny,
-        nx,
-        rows,
-        workers,
-        work_dtype,
-    )
+
+
+def _run_bands(job, rows, workers, work_dtype, canon_dtypes, outputs):
+    """Read, hash and combine the sources band by band (two bands in flight); returns the band count."""
+    sources, n, nx = job["sources"], job["n"], job["nx"]
+    ny = sources[0].shape[0]
+    m_max = rows * nx
+    chunk = -(-m_max // workers)
     canon = [[np.empty(m_max, dtype=dt) for dt in canon_dtypes] for _ in range(2)]
-    buffers = [[_Band(n, chunk, work_dtype, weights) for _ in range(workers)] for _ in range(2)]
+    buffers = [[_Band(n, chunk, work_dtype, job["weights"]) for _ in range(workers)] for _ in range(2)]
     hashed = [i for i, src in enumerate(sources) if src.needs_checksum]
     pending = [[], []]
     n_bands = 0
@@ -639,6 +601,77 @@ def combine_sources(  # noqa: C901, PLR0915
                     future.cancel()
             for src in sources:
                 src.close()
+    return n_bands
+
+
+def combine_sources(
+    sources,
+    *,
+    method="average",
+    sigma_clip=True,
+    n_sigma_low=5.0,
+    n_sigma_high=5.0,
+    max_iterations=1,
+    clip_spread="pixel",
+    n_low=0,
+    n_high=0,
+    scales=None,
+    weights=None,
+    offsets=(),
+    memory_limit=None,
+    rows_per_band=None,
+    workers=None,
+):
+    """
+    Combine sources (see `astrophot.calibration._sources`) band by band.
+
+    Returns
+    -------
+    dict
+        ``data`` (float32), ``uncertainty`` (float32 standard deviation of
+        the combined value), ``n_rejected`` (uint16: inputs not used per
+        pixel), ``mask`` (no input left), ``n_bands``, ``rows_per_band``.
+    """
+    n_low, n_high, weights, scales, offsets = _checked_inputs(
+        sources, method, n_low, n_high, weights, scales, offsets
+    )
+    n = len(sources)
+    shape = sources[0].shape
+    ny, nx = shape
+    if max_iterations is None:
+        max_iterations = n
+    canon_dtypes = [np.dtype(s.dtype) for s in sources]
+    transform = scales is not None or bool(offsets)
+    work_dtype, invalid_possible = _work_dtype(
+        canon_dtypes, transform, any(s.may_be_invalid for s in sources)
+    )
+    workers = max(1, int(workers if workers is not None else min(2, os.cpu_count() or 1)))
+    rows = _band_rows(sources, offsets, work_dtype, canon_dtypes, memory_limit, rows_per_band, workers)
+    options = {
+        "method": method,
+        "sigma_clip": bool(sigma_clip) and (n_sigma_low is not None or n_sigma_high is not None),
+        "n_sigma_low": n_sigma_low,
+        "n_sigma_high": n_sigma_high,
+        "clip_spread": clip_spread,
+        "max_iterations": int(max_iterations),
+        "n_low": n_low,
+        "n_high": n_high,
+    }
+    job = _make_job(sources, options, transform, invalid_possible, offsets, scales, weights)
+    data = np.empty(shape, dtype=np.float32)
+    uncertainty = np.empty(shape, dtype=np.float32)
+    n_used = np.empty(shape, dtype=np.uint16)
+    outputs = (data.reshape(-1), uncertainty.reshape(-1), n_used.reshape(-1))
+    log.debug(
+        "combining %d frames of %dx%d in bands of %d rows, %d worker(s) (work dtype %s)",
+        n,
+        ny,
+        nx,
+        rows,
+        workers,
+        work_dtype,
+    )
+    n_bands = _run_bands(job, rows, workers, work_dtype, canon_dtypes, outputs)
     mask = n_used == 0
     n_rejected = np.subtract(np.uint16(n), n_used, dtype=np.uint16)
     return {
