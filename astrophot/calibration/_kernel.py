@@ -18,18 +18,22 @@ sorted values:
 - the median, mean, weighted mean and the spread of the kept values follow
   from the final range.
 
-The checksums of file inputs are computed by a helper thread while the main
-thread sorts, from the same bytes (each file is read once).
+The checksums of file inputs are computed from the same bytes (each file is
+read once), by a helper thread while the worker threads sort. The number of
+threads follows `astrophot._concurrency`: ``workers`` is its ``parallel``, the
+automatic count is at most `_MAX_AUTO_WORKERS`, and with one thread (as inside
+a Dask worker) everything runs in the calling thread.
 """
 
+import contextlib
 import functools
 import logging
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
+from astrophot._concurrency import resolve_threads
 from astrophot.exceptions import CalibrationError, FrameMismatchError
 
 __all__ = ["MAD_TO_STD", "bitonic_merger", "combine_sources", "sorting_network"]
@@ -43,6 +47,9 @@ MAD_TO_STD = 1.482602218505602
 _BAND_TARGET_BYTES = 5 * 2**19
 
 _METHODS = ("average", "median")
+
+#: Combining threads of the automatic choice (the kernel is bound by memory bandwidth beyond it).
+_MAX_AUTO_WORKERS = 2
 
 
 def _pow2(n):
@@ -551,6 +558,35 @@ def _make_job(sources, options, transform, invalid_possible, offsets, scales, we
     }
 
 
+def _combine_threads(workers):
+    """Combining threads for ``workers`` (``parallel=`` of `~astrophot._concurrency.resolve_threads`)."""
+    n_threads = resolve_threads(workers)
+    if workers is None:
+        n_threads = min(n_threads, _MAX_AUTO_WORKERS)
+    return n_threads
+
+
+class _InCallingThread:
+    """Stands for an executor when there is one thread: runs each task at once, in the calling thread."""
+
+    def submit(self, function, *args):
+        """Run ``function(*args)``; returns its (done) future."""
+        future = Future()
+        future.set_result(function(*args))
+        return future
+
+
+def _executors(workers):
+    """Context managers of the checksum and the combining executors (threads only when ``workers > 1``)."""
+    if workers == 1:
+        serial = _InCallingThread()
+        return contextlib.nullcontext(serial), contextlib.nullcontext(serial)
+    return (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="astrophot-checksum"),
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="astrophot-combine"),
+    )
+
+
 def _run_bands(job, rows, workers, work_dtype, canon_dtypes, outputs):
     """Read, hash and combine the sources band by band (two bands in flight); returns the band count."""
     sources, n, nx = job["sources"], job["n"], job["nx"]
@@ -562,11 +598,8 @@ def _run_bands(job, rows, workers, work_dtype, canon_dtypes, outputs):
     hashed = [i for i, src in enumerate(sources) if src.needs_checksum]
     pending = [[], []]
     n_bands = 0
-    with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="astrophot-checksum") as hasher,
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="astrophot-combine") as pool,
-        np.errstate(invalid="ignore", divide="ignore"),
-    ):
+    hashing, combining = _executors(workers)
+    with hashing as hasher, combining as pool, np.errstate(invalid="ignore", divide="ignore"):
         for src in sources:
             src.open()
         try:
@@ -645,7 +678,7 @@ def combine_sources(
     work_dtype, invalid_possible = _work_dtype(
         canon_dtypes, transform, any(s.may_be_invalid for s in sources)
     )
-    workers = max(1, int(workers if workers is not None else min(2, os.cpu_count() or 1)))
+    workers = _combine_threads(workers)
     rows = _band_rows(sources, offsets, work_dtype, canon_dtypes, memory_limit, rows_per_band, workers)
     options = {
         "method": method,

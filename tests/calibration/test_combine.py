@@ -2,6 +2,7 @@
 """The band-by-band combiner against independent references (numpy, astropy, ccdproc)."""
 
 import itertools
+import threading
 import warnings
 
 import numpy as np
@@ -10,6 +11,7 @@ from astropy.io import fits
 from astropy.nddata import CCDData
 from astropy.stats import mad_std
 
+from astrophot import _concurrency
 from astrophot.calibration import combine_frames
 from astrophot.calibration._kernel import bitonic_merger, combine_sources, prune, sorting_network
 from astrophot.calibration._sources import FileSource, make_sources
@@ -344,3 +346,44 @@ def test_written_master_reads_back(tmp_path):
     back = read_frame(path)
     np.testing.assert_array_equal(back.data, out.data)
     np.testing.assert_array_equal(back.uncertainty.array, out.uncertainty.array)
+
+
+def _combine_threads_started(monkeypatch):
+    """Names of the threads the combiner starts (recorded as they start)."""
+    started = []
+    real_start = threading.Thread.start
+
+    def start(thread):
+        started.append(thread.name)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    return started
+
+
+def test_threads_follow_the_concurrency_policy(tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    stack = (1000 + rng.normal(0, 5, (5, 60, 40))).astype(np.uint16)
+    paths = [_write_raw(tmp_path / f"b{i}.fit", stack[i], IMAGETYP="Bias Frame") for i in range(5)]
+    monkeypatch.delenv("ASTROPHOT_NUM_THREADS", raising=False)
+    threaded = combine_sources(make_sources(paths), rows_per_band=7, workers=2)
+    threaded_sums = [read_frame(p).checksum() for p in paths]
+    started = _combine_threads_started(monkeypatch)
+    # inside a Dask worker the automatic choice is one thread: no pool, nothing started
+    monkeypatch.setattr(_concurrency, "in_dask_worker", lambda: True)
+    sources = make_sources(paths)
+    serial = combine_sources(sources, rows_per_band=7)
+    assert serial["workers"] == 1
+    assert started == []
+    for key in ("data", "uncertainty", "n_rejected", "mask"):
+        np.testing.assert_array_equal(serial[key], threaded[key])
+    assert [s.reference("frames").sha256 for s in sources] == threaded_sums
+    # the caller decides: an explicit count is used, in a Dask worker too
+    assert combine_sources(make_sources(paths), workers=3)["workers"] == 3
+    assert any(name.startswith("astrophot-combine") for name in started)
+    monkeypatch.setattr(_concurrency, "in_dask_worker", lambda: False)
+    monkeypatch.setenv("ASTROPHOT_NUM_THREADS", "1")
+    assert combine_sources(make_sources(paths))["workers"] == 1
+    # the automatic count stays at most two (the kernel is bound by memory bandwidth)
+    monkeypatch.setenv("ASTROPHOT_NUM_THREADS", "8")
+    assert combine_sources(make_sources(paths))["workers"] == 2
