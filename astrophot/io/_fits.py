@@ -390,7 +390,88 @@ def _referenced_pixels(path, primary):
     return data, header, extras
 
 
-def read_frame(path, *, frame_type=None):  # noqa: C901, PLR0915
+def _read_image(path, cls):
+    """The pixels, header and extra planes of ``path`` and the frame class (``cls`` or guessed)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with fits.open(path, memmap=False) as hdul:
+                if KEY_PIXREF in hdul[0].header:
+                    data, header, extras = _referenced_pixels(path, hdul[0].header)
+                else:
+                    index, hdu = _find_image(hdul, path)
+                    data = _native(hdu.data)
+                    header = _image_header(hdul, index, hdu)
+                    extras = _pixel_planes(hdul)
+                if cls is None:
+                    cls = _guess_type(path, header)
+                extras.update(cls._from_extra_hdus(hdul))
+        except FrameReadError:
+            raise
+        except Exception as exc:
+            raise FrameReadError(f"{path}: not a readable FITS file ({type(exc).__name__}: {exc})") from exc
+    for warning in caught:
+        text = str(warning.message)
+        if "truncated" in text.lower():
+            raise FrameReadError(f"{path}: the file is truncated ({text})")
+        if issubclass(warning.category, fits.verify.VerifyWarning) or "verify" in text.lower():
+            log.debug("%s: %s", path, text)
+        elif not issubclass(warning.category, (DeprecationWarning, PendingDeprecationWarning)):
+            log.debug("%s: warning while reading: %s", path, text)
+    return data, header, extras, cls
+
+
+def _restore_stored_values(path, data, header):
+    """Drop the storage cards of ``header`` and add MaxIm DL's ``PEDESTAL`` to ``data``."""
+    # storage cards describe the file, not the restored values
+    for key in _STORAGE_KEYS:
+        header.remove(key, ignore_missing=True, remove_all=True)
+    pedestal = header.get("PEDESTAL")
+    if pedestal is not None:
+        try:
+            pedestal = float(pedestal)
+        except (TypeError, ValueError):
+            raise FrameReadError(f"{path}: PEDESTAL card is not a number ({pedestal!r})") from None
+        if pedestal != 0:
+            data = data.astype(np.float32) + np.float32(pedestal)
+        header.remove("PEDESTAL", remove_all=True)
+    return data
+
+
+def _header_wcs(path, header):
+    """The header and its celestial WCS (None when there is none or it cannot be read)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            header, wcs = _generate_wcs_and_update_header(header)
+    except Exception as exc:
+        # stacklevel 3: the caller of read_frame
+        warnings.warn(f"{path}: ignoring an unreadable WCS ({exc})", AstrophotUserWarning, stacklevel=3)
+        wcs = None
+    if wcs is not None and not wcs.has_celestial:
+        wcs = None
+    return header, wcs
+
+
+def _header_unit(header, cls):
+    """The unit of ``BUNIT`` (blank: dimensionless); ADU when absent or unknown (a bad-pixel map: dimensionless)."""
+    unit_text = header.get("BUNIT")
+    unit = None
+    if unit_text is not None and not str(unit_text).strip():
+        unit = u.dimensionless_unscaled
+    elif unit_text:
+        try:
+            unit = u.Unit(str(unit_text).strip(), parse_strict="silent")
+            if isinstance(unit, u.UnrecognizedUnit):
+                unit = None
+        except ValueError:
+            unit = None
+    if unit is None:
+        unit = u.dimensionless_unscaled if cls is BadPixelMap else u.adu
+    return unit
+
+
+def read_frame(path, *, frame_type=None):
     """
     Read a FITS file as the right typed frame.
 
@@ -438,70 +519,10 @@ def read_frame(path, *, frame_type=None):  # noqa: C901, PLR0915
         raise FrameReadError(f"{path}: no such file")
     if path.is_dir():
         raise FrameReadError(f"{path}: is a directory, not a FITS file")
-    cls = _resolve_type(frame_type)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            with fits.open(path, memmap=False) as hdul:
-                if KEY_PIXREF in hdul[0].header:
-                    data, header, extras = _referenced_pixels(path, hdul[0].header)
-                else:
-                    index, hdu = _find_image(hdul, path)
-                    data = _native(hdu.data)
-                    header = _image_header(hdul, index, hdu)
-                    extras = _pixel_planes(hdul)
-                if cls is None:
-                    cls = _guess_type(path, header)
-                extras.update(cls._from_extra_hdus(hdul))
-        except FrameReadError:
-            raise
-        except Exception as exc:
-            raise FrameReadError(f"{path}: not a readable FITS file ({type(exc).__name__}: {exc})") from exc
-    for warning in caught:
-        text = str(warning.message)
-        if "truncated" in text.lower():
-            raise FrameReadError(f"{path}: the file is truncated ({text})")
-        if issubclass(warning.category, fits.verify.VerifyWarning) or "verify" in text.lower():
-            log.debug("%s: %s", path, text)
-        elif not issubclass(warning.category, (DeprecationWarning, PendingDeprecationWarning)):
-            log.debug("%s: warning while reading: %s", path, text)
-
-    # storage cards describe the file, not the restored values
-    for key in _STORAGE_KEYS:
-        header.remove(key, ignore_missing=True, remove_all=True)
-    pedestal = header.get("PEDESTAL")
-    if pedestal is not None:
-        try:
-            pedestal = float(pedestal)
-        except (TypeError, ValueError):
-            raise FrameReadError(f"{path}: PEDESTAL card is not a number ({pedestal!r})") from None
-        if pedestal != 0:
-            data = data.astype(np.float32) + np.float32(pedestal)
-        header.remove("PEDESTAL", remove_all=True)
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            header, wcs = _generate_wcs_and_update_header(header)
-    except Exception as exc:
-        warnings.warn(f"{path}: ignoring an unreadable WCS ({exc})", AstrophotUserWarning, stacklevel=2)
-        wcs = None
-    if wcs is not None and not wcs.has_celestial:
-        wcs = None
-
-    unit_text = header.get("BUNIT")
-    unit = None
-    if unit_text is not None and not str(unit_text).strip():
-        unit = u.dimensionless_unscaled
-    elif unit_text:
-        try:
-            unit = u.Unit(str(unit_text).strip(), parse_strict="silent")
-            if isinstance(unit, u.UnrecognizedUnit):
-                unit = None
-        except ValueError:
-            unit = None
-    if unit is None:
-        unit = u.dimensionless_unscaled if cls is BadPixelMap else u.adu
+    data, header, extras, cls = _read_image(path, _resolve_type(frame_type))
+    data = _restore_stored_values(path, data, header)
+    header, wcs = _header_wcs(path, header)
+    unit = _header_unit(header, cls)
 
     _check_header_strings(path, header)
     provenance = _read_bound_provenance(path, header)
