@@ -68,7 +68,96 @@ def _frame_parts(frame):
     return data, sigma, mask, flags, unit
 
 
-def image_arithmetic(left, operator, right):  # noqa: C901, PLR0915
+def _right_parts(right, op, lname, shape, lunit):
+    """The parts of the right operand (as `_frame_parts`) and the step's parameters."""
+    if isinstance(right, CCDData):
+        rname = _name(right)
+        parts = _frame_parts(right)
+        if parts[0].shape != shape:
+            raise FrameMismatchError(f"{lname} {op} {rname}: shapes differ ({shape} and {parts[0].shape})")
+        return parts, {"operator": op, "operand": "frame"}
+    if isinstance(right, u.Quantity):
+        if not right.isscalar:
+            raise FrameTypeError(
+                f"{lname} {op}: a Quantity operand must be a scalar (use a frame for arrays)"
+            )
+        return (float(right.value), None, None, None, right.unit), {"operator": op, "operand": right}
+    if isinstance(right, numbers.Real) and not isinstance(right, bool):
+        value = float(right)
+        if op == "/" and value == 0:
+            raise ValueError(f"{lname} / 0: division by zero (every pixel would be infinite)")
+        runit = lunit if op in "+-" else u.dimensionless_unscaled
+        return (value, None, None, None, runit), {"operator": op, "operand": value}
+    raise FrameTypeError(
+        f"{lname} {op}: the right operand must be a frame, a number or a Quantity, not {type(right).__name__}"
+    )
+
+
+def _in_result_unit(right, op, lname, lunit, rdata, rsigma, runit):
+    """The right operand converted to the unit of the left one for ``+``/``-``, and the result's unit."""
+    if op not in "+-":
+        return rdata, rsigma, lunit * runit if op == "*" else lunit / runit
+    if runit != lunit:
+        try:
+            factor = float((1 * runit).to_value(lunit))
+        except u.UnitConversionError:
+            rname = _name(right) if isinstance(right, CCDData) else right
+            raise FrameMismatchError(
+                f"{lname} {op} {rname}: units {lunit} and {runit} cannot be added or subtracted"
+            ) from None
+        rdata = rdata * factor
+        if rsigma is not None:
+            rsigma = rsigma * factor
+    return rdata, rsigma, lunit
+
+
+def _apply(op, ldata, lsigma, rdata, rsigma):
+    """The result and its uncertainty (None when neither operand has one), for independent operands."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if op == "+":
+            data = ldata + rdata
+        elif op == "-":
+            data = ldata - rdata
+        elif op == "*":
+            data = ldata * rdata
+        else:
+            data = ldata / rdata
+        sigma = None
+        if lsigma is not None or rsigma is not None:
+            ls = lsigma if lsigma is not None else 0.0
+            rs = rsigma if rsigma is not None else 0.0
+            if op in "+-":
+                sigma = np.hypot(ls, rs)
+            elif op == "*":
+                sigma = np.hypot(ls * rdata, rs * ldata)
+            else:
+                sigma = np.hypot(ls / rdata, rs * ldata / (rdata * rdata))
+            sigma = np.broadcast_to(np.abs(sigma), data.shape).astype(data.dtype)
+    return np.asarray(data), sigma
+
+
+def _combined_mask_and_flags(left, data, masks, flag_planes):
+    """The OR of the operands' masks and flags, non-finite results masked and flagged."""
+    mask = None
+    for m in masks:
+        if m is not None:
+            mask = m.copy() if mask is None else (mask | m)
+    flags = None
+    for f in flag_planes:
+        if f is not None:
+            flags = np.array(f, dtype=np.uint32, copy=True) if flags is None else (flags | f)
+    nonfinite = ~np.isfinite(data)
+    if nonfinite.any():
+        mask = nonfinite if mask is None else (mask | nonfinite)
+        if flags is None:
+            flags = np.zeros(data.shape, dtype=np.uint32)
+        flags[nonfinite] |= np.uint32(DQFlag.NONFINITE)
+    if isinstance(left, CalibratedFrame) and mask is None and flags is not None:
+        mask = np.zeros(data.shape, dtype=bool)
+    return mask, flags, nonfinite
+
+
+def image_arithmetic(left, operator, right):
     """
     Add, subtract, multiply or divide a frame by another frame or a number.
 
@@ -143,93 +232,17 @@ def image_arithmetic(left, operator, right):  # noqa: C901, PLR0915
         raise FrameTypeError(f"the left operand must be a frame or CCDData, not {type(left).__name__}")
     lname = _name(left)
     ldata, lsigma, lmask, lflags, lunit = _frame_parts(left)
-
     right_is_frame = isinstance(right, CCDData)
-    if right_is_frame:
-        rname = _name(right)
-        rdata, rsigma, rmask, rflags, runit = _frame_parts(right)
-        if rdata.shape != ldata.shape:
-            raise FrameMismatchError(f"{lname} {op} {rname}: shapes differ ({ldata.shape} and {rdata.shape})")
-        parameter = {"operator": op, "operand": "frame"}
-    elif isinstance(right, u.Quantity):
-        if not right.isscalar:
-            raise FrameTypeError(
-                f"{lname} {op}: a Quantity operand must be a scalar (use a frame for arrays)"
-            )
-        rdata, rsigma, rmask, rflags, runit = float(right.value), None, None, None, right.unit
-        parameter = {"operator": op, "operand": right}
-    elif isinstance(right, numbers.Real) and not isinstance(right, bool):
-        value = float(right)
-        if op == "/" and value == 0:
-            raise ValueError(f"{lname} / 0: division by zero (every pixel would be infinite)")
-        runit = lunit if op in "+-" else u.dimensionless_unscaled
-        rdata, rsigma, rmask, rflags = value, None, None, None
-        parameter = {"operator": op, "operand": value}
-    else:
-        raise FrameTypeError(
-            f"{lname} {op}: the right operand must be a frame, a number or a Quantity, "
-            f"not {type(right).__name__}"
-        )
-
-    if op in "+-":
-        if runit != lunit:
-            try:
-                factor = float((1 * runit).to_value(lunit))
-            except u.UnitConversionError:
-                raise FrameMismatchError(
-                    f"{lname} {op} {_name(right) if right_is_frame else right}: units {lunit} and {runit} "
-                    "cannot be added or subtracted"
-                ) from None
-            rdata = rdata * factor
-            if rsigma is not None:
-                rsigma = rsigma * factor
-        unit = lunit
-    else:
-        unit = lunit * runit if op == "*" else lunit / runit
+    (rdata, rsigma, rmask, rflags, runit), parameter = _right_parts(right, op, lname, ldata.shape, lunit)
+    rdata, rsigma, unit = _in_result_unit(right, op, lname, lunit, rdata, rsigma, runit)
 
     inputs = {"left": left}
     if right_is_frame:
         inputs["right"] = right
     rec = start_step("image_arithmetic", parameters=parameter, inputs=inputs)
 
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if op == "+":
-            data = ldata + rdata
-        elif op == "-":
-            data = ldata - rdata
-        elif op == "*":
-            data = ldata * rdata
-        else:
-            data = ldata / rdata
-        sigma = None
-        if lsigma is not None or rsigma is not None:
-            ls = lsigma if lsigma is not None else 0.0
-            rs = rsigma if rsigma is not None else 0.0
-            if op in "+-":
-                sigma = np.hypot(ls, rs)
-            elif op == "*":
-                sigma = np.hypot(ls * rdata, rs * ldata)
-            else:
-                sigma = np.hypot(ls / rdata, rs * ldata / (rdata * rdata))
-            sigma = np.broadcast_to(np.abs(sigma), data.shape).astype(data.dtype)
-    data = np.asarray(data)
-
-    mask = None
-    for m in (lmask, rmask):
-        if m is not None:
-            mask = m.copy() if mask is None else (mask | m)
-    flags = None
-    for f in (lflags, rflags):
-        if f is not None:
-            flags = np.array(f, dtype=np.uint32, copy=True) if flags is None else (flags | f)
-    nonfinite = ~np.isfinite(data)
-    if nonfinite.any():
-        mask = nonfinite if mask is None else (mask | nonfinite)
-        if flags is None:
-            flags = np.zeros(data.shape, dtype=np.uint32)
-        flags[nonfinite] |= np.uint32(DQFlag.NONFINITE)
-    if isinstance(left, CalibratedFrame) and mask is None and flags is not None:
-        mask = np.zeros(data.shape, dtype=bool)
+    data, sigma = _apply(op, ldata, lsigma, rdata, rsigma)
+    mask, flags, nonfinite = _combined_mask_and_flags(left, data, (lmask, rmask), (lflags, rflags))
 
     if isinstance(left, RawFrame):
         # raw data are the pixels as read: anything computed from them is processed data
