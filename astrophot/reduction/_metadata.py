@@ -317,7 +317,100 @@ def _times(probe, header):
     return start, mid, missing
 
 
-def add_metadata(  # noqa: C901, PLR0915
+def _set_telescope_and_observer(header, probe, record, telescope):
+    """Write ``TELESCOP`` and ``OBSERVER`` (kept unless given or blank); returns the telescope id."""
+    telescope_id = telescope or probe.telescope or getattr(record, "telescope", None)
+    if telescope is not None or (_blank(header, "TELESCOP") and telescope_id):
+        name = telescope_id
+        try:
+            from astrophot.instruments.itelescope import get_telescope
+
+            name = f"iTelescope {get_telescope(telescope_id).id}"
+        except Exception:
+            pass
+        _set(header, "TELESCOP", name, "telescope")
+    user = getattr(record, "user", None)
+    if user and _blank(header, "OBSERVER"):
+        _set(header, "OBSERVER", user, "observer (iTelescope user, from the file name)")
+    return telescope_id
+
+
+def _set_target(header, probe, record, target):
+    """Write ``OBJECT`` (kept unless given or blank); returns the target name."""
+    target_name = target or probe.target or getattr(record, "target", None)
+    if target_name and (target is not None or _blank(header, "OBJECT")):
+        _set(header, "OBJECT", str(target_name), "target name")
+    return target_name
+
+
+def _set_coordinates(header, probe, source, target_name, *, coordinates, resolve, timeout, names):
+    """Write ``RA-OBJ``/``DEC-OBJ``; returns the coordinates (or None) and where they came from."""
+    coord, coord_source = None, None
+    if coordinates is not None:
+        coord, coord_source = _as_skycoord(coordinates, what="coordinates"), "argument"
+    elif probe.coordinates is not None:
+        coord, coord_source = probe.coordinates, "header"
+    elif resolve:
+        if not target_name:
+            raise AstrophotError(f"{source}: no target name to resolve; pass target= or coordinates=")
+        coord, coord_source = resolve_name(target_name, timeout=timeout, names=names), "name resolver"
+    elif target_name and names:
+        try:
+            coord, coord_source = resolve_name(target_name, timeout=0, names=names), "names table"
+        except NameResolveError:
+            coord = None
+    if coord is not None:
+        _set(header, "RA-OBJ", round(float(coord.ra.deg), 7), "[deg] target right ascension (ICRS)")
+        _set(header, "DEC-OBJ", round(float(coord.dec.deg), 7), "[deg] target declination (ICRS)")
+    return coord, coord_source
+
+
+def _set_site(header, location, telescope_id, source):
+    """Write ``LAT-OBS``, ``LONG-OBS``, ``ALT-OBS``, ``OBSERVAT``; returns the site (or None), its source."""
+    earth, site_source, site_name = _resolve_location(location, telescope_id, header, source)
+    if earth is not None:
+        lon, lat, height = earth.to_geodetic("WGS84")
+        _set(header, "LAT-OBS", round(float(lat.deg), 7), "[deg +N WGS84] geodetic latitude")
+        _set(header, "LONG-OBS", round(float(lon.deg), 7), "[deg +E WGS84] geodetic longitude")
+        _set(header, "ALT-OBS", round(float(height.to_value(u.m)), 1), "[m] altitude above sea level")
+        if site_name and _blank(header, "OBSERVAT"):
+            _set(header, "OBSERVAT", site_name, "observatory")
+    return earth, site_source
+
+
+def _observation_times(probe, header, source):
+    """`_times`; ERFA calls years past its leap-second table "dubious": logged, not raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ErfaWarning)
+        start, mid, missing = _times(probe, header)
+    for warning in caught:
+        if issubclass(warning.category, ErfaWarning):
+            log.debug("%s: %s", source, warning.message)
+        else:
+            # stacklevel 3: the caller of add_metadata
+            warnings.warn(warning.message, warning.category, stacklevel=3)
+    return start, mid, missing
+
+
+def _set_sky_geometry(header, coord, earth, start, mid, source):
+    """Write the airmass and the target's, Moon's and Sun's geometry at mid-exposure; returns them."""
+    geometry = _sky_geometry(coord, earth, start, mid)
+    if geometry["airmass"] is not None:
+        _set(header, "AIRMASS", round(geometry["airmass"], 5), "sec(z) at mid-exposure")
+    else:
+        header.remove("AIRMASS", ignore_missing=True)
+        log.info("%s: the target is below the horizon at mid-exposure; no AIRMASS", source)
+    _set(header, "OBJCTALT", round(geometry["alt"], 4), "[deg] target altitude at mid-exposure")
+    _set(header, "OBJCTAZ", round(geometry["az"], 4), "[deg] azimuth (N=0, E=90) at mid-exposure")
+    _set(header, "OBJCTHA", round(geometry["hour_angle"], 5), "[h] target hour angle at mid-exposure")
+    _set(header, "MOONPHAS", round(geometry["moon_illumination"], 4), "Moon illuminated fraction")
+    _set(header, "MOONSEP", round(geometry["moon_separation"], 3), "[deg] Moon-target separation")
+    _set(header, "MOONALT", round(geometry["moon_alt"], 3), "[deg] Moon altitude at mid-exposure")
+    _set(header, "SUNALT", round(geometry["sun_alt"], 3), "[deg] Sun altitude at mid-exposure")
+    return geometry
+
+
+def add_metadata(
     frame,
     *,
     target=None,
@@ -438,64 +531,22 @@ def add_metadata(  # noqa: C901, PLR0915
     record = _origin_record(frame)
     outcome = {}
 
-    # telescope and observer
-    telescope_id = telescope or probe.telescope or getattr(record, "telescope", None)
-    if telescope is not None or (_blank(header, "TELESCOP") and telescope_id):
-        name = telescope_id
-        try:
-            from astrophot.instruments.itelescope import get_telescope
-
-            name = f"iTelescope {get_telescope(telescope_id).id}"
-        except Exception:
-            pass
-        _set(header, "TELESCOP", name, "telescope")
-    user = getattr(record, "user", None)
-    if user and _blank(header, "OBSERVER"):
-        _set(header, "OBSERVER", user, "observer (iTelescope user, from the file name)")
-
-    # target
-    target_name = target or probe.target or getattr(record, "target", None)
-    if target_name and (target is not None or _blank(header, "OBJECT")):
-        _set(header, "OBJECT", str(target_name), "target name")
-    coord, coord_source = None, None
-    if coordinates is not None:
-        coord, coord_source = _as_skycoord(coordinates, what="coordinates"), "argument"
-    elif probe.coordinates is not None:
-        coord, coord_source = probe.coordinates, "header"
-    elif resolve:
-        if not target_name:
-            raise AstrophotError(f"{source}: no target name to resolve; pass target= or coordinates=")
-        coord, coord_source = resolve_name(target_name, timeout=timeout, names=names), "name resolver"
-    elif target_name and names:
-        try:
-            coord, coord_source = resolve_name(target_name, timeout=0, names=names), "names table"
-        except NameResolveError:
-            coord = None
-    if coord is not None:
-        _set(header, "RA-OBJ", round(float(coord.ra.deg), 7), "[deg] target right ascension (ICRS)")
-        _set(header, "DEC-OBJ", round(float(coord.dec.deg), 7), "[deg] target declination (ICRS)")
+    telescope_id = _set_telescope_and_observer(header, probe, record, telescope)
+    target_name = _set_target(header, probe, record, target)
+    coord, coord_source = _set_coordinates(
+        header,
+        probe,
+        source,
+        target_name,
+        coordinates=coordinates,
+        resolve=resolve,
+        timeout=timeout,
+        names=names,
+    )
     outcome["coordinates_source"] = coord_source
-
-    # site
-    earth, site_source, site_name = _resolve_location(location, telescope_id, header, source)
-    if earth is not None:
-        lon, lat, height = earth.to_geodetic("WGS84")
-        _set(header, "LAT-OBS", round(float(lat.deg), 7), "[deg +N WGS84] geodetic latitude")
-        _set(header, "LONG-OBS", round(float(lon.deg), 7), "[deg +E WGS84] geodetic longitude")
-        _set(header, "ALT-OBS", round(float(height.to_value(u.m)), 1), "[m] altitude above sea level")
-        if site_name and _blank(header, "OBSERVAT"):
-            _set(header, "OBSERVAT", site_name, "observatory")
+    earth, site_source = _set_site(header, location, telescope_id, source)
     outcome["site_source"] = site_source
-
-    # times (ERFA calls years past its leap-second table "dubious": logged, not raised)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ErfaWarning)
-        start, mid, missing = _times(probe, header)
-    for warning in caught:
-        if issubclass(warning.category, ErfaWarning):
-            log.debug("%s: %s", source, warning.message)
-        else:
-            warnings.warn(warning.message, warning.category, stacklevel=2)
+    start, mid, missing = _observation_times(probe, header, source)
     if coord is None:
         missing.append("target coordinates (pass coordinates= or resolve=True)")
     if earth is None:
@@ -503,20 +554,7 @@ def add_metadata(  # noqa: C901, PLR0915
 
     if mid is not None and coord is not None and earth is not None:
         previous = header.get("AIRMASS")
-        geometry = _sky_geometry(coord, earth, start, mid)
-        if geometry["airmass"] is not None:
-            _set(header, "AIRMASS", round(geometry["airmass"], 5), "sec(z) at mid-exposure")
-        else:
-            header.remove("AIRMASS", ignore_missing=True)
-            log.info("%s: the target is below the horizon at mid-exposure; no AIRMASS", source)
-        _set(header, "OBJCTALT", round(geometry["alt"], 4), "[deg] target altitude at mid-exposure")
-        _set(header, "OBJCTAZ", round(geometry["az"], 4), "[deg] azimuth (N=0, E=90) at mid-exposure")
-        _set(header, "OBJCTHA", round(geometry["hour_angle"], 5), "[h] target hour angle at mid-exposure")
-        _set(header, "MOONPHAS", round(geometry["moon_illumination"], 4), "Moon illuminated fraction")
-        _set(header, "MOONSEP", round(geometry["moon_separation"], 3), "[deg] Moon-target separation")
-        _set(header, "MOONALT", round(geometry["moon_alt"], 3), "[deg] Moon altitude at mid-exposure")
-        _set(header, "SUNALT", round(geometry["sun_alt"], 3), "[deg] Sun altitude at mid-exposure")
-        outcome.update(geometry)
+        outcome.update(_set_sky_geometry(header, coord, earth, start, mid, source))
         outcome["previous_airmass"] = previous
     elif missing:
         warnings.warn(
