@@ -305,32 +305,19 @@ class _Prepared:
         self.__dict__.update(values)
 
 
-def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out_gain, flat_threshold):  # noqa: C901, PLR0915
-    """
-    Combine the masters into the arrays the kernel needs, once per night.
-
-    ``subtract = c_b * bias + r * dark`` (ADU), ``variance = read_noise**2 +
-    c_b**2 sigma_bias**2 + r**2 sigma_dark**2`` (ADU**2), the flat's factor
-    ``gain * median / flat`` (``gain`` where the flat is too low) and
-    ``(sigma_flat / flat)**2``, and the flags of the bad-pixel map and the
-    masters with ``LOW_RESPONSE``. A light calibrated with the same masters,
-    exposure ratio, read noise and gain reuses them: a night's frames pay for
-    them once (`CalibrationPlan` keeps them).
-    """
-    frames = [m.frame for m in (b, d, f, bpm) if m is not None]
-    finite = True
-    # the Poisson term counts every electron of the raw frame, dark current included:
-    # it is taken from the light less the bias only
-    bias_only = None if b is None else np.asarray(b.data, dtype=np.float32)
-    bias_finite = bias_only is None or bool(np.isfinite(bias_only).all())
+def _subtracted(b, d, bias_coefficient, ratio):
+    """``c_b * bias + r * dark`` (ADU, float32), None when nothing is subtracted."""
     subtract = None
     if b is not None and bias_coefficient != 0.0:
         subtract = np.multiply(b.data, np.float32(bias_coefficient), dtype=np.float32)
     if d is not None and ratio != 0.0:
         dark_part = np.multiply(d.data, np.float32(ratio), dtype=np.float32)
         subtract = dark_part if subtract is None else np.add(subtract, dark_part, out=subtract)
-    if subtract is not None:
-        finite &= bool(np.isfinite(subtract).all())
+    return subtract
+
+
+def _masters_variance(b, d, bias_coefficient, ratio, rn_adu2):
+    """``read_noise**2 + c_b**2 sigma_bias**2 + r**2 sigma_dark**2`` (ADU**2; a number when it is one)."""
     variance = np.float32(rn_adu2)
     if b is not None and b.uncertainty is not None and bias_coefficient != 0.0:
         variance = np.square(b.uncertainty, dtype=np.float32)
@@ -344,9 +331,11 @@ def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out
         else:
             dark_var += variance
             variance = dark_var
-    if np.ndim(variance):
-        finite &= bool(np.isfinite(variance).all())
+    return variance
 
+
+def _merged_flags(b, d, f, bpm):
+    """The OR of the bad-pixel map and the masters' flags (uint32), None when there are none."""
     flags = None
     sources = [np.asarray(bpm.data)] if bpm is not None else []
     sources += [m.flags for m in (b, d, f) if m is not None and m.flags is not None]
@@ -355,33 +344,31 @@ def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out
             flags = np.array(source, dtype=np.uint32)
         else:
             np.bitwise_or(flags, source, out=flags, casting="unsafe")
+    return flags
 
-    factor = flat_relvar = None
-    flat_median = None
-    n_low = 0
-    if f is not None:
-        flat = np.asarray(f.data, dtype=np.float32)
-        good = None if bpm is None else (np.asarray(bpm.data) == 0)
-        flat_median = _median_response(flat, good)
-        if flat_median is None:
-            raise CalibrationError(f"the flat {f.frame.name} has no positive, finite pixel")
-        ok = np.greater(flat, np.float32(flat_threshold * flat_median))  # False for NaN
-        low = ~ok
-        n_low = int(np.count_nonzero(low))
-        factor = np.full(shape, np.float32(out_gain), dtype=np.float32)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            np.divide(np.float32(out_gain * flat_median), flat, out=factor, where=ok)
-            if f.uncertainty is not None:
-                flat_relvar = np.divide(np.asarray(f.uncertainty, dtype=np.float32), flat, dtype=np.float32)
-                np.square(flat_relvar, out=flat_relvar)
-                flat_relvar[low] = 0
-                finite &= bool(np.isfinite(flat_relvar).all())
-        finite &= bool(np.isfinite(factor).all())
-        if n_low:
-            if flags is None:
-                flags = np.zeros(shape, dtype=np.uint32)
-            flags[low] |= _LOW_BIT
-    plain_mask = flags is None or not np.any(flags & ~_BAD_BITS)
+
+def _flat_factor(f, bpm, shape, out_gain, flat_threshold):
+    """The flat's factor, ``(sigma_flat / flat)**2`` (or None), its median response and its too-low pixels."""
+    flat = np.asarray(f.data, dtype=np.float32)
+    good = None if bpm is None else (np.asarray(bpm.data) == 0)
+    flat_median = _median_response(flat, good)
+    if flat_median is None:
+        raise CalibrationError(f"the flat {f.frame.name} has no positive, finite pixel")
+    ok = np.greater(flat, np.float32(flat_threshold * flat_median))  # False for NaN
+    low = ~ok
+    factor = np.full(shape, np.float32(out_gain), dtype=np.float32)
+    flat_relvar = None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.divide(np.float32(out_gain * flat_median), flat, out=factor, where=ok)
+        if f.uncertainty is not None:
+            flat_relvar = np.divide(np.asarray(f.uncertainty, dtype=np.float32), flat, dtype=np.float32)
+            np.square(flat_relvar, out=flat_relvar)
+            flat_relvar[low] = 0
+    return factor, flat_relvar, flat_median, low
+
+
+def _sparse_flags(flags):
+    """The flagged pixels' flat indices and flags when few are flagged (else None, None)."""
     # few flagged pixels (the usual case): the kernel sets them by index in zeroed
     # flag and mask planes instead of copying the whole plane for every light
     flag_index = flag_values = None
@@ -391,6 +378,46 @@ def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out
             flag_values = flags.reshape(-1)[flag_index]
         else:
             flag_index = None
+    return flag_index, flag_values
+
+
+def _prepare(b, d, f, bpm, *, shape, trim, bias_coefficient, ratio, rn_adu2, out_gain, flat_threshold):
+    """
+    Combine the masters into the arrays the kernel needs, once per night.
+
+    ``subtract = c_b * bias + r * dark`` (ADU), ``variance = read_noise**2 +
+    c_b**2 sigma_bias**2 + r**2 sigma_dark**2`` (ADU**2), the flat's factor
+    ``gain * median / flat`` (``gain`` where the flat is too low) and
+    ``(sigma_flat / flat)**2``, and the flags of the bad-pixel map and the
+    masters with ``LOW_RESPONSE``. A light calibrated with the same masters,
+    exposure ratio, read noise and gain reuses them: a night's frames pay for
+    them once (`CalibrationPlan` keeps them).
+    """
+    frames = [m.frame for m in (b, d, f, bpm) if m is not None]
+    # the Poisson term counts every electron of the raw frame, dark current included:
+    # it is taken from the light less the bias only
+    bias_only = None if b is None else np.asarray(b.data, dtype=np.float32)
+    bias_finite = bias_only is None or bool(np.isfinite(bias_only).all())
+    subtract = _subtracted(b, d, bias_coefficient, ratio)
+    variance = _masters_variance(b, d, bias_coefficient, ratio, rn_adu2)
+    finite = subtract is None or bool(np.isfinite(subtract).all())
+    if np.ndim(variance):
+        finite &= bool(np.isfinite(variance).all())
+    flags = _merged_flags(b, d, f, bpm)
+    factor = flat_relvar = flat_median = None
+    n_low = 0
+    if f is not None:
+        factor, flat_relvar, flat_median, low = _flat_factor(f, bpm, shape, out_gain, flat_threshold)
+        if flat_relvar is not None:
+            finite &= bool(np.isfinite(flat_relvar).all())
+        finite &= bool(np.isfinite(factor).all())
+        n_low = int(np.count_nonzero(low))
+        if n_low:
+            if flags is None:
+                flags = np.zeros(shape, dtype=np.uint32)
+            flags[low] |= _LOW_BIT
+    plain_mask = flags is None or not np.any(flags & ~_BAD_BITS)
+    flag_index, flag_values = _sparse_flags(flags)
     prepared = _Prepared(
         bias=bias_only,
         bias_finite=bias_finite,
