@@ -443,7 +443,7 @@ class _Kernel:
     def __init__(self, **values):
         self.__dict__.update(values)
 
-    def __call__(self, rows):  # noqa: C901, PLR0915
+    def __call__(self, rows):
         prep = self.prep
         n = rows.stop - rows.start
         nx = self.data.shape[1]
@@ -453,57 +453,13 @@ class _Kernel:
         counts = [0, 0, 0]
         # sparse: flg and msk arrive zeroed; the flagged pixels' flat indices in the block
         # are collected in `touched` and only those are set
-        sparse = self.sparse
-        flg_flat, msk_flat = flg.reshape(-1), msk.reshape(-1)
         touched = []
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            if not sparse:
-                np.copyto(flg, prep.flags[rows])
-            elif prep.flag_index is not None:
-                lo, hi = self.flag_bounds[rows.start]
-                if hi > lo:
-                    index = prep.flag_index[lo:hi] - rows.start * nx
-                    flg_flat[index] = prep.flag_values[lo:hi]
-                    touched.append(index)
-            rawb = self.raw[rows]
-            np.copyto(dat, rawb, casting="unsafe")
-            if self.sat_level is not None:
-                np.greater_equal(rawb, self.sat_level, out=sel)  # in the raw dtype when it is integer
-                counts[0] = np.count_nonzero(sel)
-                if counts[0]:
-                    self._flag(flg, sel, _SAT_BIT, touched)
-            if self.offset:
-                dat -= np.float32(self.offset)
-            # variance in ADU**2 before the flat: Poisson (light less bias) ...
-            if prep.bias is not None:
-                np.subtract(dat, prep.bias[rows], out=vr)
-                positive = vr
-            else:
-                positive = dat
-            if self.finite_poisson:
-                # max(x, 0) for finite x, twice as fast as np.maximum: x * (x > 0) (-0.0 for x < 0,
-                # which the read-noise term added next turns into +0.0)
-                np.greater(positive, 0, out=sel)
-                np.multiply(positive, sel, out=vr)
-            else:
-                np.maximum(positive, 0, out=vr)
-            if prep.subtract is not None:
-                dat -= prep.subtract[rows]
-            vr *= np.float32(1.0 / self.gain)
-            # ... plus read noise and the masters' variance
-            vr += prep.variance[rows] if np.ndim(prep.variance) else prep.variance
+            self._masters_flags(rows, nx, flg, touched)
+            counts[0] = self._raw_values(rows, dat, sel, flg, touched)
+            self._variance_before_flat(rows, dat, vr, sel)
             if prep.factor is not None:
-                factor = prep.factor[rows]
-                dat *= factor
-                # squared here rather than read from a prepared plane: the kernel is bound by
-                # memory bandwidth, and the block of the factor is still in the cache
-                np.square(factor, out=tmp)
-                vr *= tmp
-                if prep.flat_relvar is not None:
-                    # (value * sigma_flat / flat)**2
-                    np.square(dat, out=tmp)
-                    tmp *= prep.flat_relvar[rows]
-                    vr += tmp
+                self._flat_field(rows, dat, vr, tmp)
             elif self.out_gain != 1.0:
                 dat *= np.float32(self.out_gain)
                 vr *= np.float32(self.out_gain * self.out_gain)
@@ -515,25 +471,92 @@ class _Kernel:
                 counts[1] = np.count_nonzero(sel)
                 if counts[1]:
                     self._flag(flg, sel, _NONFINITE_BIT, touched)
-            if sparse:
-                if touched:
-                    index = touched[0] if len(touched) == 1 else np.unique(np.concatenate(touched))
-                    values = flg_flat[index]
-                    masked = ((values & _BAD_BITS) != 0) & ((values & _REPAIRED_BIT) == 0)
-                    msk_flat[index] = masked
-                    counts[2] = np.count_nonzero(masked)
-            else:
-                if prep.plain_mask:
-                    # every bit set is a bad bit: masked wherever a flag is set
-                    np.not_equal(flg, 0, out=msk)
-                else:
-                    np.bitwise_and(flg, _BAD_BITS, out=tmp.view(np.uint32))
-                    np.not_equal(tmp.view(np.uint32), 0, out=msk)
-                    np.bitwise_and(flg, _REPAIRED_BIT, out=tmp.view(np.uint32))
-                    np.equal(tmp.view(np.uint32), 0, out=sel)
-                    msk &= sel
-                counts[2] = np.count_nonzero(msk)
+            counts[2] = self._mask(flg, msk, tmp, sel, touched)
         return counts
+
+    def _masters_flags(self, rows, nx, flg, touched):
+        """Put the masters' flags of the block in ``flg`` (by index when sparse)."""
+        prep = self.prep
+        if not self.sparse:
+            np.copyto(flg, prep.flags[rows])
+        elif prep.flag_index is not None:
+            lo, hi = self.flag_bounds[rows.start]
+            if hi > lo:
+                index = prep.flag_index[lo:hi] - rows.start * nx
+                flg.reshape(-1)[index] = prep.flag_values[lo:hi]
+                touched.append(index)
+
+    def _raw_values(self, rows, dat, sel, flg, touched):
+        """The raw block less the overscan level in ``dat``, saturation flagged; returns the count."""
+        rawb = self.raw[rows]
+        np.copyto(dat, rawb, casting="unsafe")
+        n_saturated = 0
+        if self.sat_level is not None:
+            np.greater_equal(rawb, self.sat_level, out=sel)  # in the raw dtype when it is integer
+            n_saturated = np.count_nonzero(sel)
+            if n_saturated:
+                self._flag(flg, sel, _SAT_BIT, touched)
+        if self.offset:
+            dat -= np.float32(self.offset)
+        return n_saturated
+
+    def _variance_before_flat(self, rows, dat, vr, sel):
+        """Subtract the bias and dark from ``dat``; the variance in ADU**2 before the flat in ``vr``."""
+        prep = self.prep
+        # variance in ADU**2 before the flat: Poisson (light less bias) ...
+        if prep.bias is not None:
+            np.subtract(dat, prep.bias[rows], out=vr)
+            positive = vr
+        else:
+            positive = dat
+        if self.finite_poisson:
+            # max(x, 0) for finite x, twice as fast as np.maximum: x * (x > 0) (-0.0 for x < 0,
+            # which the read-noise term added next turns into +0.0)
+            np.greater(positive, 0, out=sel)
+            np.multiply(positive, sel, out=vr)
+        else:
+            np.maximum(positive, 0, out=vr)
+        if prep.subtract is not None:
+            dat -= prep.subtract[rows]
+        vr *= np.float32(1.0 / self.gain)
+        # ... plus read noise and the masters' variance
+        vr += prep.variance[rows] if np.ndim(prep.variance) else prep.variance
+
+    def _flat_field(self, rows, dat, vr, tmp):
+        """Divide by the flat (the prepared factor); the variance follows."""
+        prep = self.prep
+        factor = prep.factor[rows]
+        dat *= factor
+        # squared here rather than read from a prepared plane: the kernel is bound by
+        # memory bandwidth, and the block of the factor is still in the cache
+        np.square(factor, out=tmp)
+        vr *= tmp
+        if prep.flat_relvar is not None:
+            # (value * sigma_flat / flat)**2
+            np.square(dat, out=tmp)
+            tmp *= prep.flat_relvar[rows]
+            vr += tmp
+
+    def _mask(self, flg, msk, tmp, sel, touched):
+        """Mask the pixels with a bad flag not repaired; returns the count masked."""
+        if self.sparse:
+            if not touched:
+                return 0
+            index = touched[0] if len(touched) == 1 else np.unique(np.concatenate(touched))
+            values = flg.reshape(-1)[index]
+            masked = ((values & _BAD_BITS) != 0) & ((values & _REPAIRED_BIT) == 0)
+            msk.reshape(-1)[index] = masked
+            return np.count_nonzero(masked)
+        if self.prep.plain_mask:
+            # every bit set is a bad bit: masked wherever a flag is set
+            np.not_equal(flg, 0, out=msk)
+        else:
+            np.bitwise_and(flg, _BAD_BITS, out=tmp.view(np.uint32))
+            np.not_equal(tmp.view(np.uint32), 0, out=msk)
+            np.bitwise_and(flg, _REPAIRED_BIT, out=tmp.view(np.uint32))
+            np.equal(tmp.view(np.uint32), 0, out=sel)
+            msk &= sel
+        return np.count_nonzero(msk)
 
     def _flag(self, flg, sel, bit, touched):
         if self.sparse:
