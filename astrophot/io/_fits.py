@@ -309,15 +309,20 @@ def _pixel_planes(hdul):
     return extras
 
 
-def _pixels_sha256(data, extras):
-    """One sha256 over a product's pixel planes as stored (image, UNCERT, MASK, DQ)."""
+def _pixels_sha256(data, extras, *, data_sha256=None):
+    """
+    One sha256 over a product's pixel planes as stored (image, UNCERT, MASK, DQ).
+
+    ``data_sha256``: the image plane's `data_checksum` when already known (not taken again).
+    """
     h = hashlib.sha256()
     planes = [("data", data)]
     if "uncertainty" in extras:
         planes.append(("uncertainty", extras["uncertainty"].array))
     planes += [(key, extras[key]) for key in ("mask", "flags") if key in extras]
     for name, plane in planes:
-        h.update(f"{name}:{data_checksum(plane)};".encode())
+        digest = data_sha256 if name == "data" and data_sha256 is not None else data_checksum(plane)
+        h.update(f"{name}:{digest};".encode())
     return h.hexdigest()
 
 
@@ -753,7 +758,10 @@ def _pixel_reference(frame, path, pixels_from):
         raise FrameWriteError(
             f"{path}: the path to {source} must be printable ASCII (it goes into {KEY_PIXREF})"
         )
-    return relative, _pixels_sha256(data, extras)
+    # the file's image equals the frame's (checked above): with the same dtype its checksum is the frame's
+    same_dtype = np.dtype(frame.data.dtype).newbyteorder("<") == np.dtype(data.dtype).newbyteorder("<")
+    known = frame.checksum() if same_dtype and hasattr(frame, "checksum") else None
+    return relative, _pixels_sha256(data, extras, data_sha256=known)
 
 
 def write_frame(frame, path, *, overwrite=False, compress=False, pixels_from=None):

@@ -46,7 +46,7 @@ def counters(monkeypatch):
     return counts
 
 
-def test_a_light_fits_its_sky_once_and_hashes_each_array_once(counters):
+def test_a_light_fits_its_sky_once_and_hashes_each_array_once(counters, tmp_path):
     raw, _ = make_raw_frame(
         target="Cygnus Loop", shape=(400, 600), scale=9.0, rotation=20.0, synthetic_density=300.0, seed=3
     )
@@ -61,10 +61,13 @@ def test_a_light_fits_its_sky_once_and_hashes_each_array_once(counters):
     record = ap.assess_quality(frame, stars=stars, background=background)
     solved = ap.solve_astrometry(frame, stars=stars, backend="matcher", catalog="demo", scale=9.0)
     assert solved.solution["verified"] and record.n_stars > 50
+    # written as the night writes them: the solved frame refers to the calibrated file's pixels
+    ap.write_frame(frame, tmp_path / "cal.fits")
+    ap.write_frame(solved, tmp_path / "nav.fits", pixels_from=tmp_path / "cal.fits")
     assert counters["estimate_background"] == 1
     assert counters["stars mesh"] == 0  # neither find_stars nor assess_quality fitted the sky again
     # raw, calibrated, repaired, cleaned (= metadata = solved: the header-only steps share its pixels),
-    # background map, RMS map: each hashed once
+    # background map, RMS map: each hashed once, the writes included
     repeated = {digest: n for digest, n in counters["hashes"].items() if n > 1}
     assert not repeated, repeated
     assert frame.data is cleaned.data and solved.data is frame.data
