@@ -7,8 +7,9 @@ Run from the repository root::
 
     PYTHONPATH=$PWD python docs/_make_report_screenshot.py [OUT.png] [--keep DIR]
 
-It runs ``astrophot demo`` (without plate solving: the report is made before it) into a
-temporary folder (or ``--keep DIR``), then photographs ``quality/quality.html``.
+It runs ``astrophot demo`` (without plate solving: the quality report needs none) into a
+temporary folder (or ``--keep DIR``), writes the quality report of its selection into
+``quality/`` there, then photographs ``quality/quality.html``.
 """
 
 import argparse
@@ -30,12 +31,13 @@ def main(argv=None):
     if CHROMIUM is None:
         parser.error("chromium is not installed (.ci/run installs it)")
 
+    from astrophot.analysis import write_quality_report
     from astrophot.pipeline.demo import run_demo
 
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp) / "demo"
         result = run_demo(work, solve=False)
-        page = Path(result.report["html"])
+        page = Path(write_quality_report(result.quality, work / "quality", frames=result.calibrated)["html"])
         proc = screenshot(page, args.out.resolve(), Path(tmp) / "profile")
         if proc.returncode != 0 or not args.out.is_file():
             raise SystemExit(f"chromium failed: {proc.stderr[-2000:]}")
