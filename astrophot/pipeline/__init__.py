@@ -8,11 +8,12 @@ from astrophot.pipeline._config import DEFAULT_CONFIG_TEXT, ConfigError, default
 from astrophot.pipeline._night import NightResult, plan_night, process_night
 from astrophot.pipeline._plan import NightPlan
 from astrophot.pipeline._state import OutputLockedError
-from astrophot.pipeline.demo import DemoResult, run_demo
+from astrophot.pipeline.demo import DemoCheck, DemoResult, run_demo
 
 __all__ = [
     "DEFAULT_CONFIG_TEXT",
     "ConfigError",
+    "DemoCheck",
     "DemoResult",
     "NightPlan",
     "NightResult",

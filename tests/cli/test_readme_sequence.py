@@ -46,6 +46,14 @@ def test_the_readme_block_is_found():
     ]
 
 
+def test_the_readme_first_command_is_one_line_installing_and_running_the_demo():
+    text = README.read_text()
+    block = text[text.index(".. code-block:: bash") :].split("\n\n", 2)[1]
+    first = block.splitlines()[0].split("  #")[0].strip()
+    assert first == 'pip install -e ".[test]" && astrophot demo demo-output'
+    assert "demo-output/products/report/night.html" in text  # where the demo's report is, said
+
+
 @pytest.mark.slow
 def test_readme_sequence_gives_right_numbers(tmp_path):
     from astrophot import read_frame
