@@ -100,3 +100,16 @@ def test_demo_cli_without_solving(tmp_path, capsys):
         out.rstrip().splitlines()[-1]
         == f"night report: {tmp_path / 'd' / 'products' / 'report' / 'night.html'}"
     )
+
+
+def test_demo_cli_exits_1_when_a_check_is_off(tmp_path, monkeypatch, capsys):
+    from astrophot.pipeline import demo as demo_module
+    from astrophot.pipeline.demo import DemoCheck, DemoResult
+
+    def fake(outdir, **options):
+        check = DemoCheck("read noise", 9.0, 8.57, False, "read noise 9.00 ADU vs truth 8.57 ADU")
+        return DemoResult(outdir=Path(outdir), checks=[check])
+
+    monkeypatch.setattr(demo_module, "run_demo", fake)
+    assert main(["demo", str(tmp_path / "d")]) == 1
+    assert "[OFF] read noise 9.00 ADU vs truth 8.57 ADU" in capsys.readouterr().out
