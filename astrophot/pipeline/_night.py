@@ -113,6 +113,26 @@ def _load(source, config, overrides):
     return load_config(config, overrides=overrides or ())
 
 
+#: The folders the runner writes its products into, below the output folder.
+_PRODUCT_DIRS = ("calibrated", "solved", "stars", "quality", "stacks", "masters", "report")
+
+
+def _not_searched(source, output, library):
+    """
+    The folders discovery leaves out: the output folder and the library.
+
+    When the night itself lies inside the output folder (``astrophot run night -o .``, or the
+    products beside the night's folder), only the runner's own product folders are left out:
+    leaving out the whole output folder found no lights at all.
+    """
+    output = Path(output).resolve()
+    if Path(source).resolve().is_relative_to(output):
+        excluded = [output / name for name in _PRODUCT_DIRS]
+    else:
+        excluded = [output]
+    return excluded + ([library] if library else [])
+
+
 def plan_night(source, *, output, config=None, library=None, overrides=(), resume=True, prepare=True):
     """
     Discover and plan a night without running anything.
@@ -137,8 +157,7 @@ def plan_night(source, *, output, config=None, library=None, overrides=(), resum
         report = prepare_download(source)
         for problem in getattr(report, "errors", ()) or ():
             log.warning("prepare: %s", problem)
-    exclude = [output] + ([library] if library else [])
-    files = discover_files(source, exclude=exclude)
+    files = discover_files(source, exclude=_not_searched(source, output, library))
     lib = CalibrationLibrary(library) if library else None
     return make_plan(source, files, output=output, config=config, library=lib, resume=resume)
 

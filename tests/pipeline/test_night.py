@@ -181,6 +181,21 @@ def test_lock_refuses_a_second_run(night, tmp_path):
             process_night(night.download, output=out, library=night.library, overrides=FAST)
 
 
+def test_a_night_inside_the_output_folder_is_found(night, tmp_path):
+    """The products beside the night (output = the night's parent folder): its lights are found,
+    the runner's own product folders are not searched (the whole output was left out: no lights)."""
+    elsewhere = plan_night(
+        copy_download(night, tmp_path / "a"), output=tmp_path / "out", library=night.library
+    )
+    download = copy_download(night, tmp_path / "b")
+    (download.parent / "calibrated").mkdir()  # a product folder of an earlier run: not searched
+    stray = download.parent / "calibrated" / Path(elsewhere.light_tasks[0]["inputs"]["raw"]).name
+    shutil.copy(elsewhere.light_tasks[0]["inputs"]["raw"], stray)
+    inside = plan_night(download, output=download.parent, library=night.library)
+    lights = sorted(Path(t["inputs"]["raw"]).name for t in elsewhere.light_tasks)
+    assert lights and sorted(Path(t["inputs"]["raw"]).name for t in inside.light_tasks) == lights
+
+
 def _make_faults(night, download):
     """A corrupt light, a light without stars (unsolvable), a light of another binning (no calibration)."""
     lights = sorted(download.rglob("raw-*.fit"))
