@@ -180,7 +180,7 @@ def image_arithmetic(left, operator, right):
 
     Returns
     -------
-    result : type of ``left`` (`~astrophot.CalibratedFrame` for a raw frame)
+    type of ``left`` (`~astrophot.CalibratedFrame` for a raw frame)
         Data computed in floating point. Uncertainties propagate for
         independent operands: in quadrature for ``+``/``-``, in relative
         quadrature for ``*``/``/`` (a number has none). Masks and DQ flags

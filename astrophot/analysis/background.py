@@ -77,7 +77,20 @@ class Background(tuple):
         return int(self._model.box_size)
 
     def model_for(self, frame):
-        """The mesh model when it describes ``frame``'s pixels in their unit, else None (maps only)."""
+        """
+        The mesh model when it describes ``frame``'s pixels in their unit, else None (maps only).
+
+        Parameters
+        ----------
+        frame : frame or `~astropy.nddata.CCDData`
+            The image the sky is wanted for.
+
+        Returns
+        -------
+        `~astrophot.analysis._mesh.MeshModel` or None
+            The mesh the maps come from, when ``frame`` has the maps' shape and
+            unit (or either unit is unknown); None otherwise.
+        """
         unit = getattr(self[0], "unit", None)
         same_unit = unit is None or getattr(frame, "unit", None) is None or unit == frame.unit
         return self._model if same_unit and np.shape(self[0].data) == np.shape(frame.data) else None
@@ -308,7 +321,7 @@ def subtract_background(frame, background=None, **options):
 
     Returns
     -------
-    frame : same type as ``frame``
+    same type as ``frame``
         ``frame - background``. Uncertainty, mask, flags and WCS are kept
         (the model's own error, averaged over a mesh box, is negligible
         beside the pixel noise). The provenance ends with one

@@ -18,7 +18,7 @@ class PSFSummary:
     """
     The PSF of one frame, as `measure_psf` measures it.
 
-    Parameters
+    Attributes
     ----------
     fwhm : float
         Median FWHM in pixels (geometric mean of the major- and minor-axis
@@ -64,7 +64,14 @@ class PSFSummary:
     frame: str = ""
 
     def to_dict(self):
-        """Plain Python values (for YAML, JSON or a table row)."""
+        """
+        Plain Python values (for YAML, JSON or a table row).
+
+        Returns
+        -------
+        dict
+            Field name to value; the FWHM and star-count grids as nested lists.
+        """
         return {
             "frame": self.frame,
             "fwhm": self.fwhm,

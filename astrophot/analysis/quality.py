@@ -56,7 +56,7 @@ class QualityRecord:
     """
     The quality of one frame (see `assess_quality`).
 
-    Parameters
+    Attributes
     ----------
     file : str
         The frame's file, or a description of an in-memory frame.
@@ -143,7 +143,14 @@ class QualityRecord:
     fwhm_source: str = None
 
     def to_dict(self):
-        """The record as a dict of plain values."""
+        """
+        The record as a dict of plain values.
+
+        Returns
+        -------
+        dict
+            Field name to value (`dataclasses.asdict`).
+        """
         return asdict(self)
 
 
@@ -657,7 +664,14 @@ def _weights(table, groups, accepted, transparency):
 
 
 def example_records():
-    """Six made-up records of one filter (the fifth defocused), for examples."""
+    """
+    Six made-up records of one filter (the fifth defocused), for examples.
+
+    Returns
+    -------
+    list of `QualityRecord`
+        Red-filter records ``frame1.fits`` ... ``frame6.fits``, 0.004 day apart.
+    """
     base = {
         "file": "",
         "date_obs": "2021-10-05T04:00:00.000",

@@ -191,7 +191,21 @@ def make_thumbnail(frame, *, size=256):
 
 
 def html_page(title, sections):
-    """A whole HTML page (UTF-8, the report style sheet, no scripts) from HTML ``sections``."""
+    """
+    A whole HTML page (UTF-8, the report style sheet, no scripts) from HTML ``sections``.
+
+    Parameters
+    ----------
+    title : str
+        The page title (plain text, escaped here).
+    sections : iterable of str
+        HTML snippets, joined one a line as the page body.
+
+    Returns
+    -------
+    str
+        The HTML document.
+    """
     body = "\n".join(sections)
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -202,8 +216,23 @@ def html_page(title, sections):
 
 def html_header(title, facts, *, rules=(), notes=()):
     """
-    The head of a report: a title, ``facts`` (pairs of label and text) as a list, and the
-    ``rules`` applied and ``notes`` as bullet lists (plain text, escaped here).
+    The head of a report: a title, facts, and the rules applied and notes as bullet lists.
+
+    Parameters
+    ----------
+    title : str
+        The report's title (the page's ``<h1>``).
+    facts : iterable of (str, object) pairs
+        Label and text, shown as a definition list (the text through `str`).
+    rules : iterable of str, optional
+        The rules applied, listed under "Rules applied".
+    notes : iterable of str, optional
+        Notes, listed after the rules.
+
+    Returns
+    -------
+    str
+        The HTML ``<header>`` element (all text escaped here).
     """
     items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts)
     parts = [f"<h1>{html.escape(title)}</h1>", f'<dl class="facts">{items}</dl>']
@@ -230,12 +259,30 @@ def _format(value, column):
 
 def html_table(rows, columns, *, row_class=None, first=None, first_title="", unit="", cell_html=None):
     """
-    A table of ``rows`` (an `~astropy.table.Table` or dicts) with ``columns``
-    (`ReportColumn`; those missing from the rows are left out).
+    An HTML table of ``rows`` with ``columns``.
 
-    ``row_class(i)`` gives a CSS class per row (``"ok"``/``"bad"``), ``first[i]`` an HTML
-    snippet for a leading column (a thumbnail), ``unit`` replaces ``{unit}`` in the column
-    units, and ``cell_html(i, column)`` may return the HTML of a cell (else the value).
+    Parameters
+    ----------
+    rows : `~astropy.table.Table` or sequence of dict
+        The values, one row per table row.
+    columns : sequence of `ReportColumn`
+        The columns, in order; those missing from the rows are left out.
+    row_class : callable, optional
+        ``row_class(i)`` gives a CSS class for row ``i`` (``"ok"``/``"bad"``).
+    first : sequence of str, optional
+        ``first[i]`` is an HTML snippet for a leading column of row ``i`` (a thumbnail).
+    first_title : str, optional
+        The heading of that leading column.
+    unit : str, optional
+        Replaces ``{unit}`` in the column units.
+    cell_html : callable, optional
+        ``cell_html(i, column)`` may return the HTML of a cell; when it returns None
+        (or is not given) the cell shows the formatted value.
+
+    Returns
+    -------
+    str
+        The HTML ``<table>`` element.
     """
     names = rows.colnames if isinstance(rows, Table) else (list(rows[0]) if len(rows) else [])
     shown = [c for c in columns if c.key in names]
@@ -263,14 +310,44 @@ def html_table(rows, columns, *, row_class=None, first=None, first_title="", uni
 
 
 def html_figure(image, caption, *, alt=None):
-    """A figure with its caption above; ``image`` is PNG bytes (inlined) or a relative path."""
+    """
+    A figure with its caption above.
+
+    Parameters
+    ----------
+    image : bytes, str or path-like
+        PNG bytes (inlined as a data URL) or a relative path.
+    caption : str
+        The caption (plain text, escaped here).
+    alt : str, optional
+        The image's alternative text; default ``caption``.
+
+    Returns
+    -------
+    str
+        The HTML ``<figure>`` element.
+    """
     src = f"data:image/png;base64,{_b64(image)}" if isinstance(image, bytes) else html.escape(str(image))
     alt = html.escape(alt or caption)
     return f'<figure><figcaption>{html.escape(caption)}</figcaption><img alt="{alt}" src="{src}"></figure>'
 
 
 def relative_link(path, start):
-    """``path`` relative to the directory ``start``, with ``/`` separators (for an HTML link)."""
+    """
+    ``path`` relative to the directory ``start``, with ``/`` separators (for an HTML link).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file linked to.
+    start : str or path-like
+        The directory the link is made from (where the HTML page is).
+
+    Returns
+    -------
+    str
+        The relative path, both resolved first.
+    """
     return Path(os.path.relpath(Path(path).resolve(), Path(start).resolve())).as_posix()
 
 
@@ -299,10 +376,30 @@ _FIXED_RULE = {
 
 def plot_against_time(table, column, label, *, limits=None, fixed=None):
     """
-    PNG bytes: ``column`` of each frame against UTC time, one colour per filter, rejected
-    frames as red crosses, each filter's limit (``limits``: ``{filter: (value, text)}``)
-    as a dashed line in that filter's colour and a ``fixed`` limit (a number) dotted black.
-    A column without any value says so in the plot.
+    A plot of ``column`` of each frame against UTC time.
+
+    One colour per filter, rejected frames as red crosses. A column without
+    any value says so in the plot.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        The quality table (``filter``, ``accepted``, ``column`` and, for the
+        time axis, ``mjd``; unless every ``mjd`` is finite the x axis is the frame number).
+    column : str
+        The column plotted.
+    label : str
+        The y-axis label.
+    limits : dict, optional
+        ``{filter: (value, text)}``: each filter's limit, drawn as a dashed line
+        in that filter's colour.
+    fixed : float, optional
+        A fixed limit, drawn as a dotted black line.
+
+    Returns
+    -------
+    bytes
+        PNG data.
     """
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
@@ -376,8 +473,21 @@ def _distinct(table, column):
 
 def night_facts(table, *, site=None):
     """
-    The facts heading a night's report, as (label, text) pairs: telescope, target, night
-    (UTC span), site, frames per filter (accepted of all) and total accepted exposure.
+    The facts heading a night's report, as (label, text) pairs.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        The quality table (``accepted``, ``filter`` and, when there,
+        ``telescope``, ``target``, ``date_obs``, ``exposure_time``).
+    site : str, optional
+        The site in words (`site_text`); default ``'unknown'``.
+
+    Returns
+    -------
+    list of (str, str)
+        Telescope, target, night (UTC span), site, frames per filter
+        (accepted of all) and total accepted exposure.
     """
     facts = [
         ("Telescope", ", ".join(_distinct(table, "telescope")) or "unknown"),
@@ -427,7 +537,20 @@ _RULE_TEXT = {
 
 
 def rules_text(rules):
-    """The rules of `~astrophot.analysis.select_frames` as sentences (rejected when ...)."""
+    """
+    The rules of `~astrophot.analysis.select_frames` as sentences (rejected when ...).
+
+    Parameters
+    ----------
+    rules : dict or None
+        The rules applied (`~astrophot.analysis.DEFAULT_RULES` keys); rules
+        that are None are left out, and the night rules when ``robust`` is false.
+
+    Returns
+    -------
+    list of str
+        One sentence a rule (empty for no rules).
+    """
     if not rules:
         return []
     out = []
@@ -451,7 +574,23 @@ def rules_text(rules):
 
 
 def write_preview(frame, path, *, size=1200):
-    """Write a larger PNG preview of a frame (see `make_thumbnail`) atomically; returns ``path``."""
+    """
+    Write a larger PNG preview of a frame (see `make_thumbnail`) atomically.
+
+    Parameters
+    ----------
+    frame : frame, `~astropy.nddata.CCDData`, array, str or path-like
+        The image (a path is read with `~astrophot.read_frame`).
+    path : str or path-like
+        The PNG file written.
+    size : int, optional
+        Longest side in pixels.
+
+    Returns
+    -------
+    `~pathlib.Path`
+        ``path``.
+    """
     write_bytes_atomic(path, make_thumbnail(frame, size=size))
     return Path(path)
 
@@ -463,10 +602,20 @@ def _dms(angle, positive, negative):
 
 def site_text(header):
     """
-    The site a FITS header gives, in words: the named observatory (``OBSERVAT``/``SITENAME``,
-    else the iTelescope site within 10 km of ``SITELAT``/``SITELONG``) and its latitude and
-    longitude (``32\N{DEGREE SIGN}54\u203212\u2033 N, 105\N{DEGREE SIGN}31\u203243\u2033 W``);
-    None when the header has neither a name nor a position.
+    The site a FITS header gives, in words.
+
+    Parameters
+    ----------
+    header : `~astropy.io.fits.Header` or dict
+        The header read (``OBSERVAT``/``SITENAME``, ``SITELAT``/``SITELONG``).
+
+    Returns
+    -------
+    str or None
+        The named observatory (``OBSERVAT``/``SITENAME``, else the iTelescope
+        site within 10 km of ``SITELAT``/``SITELONG``) and its latitude and
+        longitude (``32\N{DEGREE SIGN}54\u203212\u2033 N, 105\N{DEGREE SIGN}31\u203243\u2033 W``);
+        None when the header has neither a name nor a position.
     """
     from astrophot.instruments.itelescope import SITES, site_from_header
 

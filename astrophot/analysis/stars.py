@@ -78,7 +78,19 @@ class StarFlag(enum.IntFlag):
 
     @classmethod
     def describe(cls, value):
-        """The names of the bits set in ``value``."""
+        """
+        The names of the bits set in ``value``.
+
+        Parameters
+        ----------
+        value : int or `StarFlag`
+            A ``flags`` value of a star list.
+
+        Returns
+        -------
+        list of str
+            The flag names, lowest bit first.
+        """
         return [m.name for m in cls if int(value) & int(m)]
 
 
@@ -274,7 +286,7 @@ def _weights_map(rms, bad):
 
 def select_psf_stars(x, y, snr, usable, shape, *, grid=3, per_cell=25, min_snr=20.0):
     """
-    Indices of stars for PSF work, spread over a ``grid`` x ``grid`` layout.
+    Pick the indices of stars for PSF work, spread over a ``grid`` x ``grid`` layout.
 
     At most ``per_cell`` stars (highest SNR first) are taken from each cell,
     so a cluster of bright artefacts in one corner cannot crowd out the
@@ -678,7 +690,7 @@ def find_stars(
 
     Returns
     -------
-    stars : `~astropy.table.QTable`
+    `~astropy.table.QTable`
         One row per star, brightest first: ``id``; ``x``, ``y`` (0-based
         pixel centre: the PSF-fit centre, or the windowed centroid when the
         fit failed); ``flux`` and ``flux_err`` (background-subtracted
