@@ -19,7 +19,16 @@ _FITS_SUFFIXES = (".fit", ".fits", ".fts", ".fit.gz", ".fits.gz", ".fits.fz", ".
 
 
 def register(subparsers):
-    """Add the analysis subcommands to ``subparsers``."""
+    """
+    Add the analysis subcommands to ``subparsers``.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of the ``astrophot`` parser (what
+        `argparse.ArgumentParser.add_subparsers` returns); only its ``add_parser``
+        is used.
+    """
     _register_find_stars(subparsers)
     _register_background(subparsers)
     _register_imarith(subparsers)

@@ -20,7 +20,16 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers):
-    """Add the ``solve`` subcommand."""
+    """
+    Add the ``solve`` subcommand.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of the ``astrophot`` parser (what
+        `argparse.ArgumentParser.add_subparsers` returns); only its ``add_parser``
+        is used.
+    """
     p = subparsers.add_parser(
         "solve",
         help="plate-solve frames: find and verify their WCS (astrometry.net engine, solve-field, "

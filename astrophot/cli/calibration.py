@@ -1,9 +1,10 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-Calibration products on the command line: ``combine``, ``read-noise``,
-``find-badpix``, ``find-badcols`` and ``calib-index`` (the original ``ap_*`` scripts'
-``ap_combine_darks``, ``ap_calc_read_noise``, ``ap_find_badpix`` and
-``ap_auto_badcols``).
+Calibration products on the command line.
+
+``combine``, ``read-noise``, ``find-badpix``, ``find-badcols`` and ``calib-index``
+(the original ``ap_*`` scripts' ``ap_combine_darks``, ``ap_calc_read_noise``,
+``ap_find_badpix`` and ``ap_auto_badcols``).
 """
 
 import argparse
@@ -17,7 +18,23 @@ _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([kKmMgGtT]?)(i?)([b
 
 def memory_size(text):
     """
-    Bytes from a size such as ``2GB``, ``500MiB``, ``1.5G`` or ``1e9``.
+    Parse a size such as ``2GB``, ``500MiB``, ``1.5G`` or ``1e9`` into bytes.
+
+    Parameters
+    ----------
+    text : str
+        A number with an optional prefix ``k``, ``M``, ``G`` or ``T`` (any case;
+        ``i`` after it for powers of 1024) and an optional ``B``.
+
+    Returns
+    -------
+    int
+        The size in bytes.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        When ``text`` is not a memory size.
 
     Examples
     --------
@@ -312,7 +329,16 @@ def _calib_index(args):
 
 
 def register(subparsers):
-    """Add the calibration subcommands."""
+    """
+    Add the calibration subcommands.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of the ``astrophot`` parser (what
+        `argparse.ArgumentParser.add_subparsers` returns); only its ``add_parser``
+        is used.
+    """
     _add_combine(subparsers)
     _add_read_noise(subparsers)
     _add_find_badpix(subparsers)

@@ -90,7 +90,16 @@ def _cmd_color(args):
 
 
 def register(subparsers):
-    """Add ``continuum`` and ``color``."""
+    """
+    Add ``continuum`` and ``color``.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of the ``astrophot`` parser (what
+        `argparse.ArgumentParser.add_subparsers` returns); only its ``add_parser``
+        is used.
+    """
     p = subparsers.add_parser(
         "continuum", help="continuum-subtract a narrow-band frame with a broad-band frame"
     )

@@ -5,7 +5,16 @@ __all__ = ["register"]
 
 
 def register(subparsers):
-    """Add the ``index`` subcommand (``list`` and ``fetch``)."""
+    """
+    Add the ``index`` subcommand (``list`` and ``fetch``).
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of the ``astrophot`` parser (what
+        `argparse.ArgumentParser.add_subparsers` returns); only its ``add_parser``
+        is used.
+    """
     parser = subparsers.add_parser(
         "index",
         help="list or fetch the astrometry.net 5200-series (Gaia) index files covering a field",

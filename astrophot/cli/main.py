@@ -112,7 +112,19 @@ class _Only:
 
 
 def command_of(argv):
-    """The subcommand named in ``argv`` (after the global options), or None."""
+    """
+    The subcommand named in ``argv`` (after the global options), or None.
+
+    Parameters
+    ----------
+    argv : iterable of str
+        The command-line arguments, without the program name.
+
+    Returns
+    -------
+    str or None
+        The first argument that is neither an option nor an option's value.
+    """
     argv = list(argv)
     while argv:
         token = argv.pop(0)
@@ -130,6 +142,16 @@ def build_parser(command=None):
     With ``command`` (a subcommand's name) only that subcommand's module is imported and
     its full parser built; the others are listed by name and summary. Without it every
     available subcommand's module is imported (for tests and documentation).
+
+    Parameters
+    ----------
+    command : str, optional
+        The subcommand whose parser is built; None builds them all (``""`` none).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``astrophot`` parser.
     """
     from astrophot import __version__
 
@@ -179,7 +201,20 @@ def _setup_logging(level):
 
 
 def main(argv=None):
-    """Run the command line; returns the exit code."""
+    """
+    Run the command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments, without the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit code: 0 on success, 1 on an error (reported on stderr), 2
+        without a subcommand, else what the subcommand returns.
+    """
     from astrophot.exceptions import AstrophotError
 
     argv = sys.argv[1:] if argv is None else list(argv)

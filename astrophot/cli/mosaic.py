@@ -12,7 +12,16 @@ _KERNELS = ("nearest", "bilinear", "bicubic", "lanczos2", "lanczos3", "lanczos4"
 
 
 def register(subparsers):
-    """Add the ``mosaic`` subcommand."""
+    """
+    Add the ``mosaic`` subcommand.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of the ``astrophot`` parser (what
+        `argparse.ArgumentParser.add_subparsers` returns); only its ``add_parser``
+        is used.
+    """
     p = subparsers.add_parser(
         "mosaic",
         help="mosaic of pointings on one grid, their backgrounds matched",

@@ -242,7 +242,16 @@ def _cmd_cosmic_rays(args):
 
 
 def register(subparsers):
-    """Add the reduction subcommands."""
+    """
+    Add the reduction subcommands.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of the ``astrophot`` parser (what
+        `argparse.ArgumentParser.add_subparsers` returns); only its ``add_parser``
+        is used.
+    """
     p = subparsers.add_parser(
         "calibrate",
         help="bias/dark/flat calibration with uncertainty and data-quality flags",

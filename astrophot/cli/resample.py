@@ -12,7 +12,16 @@ _KERNELS = ("nearest", "bilinear", "bicubic", "lanczos2", "lanczos3", "lanczos4"
 
 
 def register(subparsers):
-    """Add the ``resample`` subcommand."""
+    """
+    Add the ``resample`` subcommand.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of the ``astrophot`` parser (what
+        `argparse.ArgumentParser.add_subparsers` returns); only its ``add_parser``
+        is used.
+    """
     p = subparsers.add_parser(
         "resample",
         help="resample solved frames onto a common grid",

@@ -15,7 +15,16 @@ _KERNELS = ("lanczos3", "lanczos2", "lanczos4", "bicubic", "bilinear", "nearest"
 
 
 def register(subparsers):
-    """Add the ``stack`` subcommand."""
+    """
+    Add the ``stack`` subcommand.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of the ``astrophot`` parser (what
+        `argparse.ArgumentParser.add_subparsers` returns); only its ``add_parser``
+        is used.
+    """
     p = subparsers.add_parser(
         "stack",
         help="stack solved frames of one target and filter into one deep image",
