@@ -36,6 +36,17 @@ class ColorComposite:
     """
     An RGB picture made by `make_color_composite`.
 
+    Parameters
+    ----------
+    data : array-like
+        ``(3, ny, nx)`` values in [0, 1], FITS order (stored as float32).
+    wcs : `~astropy.wcs.WCS`, optional
+        The celestial WCS of ``data``.
+    meta : dict, optional
+        Description of the picture (copied).
+    provenance : `~astrophot.provenance.Provenance`, optional
+        Default: a new provenance record.
+
     Attributes
     ----------
     data : numpy.ndarray
@@ -56,18 +67,27 @@ class ColorComposite:
         self.meta = dict(meta or {})
         self.provenance = provenance if provenance is not None else Provenance.new()
 
+    # a property, documented as an attribute: no Returns section (RT01 ignored)
     @property
-    def rgb(self):
+    def rgb(self):  # numpydoc ignore=RT01
         """``(ny, nx, 3)`` in display order (row 0 at the top), float32 in [0, 1]."""
         return np.ascontiguousarray(self.data[:, ::-1, :].transpose(1, 2, 0))
 
+    # a property, documented as an attribute: no Returns section (RT01 ignored)
     @property
-    def shape(self):
+    def shape(self):  # numpydoc ignore=RT01
         """``(ny, nx)``."""
         return self.data.shape[1:]
 
     def checksum(self):
-        """The sha256 of the pixel data."""
+        """
+        The sha256 of the pixel data.
+
+        Returns
+        -------
+        str
+            The hex digest (`~astrophot.frames.data_checksum`).
+        """
         from astrophot.frames import data_checksum
 
         return data_checksum(self.data)
@@ -75,7 +95,24 @@ class ColorComposite:
     frame_type = "ColorComposite"
 
     def to_integer(self, bits=16):
-        """The display-order picture as uint8 or uint16 (rounded)."""
+        """
+        The display-order picture as uint8 or uint16 (rounded).
+
+        Parameters
+        ----------
+        bits : {8, 16}, optional
+            Bits per channel.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(ny, nx, 3)``, row 0 at the top, [0, 1] scaled to the full range.
+
+        Raises
+        ------
+        ValueError
+            When ``bits`` is neither 8 nor 16.
+        """
         if bits not in (8, 16):
             raise ValueError(f"bits={bits!r}: expected 8 or 16")
         top = 255 if bits == 8 else 65535
@@ -96,9 +133,27 @@ class ColorComposite:
         PNG and TIFF when ``pyavm`` is installed. The write is atomic and
         never replaces a file unless ``overwrite``.
 
+        Parameters
+        ----------
+        path : str or path-like
+            The file written; its suffix chooses the format.
+        bits : {8, 16}, optional
+            Bits per channel of a TIFF or PNG (JPEG is always 8, FITS float32).
+        overwrite : bool, optional
+            Replace an existing file.
+        quality : int, optional
+            JPEG quality (the other formats ignore it).
+
         Returns
         -------
         pathlib.Path
+            ``path``.
+
+        Raises
+        ------
+        astrophot.exceptions.FrameWriteError
+            An unknown suffix, an existing file without ``overwrite``, a missing
+            directory or no permission to write.
         """
         path = Path(path)
         suffix = path.suffix.lower()
@@ -120,7 +175,14 @@ class ColorComposite:
         return path
 
     def wcs_header(self):
-        """The WCS as a FITS header (empty without one)."""
+        """
+        The WCS as a FITS header (empty without one).
+
+        Returns
+        -------
+        `~astropy.io.fits.Header`
+            ``wcs.to_header(relax=True)``, or an empty header.
+        """
         return fits.Header() if self.wcs is None else self.wcs.to_header(relax=True)
 
     def __repr__(self):
@@ -500,6 +562,7 @@ def make_color_composite(
         A continuum-subtracted line frame (`subtract_continuum`) added to
         red times ``line_weight`` (HaRGB).
     line_weight : float, optional
+        The factor of ``line`` added to red.
     white_balance : 'stars', None or sequence of 3 floats, optional
         ``'stars'``: the median colour of unsaturated, isolated stars made
         neutral; explicit channel factors; or None.
@@ -516,6 +579,9 @@ def make_color_composite(
     Returns
     -------
     ColorComposite
+        The stretched picture with the red frame's celestial WCS (turned with it
+        when ``north_up``), its channels, stretch, sky levels and balance in
+        ``meta``, and one ``make_color_composite`` provenance step.
 
     Raises
     ------

@@ -482,17 +482,27 @@ def _line_frame(n, b, line, var, bad):
 
 def plot_continuum_diagnostics(line, *, figure=None):
     """
-    The report's figures for a `subtract_continuum` result: ``k`` per star
-    against broad-band magnitude, and the star residuals.
+    The report's figures for a `subtract_continuum` result.
+
+    ``k`` per star against broad-band magnitude, and the star residuals.
 
     Parameters
     ----------
     line : `~astrophot.frames.LineFrame`
+        What `subtract_continuum` returned, with its star measurements.
     figure : `matplotlib.figure.Figure`, optional
+        The figure drawn in (two axes added); default a new 9 x 3.6 inch figure.
 
     Returns
     -------
     `matplotlib.figure.Figure`
+        The figure: ``k`` per star (used and rejected) with the fitted scale,
+        and the star flux left in the line image (per cent).
+
+    Raises
+    ------
+    astrophot.exceptions.AnalysisError
+        When ``line`` has no star measurements.
 
     Examples
     --------

@@ -251,7 +251,9 @@ def make_mosaic(
 
     See Also
     --------
-    astrophot.find_optimal_wcs, astrophot.combination.match_backgrounds, astrophot.stack_frames
+    astrophot.find_optimal_wcs : One output grid covering a set of solved frames.
+    astrophot.combination.match_backgrounds : The background planes that make the frames agree in their overlaps.
+    astrophot.stack_frames : Stack solved frames of one target and filter.
 
     Examples
     --------

@@ -289,7 +289,8 @@ def resample_frame(
 
     See Also
     --------
-    astrophot.solve_astrometry, astrophot.find_optimal_wcs
+    astrophot.solve_astrometry : Plate-solve a frame (the WCS resampling needs).
+    astrophot.find_optimal_wcs : One output grid covering a set of solved frames.
 
     Examples
     --------
