@@ -1,7 +1,9 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-Real stars for the simulator: Tycho-2 from astrometry.net index files, or
-the small extract shipped with astrophot.
+Real stars for the simulator: Tycho-2 from index files, or the shipped extract.
+
+The stars come from the astrometry.net index files installed, or from the
+small extract shipped with astrophot.
 
 The Debian packages ``astrometry-data-tycho2-*`` install astrometry.net
 index files (``/usr/share/astrometry/index-tycho2-NN*.fits`` or
@@ -84,7 +86,8 @@ def demo_fields():
 
     See Also
     --------
-    load_demo_catalog, field_stars
+    load_demo_catalog : Tycho-2 stars from the extract shipped with astrophot.
+    field_stars : Real stars for a field, from the shipped extract or the index files.
 
     Examples
     --------
@@ -114,6 +117,7 @@ def resolve_field(target):
     Returns
     -------
     `~astropy.coordinates.SkyCoord`
+        The position in ICRS.
 
     Raises
     ------
@@ -287,7 +291,9 @@ def read_index_stars(center, radius, *, index_files=None, mag_limit=None):
 
     See Also
     --------
-    load_demo_catalog, field_stars, find_index_files
+    load_demo_catalog : Tycho-2 stars from the extract shipped with astrophot.
+    field_stars : Real stars for a field, from the shipped extract or the index files.
+    find_index_files : The astrometry.net index files installed on this machine.
 
     Notes
     -----
@@ -418,7 +424,9 @@ def load_demo_catalog(center, radius, *, mag_limit=None, partial=False):
 
     See Also
     --------
-    demo_fields, read_index_stars, field_stars
+    demo_fields : The named demo fields covered by the shipped extract.
+    read_index_stars : Tycho-2 stars of a cone from astrometry.net index files.
+    field_stars : Real stars for a field, from the shipped extract or the index files.
 
     Notes
     -----
@@ -455,8 +463,10 @@ def load_demo_catalog(center, radius, *, mag_limit=None, partial=False):
 
 def field_stars(center, radius, *, mag_limit=None, source="auto"):
     """
-    Real stars for a field: the shipped extract where it covers the field,
-    else the installed index files.
+    Real stars for a field, from the shipped extract or the index files.
+
+    By default the shipped extract where it covers the field, else the installed
+    index files.
 
     Parameters
     ----------
