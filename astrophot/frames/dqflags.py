@@ -54,7 +54,14 @@ class DQFlag(enum.IntFlag):
 
     @classmethod
     def bad_bits(cls):
-        """All bits that make a pixel untrustworthy (everything but REPAIRED)."""
+        """
+        All bits that make a pixel untrustworthy (everything but REPAIRED).
+
+        Returns
+        -------
+        DQFlag
+            The OR of every flag except ``REPAIRED``.
+        """
         value = 0
         for member in cls:
             if member is not cls.REPAIRED:
@@ -63,7 +70,19 @@ class DQFlag(enum.IntFlag):
 
     @classmethod
     def describe(cls, value):
-        """Return the names of the bits set in an integer ``value``."""
+        """
+        Return the names of the bits set in an integer ``value``.
+
+        Parameters
+        ----------
+        value : int or `DQFlag`
+            Data-quality bits of one pixel (or their OR).
+
+        Returns
+        -------
+        list of str
+            The flag names, lowest bit first.
+        """
         return [m.name for m in cls if int(value) & int(m)]
 
 
@@ -80,7 +99,7 @@ def flags_to_mask(flags, *, bits=None):
 
     Returns
     -------
-    mask : `numpy.ndarray` of bool
+    `numpy.ndarray` of bool
         True where a pixel has any of ``bits`` set and is not ``REPAIRED``.
     """
     flags = np.asarray(flags)

@@ -37,8 +37,9 @@ class MasterDark(_Master):
 
     _default_unit = u.adu
 
+    # a property, documented as an attribute: no Returns section (RT01 ignored)
     @property
-    def bias_subtracted(self):
+    def bias_subtracted(self):  # numpydoc ignore=RT01
         """True if the bias was removed (CALSTAT contains 'B'), False if not, None if unknown."""
         calstat = str(self.header.get("CALSTAT", "")).strip().upper()
         if not calstat:
@@ -61,6 +62,14 @@ class BadPixelMap(FrameBase):
     """
     A map of `~astrophot.DQFlag` bits: ``data`` holds the bits (uint32).
 
+    Parameters
+    ----------
+    data : array-like of int, `~astropy.nddata.CCDData` or frame
+        The bits (stored as uint32); ``mask`` is derived from them
+        (`~astrophot.frames.flags_to_mask`).
+    *args, **kwargs
+        Passed to `~astrophot.frames.FrameBase` and `~astropy.nddata.CCDData`.
+
     Examples
     --------
     >>> import numpy as np
@@ -82,6 +91,18 @@ class BadPixelMap(FrameBase):
         self.mask = flags_to_mask(self.data)
 
     def count(self, flag=None):
-        """Number of pixels with ``flag`` set (any bad bit when None)."""
+        """
+        Number of pixels with ``flag`` set (any bad bit when None).
+
+        Parameters
+        ----------
+        flag : int or `~astrophot.DQFlag`, optional
+            The bits counted; default `~astrophot.DQFlag.bad_bits`.
+
+        Returns
+        -------
+        int
+            Pixels with any of those bits set.
+        """
         bits = int(DQFlag.bad_bits() if flag is None else flag)
         return int(np.count_nonzero(self.data & bits))

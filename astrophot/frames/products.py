@@ -36,6 +36,18 @@ class ResampledFrame(SolvedFrame):
         Kernel mass from good input pixels, same shape as ``data`` (0 to about 1).
     resampling : dict or None
         The resampling record: kernel, conserve, noise correlation factor, target shape.
+
+    Parameters
+    ----------
+    data : array-like, `~astropy.nddata.CCDData` or frame
+        The pixels (or a frame to convert).
+    *args, **kwargs
+        Passed to `~astrophot.SolvedFrame`, with the extra attributes above.
+
+    Raises
+    ------
+    ValueError
+        A ``weight`` of another shape than ``data``.
     """
 
     _carried = ("stars", "solution", "weight", "resampling")
@@ -77,8 +89,9 @@ class LineFrame(CalibratedFrame):
     _carried = ("continuum", "stars")
     _extensions = (("stars", TABLE, "STARS", None), ("continuum", RECORD, "CONTSCAL", "APCONT"))
 
+    # a property, documented as an attribute: no Returns section (RT01 ignored)
     @property
-    def scale(self):
+    def scale(self):  # numpydoc ignore=RT01
         """The continuum scale ``k`` (float) or None."""
         if not self.continuum:
             return None
@@ -120,6 +133,18 @@ class StackedFrame(SolvedFrame):
         the frames left out and why, and ``frames``, one record per frame combined
         (``file``, ``weight``, ``scale``, ``offset``, ``exposure``, ``rejected_fraction``
         ...; the ``FRAMES`` table extension on disk).
+
+    Parameters
+    ----------
+    data : array-like, `~astropy.nddata.CCDData` or frame
+        The pixels (or a frame to convert).
+    *args, **kwargs
+        Passed to `~astrophot.SolvedFrame`, with the extra attributes above.
+
+    Raises
+    ------
+    ValueError
+        A map of another shape than ``data``.
     """
 
     _carried = ("stars", "solution", *(name for name, *_ in STACK_MAPS), "combination")
@@ -139,8 +164,9 @@ class StackedFrame(SolvedFrame):
                 raise ValueError(f"{name} shape {value.shape} does not match data shape {self.data.shape}")
             setattr(self, name, value.copy() if kwargs.get("copy", False) else value)
 
+    # a property, documented as an attribute: no Returns section (RT01 ignored)
     @property
-    def n_combined(self):
+    def n_combined(self):  # numpydoc ignore=RT01
         """The number of frames combined (header ``NCOMBINE``), or None."""
         value = self.header.get("NCOMBINE")
         return None if value is None else int(value)

@@ -27,8 +27,9 @@ class RawFrame(FrameBase):
 
     _default_unit = u.adu
 
+    # a property, documented as an attribute: no Returns section (RT01 ignored)
     @property
-    def image_type(self):
+    def image_type(self):  # numpydoc ignore=RT01
         """IMAGETYP normalised to 'light', 'bias', 'dark', 'flat' or None."""
         from astrophot.io._fits import classify_imagetyp
 

@@ -15,6 +15,16 @@ class CalibratedFrame(FrameBase):
 
     It carries a `~astropy.nddata.StdDevUncertainty`, `~astrophot.DQFlag`
     bits in ``flags`` and a boolean ``mask`` derived from them.
+
+    Parameters
+    ----------
+    data : array-like, `~astropy.nddata.CCDData` or frame
+        The pixels (or a frame to convert).
+    *args, **kwargs
+        Passed to `~astrophot.frames.FrameBase` (``provenance``, ``flags``,
+        ``source_path``) and `~astropy.nddata.CCDData` (``unit``,
+        ``uncertainty``, ``mask``, ``wcs``, ``meta`` ...). Without a ``mask``
+        and with ``flags``, the mask is derived from the flags.
     """
 
     _default_unit = u.electron
