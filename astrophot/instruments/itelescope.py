@@ -1,6 +1,6 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-iTelescope.net: telescopes, sites, cameras, file names and download preparation.
+The iTelescope.net telescopes, sites, cameras, file names and download preparation.
 
 - `TELESCOPES`, `get_telescope`, `Telescope`: the telescope table (site,
   optics, camera; `None` where a fact is unknown, with the source of each

@@ -99,13 +99,23 @@ class DemoResult:
     checks: list = field(default_factory=list)
     seconds: float = 0.0
 
+    # a property, documented as an attribute: no Returns section (RT01 ignored)
     @property
-    def ok(self):
+    def ok(self):  # numpydoc ignore=RT01
         """True when every check agrees with the truth."""
         return all(check.ok for check in self.checks)
 
     def summary(self):
-        """A short text report, ending with where the night report is."""
+        """
+        A short text report, ending with where the night report is.
+
+        Returns
+        -------
+        str
+            One line per product (night, products folder, lights, masters,
+            frames, stacks, line image, colour picture), the stages that made
+            nothing, the checks and the night report's path.
+        """
         night = self.night
         lines = [f"astrophot demo in {self.outdir} ({self.seconds:.1f} s)"]
         if night is not None:
@@ -199,6 +209,7 @@ def run_demo(
     Returns
     -------
     DemoResult
+        The night, the products made and the checks against the truth.
     """
     from astrophot.pipeline._demo_checks import truth_checks
     from astrophot.pipeline._night import process_night
