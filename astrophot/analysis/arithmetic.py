@@ -164,8 +164,8 @@ def image_arithmetic(left, operator, right):
     Parameters
     ----------
     left : `~astrophot.frames.FrameBase` or `~astropy.nddata.CCDData`
-        The first operand; the result has its type (a `CalibratedFrame` stays
-        a `CalibratedFrame`; a plain ``CCDData`` gives a ``CCDData``, without
+        The first operand; the result has its type (a `~astrophot.CalibratedFrame` stays
+        a `~astrophot.CalibratedFrame`; a plain ``CCDData`` gives a ``CCDData``, without
         provenance), header and WCS, except that a `~astrophot.RawFrame`
         (pixels as read) gives a `~astrophot.CalibratedFrame` in its unit:
         ``raw - bias`` is no longer raw data.

@@ -87,7 +87,7 @@ class Background(tuple):
 
         Returns
         -------
-        `~astrophot.analysis._mesh.MeshModel` or None
+        ``MeshModel`` (private) or None
             The mesh the maps come from, when ``frame`` has the maps' shape and
             unit (or either unit is unknown); None otherwise.
         """

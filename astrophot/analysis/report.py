@@ -752,8 +752,8 @@ def write_quality_report(records, outdir, *, frames=None, rules=None, site=None,
     page), and the measurements with units; rejected frames are shaded red
     with their reason. Plots and thumbnails are inlined, so the page reads
     alone too; each file is written atomically. The building blocks
-    (`html_page`, `html_header`, `html_table`, `html_figure`,
-    `plot_against_time`, `night_facts`, `rules_text`) serve other reports.
+    (``html_page``, ``html_header``, ``html_table``, ``html_figure``,
+    ``plot_against_time``, ``night_facts``, ``rules_text``) serve other reports.
 
     Examples
     --------

@@ -13,7 +13,7 @@ The steps (Montage's ``mBgModel`` idea, on sky models rather than pixels):
 3. In each pairwise overlap the difference of the two sky models (protected
    points left out) is fitted by a plane or an offset (`fit_overlap`,
    sigma-clipped least squares).
-4. One global least-squares solution of all overlaps (`solve_backgrounds`)
+4. One global least-squares solution of all overlaps (``solve_backgrounds``)
    per connected group of frames, a reference frame or a zero mean fixing the
    free constant (and plane) of each group.
 
@@ -501,7 +501,7 @@ def match_backgrounds(
         Multiply each frame's values by this before matching (e.g. ``1 / exposure``
         to match in electrons per second); the planes are in the scaled unit.
     clip : float
-        Overlaps whose misfit is ``clip`` times the median are dropped (`solve_backgrounds`).
+        Overlaps whose misfit is ``clip`` times the median are dropped (``solve_backgrounds``).
     parallel : None, bool or int
         Threads for the sky models (see `astrophot._concurrency`).
 

@@ -82,7 +82,7 @@ def demo_fields():
     -------
     dict of str to `~astropy.coordinates.SkyCoord`
         Field name (``'M31'``, ``'NGC 6888'``, ``'Cygnus Loop'`` ...) to its
-        centre (ICRS). Each is covered to `DEMO_RADIUS` (2.5 deg).
+        centre (ICRS). Each is covered to ``DEMO_RADIUS`` (2.5 deg).
 
     See Also
     --------
@@ -164,7 +164,7 @@ def find_index_files(directories=None):
     ----------
     directories : sequence of path-like, optional
         Where to look. By default ``$ASTROMETRY_INDEX_DIR`` (when set) and
-        `INDEX_DIRECTORIES`.
+        ``INDEX_DIRECTORIES``.
 
     Returns
     -------

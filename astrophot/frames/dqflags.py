@@ -14,7 +14,7 @@ class DQFlag(enum.IntFlag):
 
     The bits are stored in an unsigned 32-bit integer array (``frame.flags``
     of a science frame, ``data`` of a `~astrophot.BadPixelMap`). A pixel
-    whose bits include any of `DQFlag.bad_bits` and not ``REPAIRED`` is
+    whose bits include any of `~astrophot.DQFlag.bad_bits` and not ``REPAIRED`` is
     masked.
 
     Examples
@@ -95,7 +95,7 @@ def flags_to_mask(flags, *, bits=None):
     flags : array-like of int
         Data-quality bits.
     bits : int or `DQFlag`, optional
-        The bits that mask a pixel. Default: `DQFlag.bad_bits`.
+        The bits that mask a pixel. Default: `~astrophot.DQFlag.bad_bits`.
 
     Returns
     -------

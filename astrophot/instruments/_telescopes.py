@@ -481,7 +481,7 @@ def optics_table(telescopes=None):
         A simple table: focal length, unbinned pixel size, `Telescope.plate_scale`
         at bin 1, `Telescope.field_of_view` (height x width, arcmin) and the
         astrometry.net index series that can solve such a field offline
-        (`astrophot.astrometry._series.index_series` of the longer side:
+        (``astrophot.astrometry._series.index_series`` of the longer side:
         ``4100`` Tycho-2, ``5200`` Tycho-2 + Gaia). ``unknown`` where the
         table lacks the facts. Binning multiplies the scale and leaves the
         field as it is.

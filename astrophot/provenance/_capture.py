@@ -210,5 +210,5 @@ class StepRecorder:
 
 
 def start_step(function, *, parameters=None, inputs=None, software=(), started=None):
-    """Begin recording a step: see `StepRecorder`."""
+    """Begin recording a step: see ``StepRecorder`` (the object returned)."""
     return StepRecorder(function, parameters=parameters, inputs=inputs, software=software, started=started)

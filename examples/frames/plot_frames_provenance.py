@@ -24,7 +24,7 @@ print(repr(raw), raw.exposure_time, raw.filter)
 ###############################################################################
 # A transform records one provenance step. Here a toy "transform" turns the raw
 # frame into a calibrated frame by subtracting a constant bias; real stages such
-# as :func:`astrophot.calibrate_frame` do the same bookkeeping.
+# as :func:`astrophot.reduction.calibrate_frame` do the same bookkeeping.
 
 recorder = start_step("example_subtract_bias", parameters={"bias_level": 1000.0}, inputs={"raw": raw})
 calibrated = ap.CalibratedFrame(raw.data.astype(np.float32) - 1000.0, unit="adu", meta=raw.meta)
