@@ -112,7 +112,7 @@ def _stars_and_psf(path):
     def run():
         loaded = read_frame(path)
         stars = find_stars(loaded)
-        return stars, measure_psf(loaded, stars)
+        return stars, measure_psf(loaded, stars=stars)
 
     return run
 

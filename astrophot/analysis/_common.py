@@ -38,6 +38,29 @@ def as_frame(frame, *, purpose):
     return _as_frame(frame, role=purpose, wrap=True)
 
 
+def keyword_only(function, name, args, value):
+    """
+    The value of an argument that is keyword-only now (``stars=``), given positionally or not.
+
+    A positional value still works, with an `~astropy.utils.exceptions.AstropyDeprecationWarning`
+    (it was positional before issue 10 made ``stars``/``background`` keyword-only everywhere).
+    """
+    if not args:
+        return value
+    if len(args) > 1 or value is not None:
+        raise TypeError(f"{function}() takes one positional argument (the frame); pass {name}= by keyword")
+    import warnings
+
+    from astropy.utils.exceptions import AstropyDeprecationWarning
+
+    warnings.warn(
+        f"{function}(frame, {name}): pass {name}={name} by keyword (positional use is deprecated)",
+        AstropyDeprecationWarning,
+        stacklevel=3,
+    )
+    return args[0]
+
+
 def float_data(frame):
     """The pixels as a C-contiguous native float32 array (a copy only when needed)."""
     data = np.asarray(frame.data)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from astrophot.analysis._common import as_frame, frame_name, pixel_scale
+from astrophot.analysis._common import as_frame, frame_name, keyword_only, pixel_scale
 from astrophot.analysis.stars import _clipped_median, find_stars, select_psf_stars
 from astrophot.exceptions import AnalysisError
 
@@ -91,7 +91,7 @@ def _values(column):
     return np.asarray(getattr(column, "value", column), dtype=float)
 
 
-def measure_psf(frame, stars=None, *, grid=3, min_snr=20.0, max_per_cell=25, **find_options):
+def measure_psf(frame, *args, stars=None, grid=3, min_snr=20.0, max_per_cell=25, **find_options):
     """
     Measure the PSF of a frame from its stars.
 
@@ -100,6 +100,9 @@ def measure_psf(frame, stars=None, *, grid=3, min_snr=20.0, max_per_cell=25, **f
     frame : `~astrophot.CalibratedFrame`, `~astropy.nddata.CCDData`, 2-D array, or path
         The image (for its size and plate scale; searched for stars when
         ``stars`` is None).
+    *args
+        Deprecated: ``stars`` given positionally (it is keyword-only now; a
+        warning says so).
     stars : `~astropy.table.QTable`, optional
         The output of `find_stars` for this frame.
     grid : int, optional
@@ -146,6 +149,7 @@ def measure_psf(frame, stars=None, *, grid=3, min_snr=20.0, max_per_cell=25, **f
     >>> abs(psf.fwhm - truth.psf.fwhm) < 0.3
     True
     """
+    stars = keyword_only("measure_psf", "stars", args, stars)
     obj = as_frame(frame, purpose="measure_psf")
     name = frame_name(obj)
     grid = int(grid)

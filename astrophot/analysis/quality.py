@@ -282,7 +282,7 @@ def assess_quality(frame, *, stars=None, background=None, saturation=None, **fin
     elif find_options:
         raise TypeError(f"options {sorted(find_options)} are only used when no stars are given")
     try:
-        psf = measure_psf(obj, stars)
+        psf = measure_psf(obj, stars=stars)
     except AnalysisError as exc:
         log.warning("%s: %s", name, exc)
         psf = None

@@ -212,7 +212,7 @@ def _find_stars_one(args, path, out_path, fmt, reg_path):
         saturation=args.saturation,
     )
     try:
-        psf = measure_psf(frame, stars)
+        psf = measure_psf(frame, stars=stars)
         stars.meta["psf"] = psf.to_dict()
         arcsec = f" = {psf.fwhm_arcsec:.2f} arcsec" if psf.fwhm_arcsec is not None else ""
         summary = (

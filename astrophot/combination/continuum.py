@@ -67,7 +67,7 @@ def _psf(obj, name):
 
     try:
         stars = _find_stars(obj, name)
-        psf = measure_psf(obj, stars)
+        psf = measure_psf(obj, stars=stars)
     except AnalysisError as exc:
         raise AnalysisError(f"{name}: cannot measure the PSF for continuum subtraction ({exc})") from exc
     shape = {"fwhm": psf.fwhm, "beta": psf.beta, "ellipticity": psf.ellipticity, "theta": psf.theta}

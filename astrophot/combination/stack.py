@@ -158,7 +158,7 @@ def _fwhm(frames, fwhm):
         return np.asarray(fwhm, dtype=np.float64)
     from astrophot.analysis import measure_psf
 
-    return np.array([measure_psf(frame, frame.stars).fwhm for frame in frames], dtype=np.float64)
+    return np.array([measure_psf(frame, stars=frame.stars).fwhm for frame in frames], dtype=np.float64)
 
 
 def _weights(weights, frames, inputs, stats, factor, quality, fwhm):

@@ -25,7 +25,7 @@ electrons = (raw.data - camera.expected_dark(truth.exposure)) * camera.gain / ca
 frame = CalibratedFrame(electrons, unit="electron", meta=raw.meta)
 
 stars = find_stars(frame)
-psf = measure_psf(frame, stars)
+psf = measure_psf(frame, stars=stars)
 print(stars["id", "x", "y", "flux", "snr", "fwhm", "ellipticity", "flags"][:8])
 print(
     f"{len(stars)} stars; PSF FWHM {psf.fwhm:.2f} px = {psf.fwhm_arcsec:.1f} arcsec "

@@ -52,7 +52,7 @@ def test_mosaic_found_from_the_data_and_measured_like_grey(grey_and_mosaic):
     assert stars.meta["cfa"] == "2x2"
     expected = RESPONSES / RESPONSES.mean()
     np.testing.assert_allclose(stars.meta["cfa_gains"], expected, atol=0.02)
-    psf = measure_psf(mosaic, stars)
+    psf = measure_psf(mosaic, stars=stars)
     assert abs(psf.fwhm / truth.psf.fwhm - 1) < 0.05, (psf.fwhm, truth.psf.fwhm)
     assert abs(psf.ellipticity - truth.psf.ellipticity) < 0.03
     # the same stars as on the grey frame, at the same places
@@ -71,7 +71,7 @@ def test_unbalanced_fit_of_a_mosaic_is_too_narrow(grey_and_mosaic):
     _, mosaic, truth = grey_and_mosaic
     stars = find_stars(mosaic, cfa=False)
     assert "cfa" not in stars.meta
-    assert measure_psf(mosaic, stars).fwhm < 0.9 * truth.psf.fwhm
+    assert measure_psf(mosaic, stars=stars).fwhm < 0.9 * truth.psf.fwhm
 
 
 def test_header_pattern_and_switch(grey_and_mosaic):
@@ -85,4 +85,4 @@ def test_header_pattern_and_switch(grey_and_mosaic):
     # forcing it on a grey frame measures responses of 1 and changes nothing that matters
     forced = find_stars(grey, cfa=True)
     np.testing.assert_allclose(forced.meta["cfa_gains"], 1.0, atol=0.02)
-    assert abs(measure_psf(grey, forced).fwhm / truth.psf.fwhm - 1) < 0.05
+    assert abs(measure_psf(grey, stars=forced).fwhm / truth.psf.fwhm - 1) < 0.05

@@ -107,7 +107,7 @@ def test_panoptes_psf_and_saturation(shared_data):
     assert len(stars) > 300
     # the DSLR's clipped ceiling (13583) is found and the brightest stars are flagged
     assert np.all(stars["flags"][:5] & StarFlag.SATURATED)
-    psf = measure_psf(frame, stars)
+    psf = measure_psf(frame, stars=stars)
     assert 0.7 < psf.fwhm < 2.5 and psf.n_stars > 50
     solved = _read(shared_data / "panoptes/solved.fits.fz")
     psf_solved = measure_psf(solved)
@@ -247,4 +247,4 @@ def test_panoptes_fwhm_agrees_with_an_independent_mosaic_fit(shared_data):
     # core is narrower, but the widths stay within 15 %
     assert ours == pytest.approx(free_beta, rel=0.15)
     # the whole frame's PSF: a star image a pixel wide (10 arcsec), not narrower
-    assert measure_psf(frame, stars).fwhm == pytest.approx(same_beta, rel=0.1)
+    assert measure_psf(frame, stars=stars).fwhm == pytest.approx(same_beta, rel=0.1)

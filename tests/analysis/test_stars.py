@@ -164,7 +164,7 @@ def test_saturated_stars_flagged():
     assert sat.sum() >= 3
     assert np.all(stars["flags"][index[sat]] & StarFlag.SATURATED)
     # and none of them is used for the PSF, which stays right
-    assert abs(measure_psf(frame, stars).fwhm / truth.psf.fwhm - 1) < 0.05
+    assert abs(measure_psf(frame, stars=stars).fwhm / truth.psf.fwhm - 1) < 0.05
 
 
 def test_saturation_from_a_clipped_ceiling():
@@ -304,7 +304,7 @@ def test_empty_sky_gives_an_empty_table():
     assert len(stars) == 0
     assert "flux" in stars.colnames
     with pytest.raises(AnalysisError, match="no stars"):
-        measure_psf(frame, stars)
+        measure_psf(frame, stars=stars)
 
 
 def test_all_masked_is_a_clear_error():
@@ -332,3 +332,17 @@ def test_ds9_regions(round_stars):
     first = circles[0]
     x = float(first[7:].split(",")[0])
     assert x == pytest.approx(round_stars["x"][0].value + 1, abs=1e-3)  # ds9 counts from 1
+
+
+def test_stars_is_keyword_only_with_a_deprecation_for_positional_use():
+    """issue 10: ``stars``/``background`` keyword-only everywhere; the old positional call still works."""
+    from astropy.utils.exceptions import AstropyDeprecationWarning
+
+    raw, truth = make_raw_frame(shape=(200, 300), fwhm=3.0, seed=2)
+    frame = calibrate_from_truth(raw, truth)
+    stars = find_stars(frame)
+    with pytest.warns(AstropyDeprecationWarning, match="pass stars=stars by keyword"):
+        positional = measure_psf(frame, stars)
+    assert positional.fwhm == measure_psf(frame, stars=stars).fwhm
+    with pytest.raises(TypeError, match="pass stars= by keyword"):
+        measure_psf(frame, stars, stars=stars)

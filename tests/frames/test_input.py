@@ -40,7 +40,7 @@ def test_analysis_stages_take_a_path(files, as_text):
     np.testing.assert_array_equal(background.data, ap.estimate_background(frame)[0].data)
     assert ap.assess_quality(given).fwhm == ap.assess_quality(frame).fwhm
     stars = ap.find_stars(frame)
-    assert ap.measure_psf(given, stars).fwhm == ap.measure_psf(frame, stars).fwhm
+    assert ap.measure_psf(given, stars=stars).fwhm == ap.measure_psf(frame, stars=stars).fwhm
 
 
 def test_reduction_stages_take_a_path(files):
