@@ -207,6 +207,16 @@ class FrameBase(CCDData):
                     return ref.path
         return None
 
+    @property
+    def data(self):
+        """The pixel array (`~astropy.nddata.CCDData.data`); assigning new pixels drops the cached checksum."""
+        return CCDData.data.fget(self)
+
+    @data.setter
+    def data(self, value):
+        CCDData.data.fset(self, value)
+        self._checksum = None  # new pixels: `checksum` takes it again
+
     def checksum(self):
         """
         The sha256 of the pixel data (see `data_checksum`), cached.

@@ -153,3 +153,17 @@ def test_master_dark_calstat():
 def test_flags_shape_is_checked():
     with pytest.raises(ValueError, match="flags shape"):
         CalibratedFrame(np.ones((3, 3)), flags=np.zeros((2, 2), dtype=np.uint32))
+
+
+def test_new_pixels_drop_the_cached_checksum():
+    """Assigning ``frame.data`` must not leave the old pixels' checksum cached (provenance would lie)."""
+    import numpy as np
+
+    from astrophot import CalibratedFrame
+    from astrophot.frames import data_checksum
+
+    frame = CalibratedFrame(np.zeros((4, 5), np.float32), unit="electron")
+    before = frame.checksum()
+    frame.data = np.ones((4, 5), np.float32)
+    assert frame.checksum() != before
+    assert frame.checksum() == data_checksum(np.ones((4, 5), np.float32))
