@@ -313,9 +313,10 @@ def subtract_background(frame, background=None, **options):
     frame : `~astrophot.CalibratedFrame` or `~astrophot.SolvedFrame`
         The image (a plain `~astropy.nddata.CCDData` or array is taken as
         calibrated).
-    background : frame, `~astropy.nddata.CCDData`, array, `~astropy.units.Quantity` or float, optional
+    background : `Background`, frame, `~astropy.nddata.CCDData`, array, `~astropy.units.Quantity` or float, optional
         The background to remove, in the unit of ``frame`` (a number is in
-        that unit). Default: `estimate_background` of ``frame``.
+        that unit); of a `Background`, its map. Default: `estimate_background`
+        of ``frame``.
     **options
         Passed to `estimate_background` when ``background`` is None.
 
@@ -358,6 +359,8 @@ def subtract_background(frame, background=None, **options):
     if not isinstance(obj, CalibratedFrame):
         obj = CalibratedFrame(obj, copy=False)
     name = frame_name(obj)
+    if isinstance(background, Background):
+        background = background.background  # the estimate_background result: its background map
     if background is None:
         background, _ = estimate_background(obj, **options)
     elif options:

@@ -130,6 +130,8 @@ def test_subtract_background_inputs(round_frame):
     auto = subtract_background(frame, box_size=64)
     explicit = subtract_background(frame, estimate_background(frame, box_size=64)[0])
     np.testing.assert_array_equal(auto.data, explicit.data)
+    whole = subtract_background(frame, estimate_background(frame, box_size=64))  # the Background result
+    np.testing.assert_array_equal(whole.data, explicit.data)
     number = subtract_background(frame, 100.0)
     np.testing.assert_allclose(number.data, frame.data - 100.0, rtol=1e-6)
     quantity = subtract_background(frame, 0.1 * u.Unit("1000 electron"))
