@@ -434,8 +434,16 @@ def _prepare(frame, *, mask, background, saturation, box_size=None, fwhm=None):
     sat = saturated_pixels(frame, data, saturation)
     model = None
     cfa_sky = None
-    if background is None:
+    result = hasattr(background, "model_for")  # an estimate_background result (a Background)
+    if background is None or result:
         data, cfa_sky = _remove_cfa_sky(data, bad_all, name)
+    if result and cfa_sky is None:
+        # its maps and mesh (levels, gradient, a refit for larger stars): the sky is not fitted again
+        bkg, rms = _background_arrays(background, frame, data.shape, name)
+        model = background.model_for(frame)
+    elif background is None or result:
+        if result:  # its mesh saw the 2 x 2 pattern (an RMS of the channel offsets): fitted again without
+            log.debug("%s: a colour-mosaic sky pattern: the background is fitted again without it", name)
         model = mesh_background(
             data,
             bad_all,
@@ -446,8 +454,6 @@ def _prepare(frame, *, mask, background, saturation, box_size=None, fwhm=None):
         rms = model.rms_map()
     else:
         bkg, rms = _background_arrays(background, frame, data.shape, name)
-        # an estimate_background result: its mesh too (levels, gradient, a refit for larger stars)
-        model = background.model_for(frame) if hasattr(background, "model_for") else None
     return _Prepared(data, bad_all, bad_det, sat, bkg, rms, model, name, cfa_sky=cfa_sky)
 
 

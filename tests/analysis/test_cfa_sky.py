@@ -43,6 +43,13 @@ def test_pole_finds_the_stars_a_person_sees(shared_data):
     for sx, sy in POLE_STARS:
         assert np.min(np.hypot(x - sx, y - sy)) < 2.5, (sx, sy)
     assert len(stars) >= len(POLE_STARS)  # measured: 11 (the 9 and the two sharp points)
+    # given the Background of estimate_background (as the night does), the pattern is still removed:
+    # that mesh saw the channel offsets, so the sky is fitted again without them, the same stars found
+    from astrophot.analysis import estimate_background
+
+    given = find_stars(frame, background=estimate_background(frame))
+    assert given.meta["cfa_sky_offsets"] == stars.meta["cfa_sky_offsets"]
+    np.testing.assert_array_equal(np.asarray(given["x"]), x)
 
 
 def test_rotation_frame_pattern_removed(shared_data):
