@@ -61,7 +61,7 @@ class working_on:
 
 def show_warning(message, category, filename, lineno, file=None, line=None):
     """`warnings.showwarning` for the command line: once each, on stderr, naming the file."""
-    text = str(message).strip()
+    text = cli_words(str(message).strip())
     where = _state["file"]
     if where and where not in text and Path(where).name not in text:
         text = f"{where}: {text}"
@@ -289,6 +289,22 @@ _CLI_WORDS = (
     (" or pass api_key=", " (the command line has no flag for the key)"),
     ("(pass overwrite=True to replace it)", "(use --overwrite to replace it)"),
     ("(use overwrite=True to replace the report)", "(use --overwrite to replace the report)"),
+    ("pass gain=, or unit='adu'", "give --gain, or --unit adu"),
+    ("no gain (GAIN/EGAIN, argument or", "no gain (GAIN/EGAIN, --gain or"),
+    ("no read noise (argument, RDNOISE", "no read noise (--read-noise, RDNOISE"),
+    ("give gain= explicitly", "give --gain explicitly"),
+    ("give bias= so that", "give --bias so that"),
+    ("; pass scale=", "; give --scale"),
+    ("pass coordinates= or put RA/DEC", "give --coordinates or put RA/DEC"),
+    ("pass target= or coordinates=", "give --target or --coordinates"),
+    ("(pass coordinates= or resolve=True)", "(give --coordinates or --resolve)"),
+    ("(pass dark_includes_bias to say otherwise)", "(give --dark-includes-bias to say otherwise)"),
+    ("and line_n_sigma / n_sigma", "and --sigma"),
+    ("give index_files= an existing directory", "give --index an existing directory"),
+    (
+        "calibrate_frame(raw, bias=..., dark=..., flat=...), or calibrate_frame(raw, unit='adu')",
+        "astrophot calibrate FRAME --bias B --dark D --flat F, or astrophot calibrate FRAME --unit adu",
+    ),
 )
 
 

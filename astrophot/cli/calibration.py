@@ -78,6 +78,12 @@ def _add_combine(subparsers):
     )
     parser.add_argument("--bias", metavar="MASTER_BIAS", help="subtract this master bias (darks, flats)")
     parser.add_argument("--dark", metavar="MASTER_DARK", help="subtract this master dark, scaled (flats)")
+    parser.add_argument(
+        "--dark-includes-bias",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="whether the --dark still holds the bias (flats; default: from its CALSTAT)",
+    )
     parser.add_argument("--method", choices=("average", "median"), help="default: average (flats: median)")
     parser.add_argument("--sigma-low", type=_positive, default=5.0, help="lower clipping limit (default 5)")
     parser.add_argument("--sigma-high", type=_positive, default=5.0, help="upper clipping limit (default 5)")
@@ -169,7 +175,10 @@ def _combine(args):
             raise ValueError("--dark does not apply to a master dark")
         master = make_master_dark(paths, bias=args.bias, **options)
     else:
-        master = make_master_flat(paths, bias=args.bias, dark=args.dark, **options)
+        includes = {"yes": True, "no": False, "auto": None}[args.dark_includes_bias]
+        master = make_master_flat(
+            paths, bias=args.bias, dark=args.dark, dark_includes_bias=includes, **options
+        )
     if args.telescop and not str(master.header.get("TELESCOP", "")).strip():
         master.header["TELESCOP"] = args.telescop
     path = write_frame(master, args.output, overwrite=args.overwrite)
