@@ -266,33 +266,57 @@ def _add_find_badcols(subparsers):
         "find-badcols",
         help="bad columns and rows of a calibrated frame, as YAML for the user file",
         description=(
-            "Find whole bad columns and rows of a (calibrated) frame and print them as YAML, 1-based "
-            "as ds9 shows them, ready to paste into the user bad-pixel file."
+            "Find whole bad columns and rows of (calibrated) frames as YAML, 1-based as ds9 shows "
+            "them, ready to paste into the user bad-pixel file. One frame without -o: the YAML is "
+            "printed. Several frames, or -o DIR: each frame's YAML goes to badcols-<name>.yml beside "
+            "it or into DIR (created); -o FILE.yml with one frame writes that file."
         ),
     )
-    parser.add_argument("image", metavar="IMAGE", help="a calibrated frame")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="calibrated frames")
     parser.add_argument("--sigma", type=_positive, default=5.0, help="limit in sigma (default 5)")
     parser.add_argument("--window", type=int, default=11, help="running-median window, odd (default 11)")
     parser.add_argument(
-        "-o", "--output", metavar="FILE.yml", help="write the YAML here instead of printing it"
+        "-o",
+        "--output",
+        metavar="DIR|FILE.yml",
+        help="directory for the YAML files (created), or with one frame a .yml file",
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace existing YAML files")
     parser.set_defaults(func=_find_badcols)
 
 
 def _find_badcols(args):
-    from astrophot.calibration import find_bad_columns
+    from astrophot.cli._common import output_for, printed_instead, run_batch
 
-    regions = find_bad_columns(args.image, n_sigma=args.sigma, window=args.window)
-    text = regions.to_yaml()
-    if args.output:
-        target = Path(args.output)
-        if target.exists():
-            raise FileExistsError(f"{target}: already exists; not overwritten")
-        target.write_text(text, encoding="utf-8")
-        print(f"{target}: {len(regions.columns)} bad columns, {len(regions.rows)} bad rows")
-    else:
-        print(text, end="")
-    return 0
+    images = list(args.images)
+    to_stdout = len(images) == 1 and args.output is None
+
+    def one(path):
+        from astrophot.calibration import find_bad_columns
+
+        target = None
+        if not to_stdout:
+            target = output_for(
+                path, args.output, len(images), prefix="badcols", verb="searching", suffix=".yml"
+            )
+            if target.exists() and not args.overwrite:
+                raise FileExistsError(f"{target}: already exists; not overwritten (use --overwrite)")
+        with printed_instead("astrophot.calibration._badpix"):  # the YAML or the line below says it
+            regions = find_bad_columns(path, n_sigma=args.sigma, window=args.window)
+        text = regions.to_yaml()
+        if target is None:
+            print(text, end="")
+            return
+        _write_text(target, text)
+        print(f"{path} -> {target}: {len(regions.columns)} bad columns, {len(regions.rows)} bad rows")
+
+    return run_batch("find-badcols", images, one)
+
+
+def _write_text(path, text):
+    from astrophot.io._atomic import write_text_atomic
+
+    write_text_atomic(path, text)
 
 
 def _add_calib_index(subparsers):

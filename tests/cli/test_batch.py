@@ -195,6 +195,32 @@ def test_cosmic_rays_and_fix_badpix_take_many_frames(calibrated, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in cleaned} == stamps
 
 
+def test_find_badcols_takes_many_frames_and_never_writes_over_one(calibrated, tmp_path):
+    from astrophot.calibration import BadPixelRegions
+
+    before = [_digest(p) for p in calibrated]
+    proc = astrophot("find-badcols", *calibrated, "-o", tmp_path / "cols")  # a new folder
+    assert proc.returncode == 0, proc.stderr
+    files = sorted((tmp_path / "cols").glob("badcols-*.yml"))
+    assert len(files) == len(calibrated), proc.stdout + proc.stderr
+    assert [_digest(p) for p in calibrated] == before
+    assert all(p.name in proc.stdout for p in calibrated)
+    assert "INFO" not in proc.stderr  # the result is said once, on stdout
+    for path in files:
+        BadPixelRegions.from_yaml(path)
+    # exactly two frames and no -o: both are inputs, each YAML beside its frame
+    pair = [tmp_path / p.name for p in calibrated[:2]]
+    for src, dst in zip(calibrated, pair):
+        dst.write_bytes(src.read_bytes())
+        dst.with_suffix(".asdf").write_bytes(src.with_suffix(".asdf").read_bytes())
+    proc = astrophot("find-badcols", *pair)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list(tmp_path.glob("badcols-*.yml"))) == 2
+    again = astrophot("find-badcols", *pair)  # an existing YAML is kept without --overwrite
+    assert again.returncode == 1 and again.stderr.count("already exists") == 2, again.stderr
+    assert astrophot("find-badcols", *pair, "--overwrite").returncode == 0
+
+
 def test_demo_into_a_used_folder_is_refused_at_once(tmp_path):
     used = tmp_path / "demo-output"
     (used / "quality").mkdir(parents=True)
