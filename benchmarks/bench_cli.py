@@ -26,10 +26,17 @@ _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
 
 def _run(args, tree):
+    # run outside every tree: ``python -m`` puts the working directory first on the path, so
+    # run from a checkout it would import that checkout, not ``tree``
     env = dict(os.environ, PYTHONPATH=str(tree))
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", *args], capture_output=True, text=True, env=env, check=False
+        [sys.executable, "-X", "importtime", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=tempfile.gettempdir(),
     )
     wall = time.perf_counter() - start
     own = 0
@@ -60,6 +67,19 @@ def _frame(directory):
     return write_frame(frame, Path(directory) / "cal-bench.fits")
 
 
+def imported_from(tree):
+    """The ``astrophot`` package a run with ``tree`` on the path imports (as `_run` runs it)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import astrophot; print(astrophot.__file__)"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(tree)),
+        check=True,
+        cwd=tempfile.gettempdir(),
+    )
+    return Path(proc.stdout.strip()).resolve().parents[1]
+
+
 def _best(args, tree):
     runs = [_run(args, tree) for _ in range(REPEAT)]
     return min(r[0] for r in runs), min(r[1] for r in runs), runs[0][2]
@@ -76,6 +96,7 @@ def bench_cli_startup():
         path = _frame(tmp)
         floor_wall, _, _ = _best(["-c", "pass"], here)
         for label, tree in trees.items():
+            assert imported_from(tree) == Path(tree).resolve(), f"{label}: not measuring {tree}"
             for name, args in (
                 ("--help", ["-m", "astrophot.cli.main", "--help"]),
                 ("info FILE", ["-m", "astrophot.cli.main", "info", str(path)]),
