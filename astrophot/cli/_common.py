@@ -369,16 +369,48 @@ def warn_if_cosmic_rays_left(frame):
 
 
 @contextlib.contextmanager
-def printed_instead(logger_name):
+def printed_instead(logger_name, starting=None):
     """
     Within the block the INFO lines of ``logger_name`` are not shown: the subcommand prints
-    the same result itself on stdout (said once, not twice). ``-l DEBUG`` shows them still.
+    the same result itself (said once, not twice). ``-l DEBUG`` shows them still.
+
+    With ``starting`` only the INFO lines whose message starts so are left out (the others
+    are progress the subcommand does not repeat).
     """
     logger = logging.getLogger(logger_name)
     previous = logger.level
-    if logging.getLogger("astrophot").getEffectiveLevel() > logging.DEBUG:
+    quiet = logging.getLogger("astrophot").getEffectiveLevel() > logging.DEBUG
+    drop = _DropInfo(starting)
+    if quiet and starting is None:
         logger.setLevel(logging.WARNING)
+    elif quiet:
+        logger.addFilter(drop)
     try:
         yield
     finally:
         logger.setLevel(previous)
+        logger.removeFilter(drop)
+
+
+class _DropInfo(logging.Filter):
+    """Leaves out the INFO records whose message (unformatted) starts with ``starting``."""
+
+    def __init__(self, starting):
+        super().__init__()
+        self.starting = starting
+
+    def filter(self, record):
+        """
+        Whether ``record`` is shown.
+
+        Parameters
+        ----------
+        record : logging.LogRecord
+            The record.
+
+        Returns
+        -------
+        bool
+            False for an INFO record whose message starts with ``starting``.
+        """
+        return not (record.levelno == logging.INFO and str(record.msg).startswith(self.starting))

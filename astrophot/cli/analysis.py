@@ -468,7 +468,7 @@ def _collect(inputs, pattern, recursive):
 
 def _run_quality(args):
     from astrophot.analysis import assess_quality, select_frames, write_quality_report
-    from astrophot.cli._common import run_batch, warn_if_cosmic_rays_left
+    from astrophot.cli._common import printed_instead, run_batch, warn_if_cosmic_rays_left
     from astrophot.exceptions import FrameReadError
     from astrophot.io import read_frame
 
@@ -494,13 +494,14 @@ def _run_quality(args):
         warn_if_cosmic_rays_left(frame)
         records.append(assess_quality(frame, n_sigma=args.n_sigma))
         graded.append(path)
-        log.info("%s: FWHM %.2f px, %d stars", path, records[-1].fwhm, records[-1].n_stars)
+        log.info("%s: measured (%d of %d)", path, len(records), len(files))  # results below, once
 
     code = run_batch("quality", files, one)
     if not records:
         raise FrameReadError(f"no frame of {len(files)} could be measured; no report written")
     table = select_frames(records, rules=rules)
-    paths = write_quality_report(table, args.outdir, frames=graded, overwrite=args.overwrite)
+    with printed_instead("astrophot.analysis.report", starting="quality report written"):
+        paths = write_quality_report(table, args.outdir, frames=graded, overwrite=args.overwrite)
     for row in table:
         status = "ok      " if row["accepted"] else "REJECTED"
         line = f"{status} {row['file']}  fwhm={row['fwhm']:.2f}  stars={row['n_stars']}"

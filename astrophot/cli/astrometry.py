@@ -12,7 +12,7 @@ holds the stars with RA/Dec. The original ``ap_*`` scripts' positional source li
 import logging
 from pathlib import Path
 
-from astrophot.cli._common import add_compress_argument, frame_batch
+from astrophot.cli._common import add_compress_argument, frame_batch, printed_instead
 
 __all__ = ["register"]
 
@@ -171,7 +171,7 @@ def _run(args):
         "solve",
         args.frames,
         args.output,
-        lambda frame: solve_astrometry(frame, stars=stars, **options),
+        lambda frame: _solve_quietly(solve_astrometry, frame, stars, options),
         overwrite=args.overwrite,
         compress=args.compress,
         prefix="nav",
@@ -182,3 +182,9 @@ def _run(args):
         describe=_describe,
         stdout=True,
     )
+
+
+def _solve_quietly(solve_astrometry, frame, stars, options):
+    """Solve ``frame``; the library's "solved by" line is left out (the result line on stdout says it)."""
+    with printed_instead("astrophot.astrometry._solve", starting="solved by"):
+        return solve_astrometry(frame, stars=stars, **options)

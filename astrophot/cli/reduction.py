@@ -12,7 +12,13 @@ import json
 import logging
 from pathlib import Path
 
-from astrophot.cli._common import add_compress_argument, add_frame_arguments, frame_batch, original_form
+from astrophot.cli._common import (
+    add_compress_argument,
+    add_frame_arguments,
+    frame_batch,
+    original_form,
+    printed_instead,
+)
 from astrophot.exceptions import AstrophotError
 
 __all__ = ["register"]
@@ -224,11 +230,20 @@ def _cmd_cosmic_rays(args):
         "fwhm": args.fwhm,
         "read_noise": args.read_noise,
     }
+
+    def clean(frame):
+        with printed_instead("astrophot.reduction._cosmics"):  # the line of frame_batch says it
+            return reject_cosmic_rays(frame, **options)
+
+    def describe(out):
+        o = out.provenance.steps[-1].outcome
+        return f": {o['n_pixels']} cosmic-ray pixels (FWHM {o['fwhm']:.2f} px {o['fwhm_source']}, objlim {o['objlim']:.1f})"
+
     return frame_batch(
         "cosmic-rays",
         inputs,
         output,
-        lambda frame: reject_cosmic_rays(frame, **options),
+        clean,
         overwrite=args.overwrite,
         compress=args.compress,
         prefix="cr",
@@ -237,7 +252,7 @@ def _cmd_cosmic_rays(args):
         frame_type="CalibratedFrame",
         function="reject_cosmic_rays",
         parameters=options,
-        describe=lambda out: f": {out.provenance.steps[-1].outcome['n_pixels']} cosmic-ray pixels",
+        describe=describe,
     )
 
 

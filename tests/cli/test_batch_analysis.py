@@ -192,3 +192,22 @@ def test_issue_11_finding_13_unsolvable_and_fully_masked_frames(fields, calibrat
     rows = (tmp_path / "report" / "quality.csv").read_text().splitlines()
     assert len(rows) == 1 + len(paths) - 1  # the others graded, the report written
     assert (tmp_path / "report" / "quality.html").is_file()
+
+
+def test_results_are_said_once_by_solve_quality_and_cosmic_rays(fields, calibrated, tmp_path):
+    (path, _), _ = fields
+    args = ["--scale", "9", "--backend", "matcher", "--catalog", "demo", "-o", tmp_path / "solved"]
+    proc = astrophot("solve", path, *args)
+    assert proc.returncode == 0, proc.stderr
+    assert "centre" in proc.stdout and "centre" not in proc.stderr, proc.stderr  # stdout says it
+    frames = [p for p, _ in calibrated]
+    proc = astrophot("quality", *frames, "-o", tmp_path / "report")
+    assert proc.returncode == 0, proc.stderr
+    info = "\n".join(line for line in proc.stderr.splitlines() if " INFO " in line)
+    assert "fwhm=" in proc.stdout and "FWHM" not in info, proc.stderr
+    assert "report:" in proc.stdout and "quality.html" not in info, proc.stderr
+    assert proc.stderr.count("measured (") == len(frames)  # progress, one line a frame
+    proc = astrophot("cosmic-rays", frames[0], "-o", tmp_path / "clean")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "cosmic-ray pixels" in line]
+    assert len(lines) == 1 and frames[0].name in lines[0] and "objlim" in lines[0], proc.stderr
