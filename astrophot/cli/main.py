@@ -195,9 +195,46 @@ def _setup_logging(level):
     root = logging.getLogger("astrophot")
     root.handlers[:] = [handler]
     root.setLevel(level)
+    _guard_root_logger()
     from astrophot.cli._common import install_warning_display
 
     install_warning_display()
+
+
+class _NotAstrophot(logging.Filter):
+    """Records of other loggers only: astrophot's have their own handler."""
+
+    def filter(self, record):
+        """
+        Whether ``record`` is shown by the root logger's handler.
+
+        Parameters
+        ----------
+        record : logging.LogRecord
+            The record.
+
+        Returns
+        -------
+        bool
+            False for the ``astrophot`` logger and its children.
+        """
+        return not (record.name == "astrophot" or record.name.startswith("astrophot."))
+
+
+def _guard_root_logger():
+    """
+    Give the root logger a handler when it has none.
+
+    A library calling ``logging.debug()`` (ccdproc's ImageFileCollection does) would run
+    ``logging.basicConfig()``, and every astrophot line would then show twice on stderr.
+    The handler shows other loggers' warnings as Python's last resort would, once.
+    """
+    if logging.root.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.addFilter(_NotAstrophot())
+    logging.root.addHandler(handler)
 
 
 def main(argv=None):

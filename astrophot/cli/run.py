@@ -58,5 +58,7 @@ def _run(args):
         print(plan_night(args.source, resume=not args.no_resume, **options).describe())
         return 0
     result = process_night(args.source, resume=not args.no_resume, **options)
-    print(result.summary())
+    from astrophot.cli._common import cli_words
+
+    print(cli_words(result.summary()))
     return 0 if result.ok else 1

@@ -116,3 +116,20 @@ def test_the_flags_the_advice_names_exist():
     assert "--dark-includes-bias" in helps["combine"] and "--dark-includes-bias" in helps["calibrate"]
     assert "--gain" in helps["calibrate"] and "--read-noise" in helps["calibrate"]
     assert "--sigma" in helps["find-badpix"]
+
+
+def test_run_shows_each_warning_once_and_speaks_in_flags(night, tmp_path):
+    lights = tmp_path / "lights"
+    lights.mkdir()
+    for path in night.lights:
+        shutil.copy(path, lights / path.name)
+    red = next(p for p in lights.iterdir() if "-Red-" in p.name)
+    for key in ("EXPTIME", "EXPOSURE"):
+        fits.setval(red, key, value=9000.0)
+    proc = astrophot("run", lights, "--library", night.library, "-o", tmp_path / "out")
+    assert "Traceback" not in proc.stderr, proc.stderr
+    # ccdproc's logging.debug() must not install Python's basicConfig handler beside ours
+    assert not [line for line in proc.stderr.splitlines() if line.startswith("WARNING:")], proc.stderr
+    extrapolated = [line for line in proc.stderr.splitlines() if "is extrapolated" in line]
+    assert len(extrapolated) == 1 and red.name in extrapolated[0], proc.stderr
+    assert not PYTHON_WORDS.search(proc.stdout), proc.stdout
