@@ -21,6 +21,7 @@ sharing one WCS now and then get wrong coordinates, silently (astropy issues
 16245 and 19174; reproject gives each thread its own copy, reproject#605).
 """
 
+import copy
 import os
 import sys
 import threading
@@ -132,9 +133,10 @@ class PerThread:
     ----------
     original : object
         What the threads share.
-    copy : callable
-        ``copy(original)`` gives an independent copy.
-    n_threads : int
+    copy : callable, optional
+        ``copy(original)`` gives an independent copy. Default: `copy.deepcopy`
+        (a WCS, or a tuple of them, is copied whole).
+    n_threads : int, optional
         The threads that will call `get` (at most).
 
     Examples
@@ -142,13 +144,13 @@ class PerThread:
     >>> from astropy.wcs import WCS
     >>> from astrophot._concurrency import PerThread, thread_map
     >>> wcs = WCS(naxis=2)
-    >>> private = PerThread(wcs, lambda w: w.deepcopy(), n_threads=2)
+    >>> private = PerThread(wcs, n_threads=2)
     >>> copies = thread_map(lambda _: private.get(), range(2), n_threads=2)
     >>> any(c is wcs for c in copies)
     False
     """
 
-    def __init__(self, original, copy, n_threads):
+    def __init__(self, original, copy=copy.deepcopy, n_threads=1):
         self._original = original
         self._serial = n_threads <= 1
         self._free = [] if self._serial else [copy(original) for _ in range(n_threads)]

@@ -571,7 +571,7 @@ def combine_frames(
     planes = _Planes(shape, len(inputs))
     bands = band_slices(shape, len(inputs), band_rows)
     n_threads = resolve_threads(parallel)
-    private = PerThread((inputs, wcs), _copy_wcs, min(n_threads, len(bands)))
+    private = PerThread((inputs, wcs), _copy_wcs, n_threads=min(n_threads, len(bands)))
     done = thread_map(
         lambda rows: _combine_band(*private.get(), shape, rows, plan, planes),
         bands,

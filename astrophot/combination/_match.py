@@ -544,7 +544,7 @@ def match_backgrounds(
     masks = _protect_per_frame(protect, frames, wcs, shape)
 
     n_threads = resolve_threads(parallel)
-    private = PerThread(wcs, lambda w: w.deepcopy(), min(n_threads, len(frames)))
+    private = PerThread(wcs, n_threads=min(n_threads, len(frames)))
 
     def one(k):
         coarse, rms = _sky_on_frame(frames[k], masks[k], box_size)

@@ -121,7 +121,7 @@ def _resample_interp(frame, wcs_in, wcs_out, out_shape, rows, options, n_threads
     want_area = options["conserve"] == "flux" or options["antialias"]
     carried = frame.flags if frame.flags is not None and frame.flags.any() else None
     bands = [] if rows is None else _bands(rows[0], rows[1], nx)
-    private = PerThread((wcs_in, wcs_out), _copy_wcs, min(n_threads, len(bands)))
+    private = PerThread((wcs_in, wcs_out), n_threads=min(n_threads, len(bands)))
 
     def one_band(band):
         band_in, band_out = private.get()
@@ -153,10 +153,6 @@ def _resample_interp(frame, wcs_in, wcs_out, out_shape, rows, options, n_threads
 
     thread_map(one_band, bands, n_threads=n_threads)
     return out, out_var, weight, flags
-
-
-def _copy_wcs(pair):
-    return tuple(w.deepcopy() for w in pair)
 
 
 def _resample_exact(frame, wcs_in, wcs_out, out_shape, options):
