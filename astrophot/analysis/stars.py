@@ -432,16 +432,16 @@ def _prepare(frame, *, mask, background, saturation, box_size=None, fwhm=None):
     bad_all = bad_pixel_mask(frame, data, extra=extra)
     bad_det = bad_pixel_mask(frame, data, extra=extra, detection=True)
     sat = saturated_pixels(frame, data, saturation)
-    model = None
-    cfa_sky = None
     result = hasattr(background, "model_for")  # an estimate_background result (a Background)
-    if background is None or result:
-        data, cfa_sky = _remove_cfa_sky(data, bad_all, name)
+    if background is not None and not result:  # maps or values given: used as they are
+        bkg, rms = _background_arrays(background, frame, data.shape, name)
+        return _Prepared(data, bad_all, bad_det, sat, bkg, rms, None, name)
+    data, cfa_sky = _remove_cfa_sky(data, bad_all, name)
     if result and cfa_sky is None:
         # its maps and mesh (levels, gradient, a refit for larger stars): the sky is not fitted again
         bkg, rms = _background_arrays(background, frame, data.shape, name)
         model = background.model_for(frame)
-    elif background is None or result:
+    else:
         if result:  # its mesh saw the 2 x 2 pattern (an RMS of the channel offsets): fitted again without
             log.debug("%s: a colour-mosaic sky pattern: the background is fitted again without it", name)
         model = mesh_background(
@@ -452,8 +452,6 @@ def _prepare(frame, *, mask, background, saturation, box_size=None, fwhm=None):
         )
         bkg = model.background_map()
         rms = model.rms_map()
-    else:
-        bkg, rms = _background_arrays(background, frame, data.shape, name)
     return _Prepared(data, bad_all, bad_det, sat, bkg, rms, model, name, cfa_sky=cfa_sky)
 
 
