@@ -385,6 +385,7 @@ def simulate_night(
     fwhm=2.5,
     beta=3.0,
     pointing_jitter=10.0,
+    pointings=None,
     synthetic_density=300.0,
     sky_brightness=20.5,
     write_truth=True,
@@ -446,6 +447,12 @@ def simulate_night(
         Typical PSF (pixels); each light varies by a few per cent.
     pointing_jitter : float
         Rms pointing error (arcsec).
+    pointings : sequence of (float, float), optional
+        Panels of a mosaic: ``(east, north)`` offsets of each pointing from
+        ``center`` in units of the field's width and height (e.g.
+        ``((-0.4, 0), (0.4, 0))``: two panels overlapping by a fifth of the
+        field). The lights of each filter go round the pointings in turn.
+        Default: one pointing, on ``center``.
     synthetic_density : float
         Faint synthetic stars per square degree (0 for Tycho-2 only).
     sky_brightness : float
@@ -535,6 +542,7 @@ def simulate_night(
         "fwhm": float(fwhm),
         "beta": float(beta),
         "pointing_jitter": float(pointing_jitter),
+        "pointings": _pointings(pointings),
         "synthetic_density": float(synthetic_density),
         "sky_brightness": float(sky_brightness),
         "user": user,
@@ -582,6 +590,16 @@ def simulate_night(
         root,
     )
     return night
+
+
+def _pointings(pointings):
+    """The panels' ``[east, north]`` offsets (field units) as plain lists, or None for one pointing."""
+    if pointings is None:
+        return None
+    panels = [[float(v) for v in pair] for pair in pointings]
+    if not panels or any(len(pair) != 2 or not np.all(np.isfinite(pair)) for pair in panels):
+        raise SimulationError(f"pointings must be (east, north) pairs of finite numbers, not {pointings!r}")
+    return panels
 
 
 def _geometry(info, binning, shape, scale):
@@ -649,7 +667,11 @@ def _expose_lights(sim, start):
     base_rotation = float(nrng.uniform(-1.0, 1.0))
     ny, nx = night.shape
     max_jitter = 5.0 * pointing_jitter / 3600.0
+    panels = opts.get("pointings") or [[0.0, 0.0]]
+    width, height = nx * scale / 3600.0, ny * scale / 3600.0
+    reach = max(np.hypot(e * width, n * height) for e, n in panels)
     radius = 0.5 * np.hypot(nx, ny) * scale / 3600.0 + max_jitter + 12.0 * fwhm * scale / 3600.0 + 0.01
+    radius += reach
     catalog, source = sky_stars(coord, radius, synthetic_density=opts["synthetic_density"], seed=seed)
     bad_slots = {i + 1: reason for i, reason in enumerate(opts["bad_frames"])}
     t = start
@@ -664,7 +686,10 @@ def _expose_lights(sim, start):
             side = "W" if hour_angle(mid, coord.ra.deg, info.longitude or 0.0) < 0 else "E"
             rotation = base_rotation + float(prng.normal(0, 0.02)) + (180.0 if side == "E" else 0.0)
             jitter = prng.normal(0.0, pointing_jitter, 2) * u.arcsec
-            pointing = coord.spherical_offsets_by(jitter[0], jitter[1])
+            east, north = panels[(seq - 1) % len(panels)]
+            pointing = coord.spherical_offsets_by(
+                east * width * u.deg + jitter[0], north * height * u.deg + jitter[1]
+            )
             data, truth = expose_light(
                 sim.det,
                 info,

@@ -1,6 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-The night's combination tasks: a stack per target and filter, the line image
+The night's combination tasks: a stack per target and filter (a mosaic per
+filter when the target's frames are on several pointings), the line image
 and the colour picture of a target, as functions of paths and small plans
 (what a Dask worker receives).
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from astrophot.pipeline._tasks import _recorded_warnings, current
 
-__all__ = ["grid_header", "run_product"]
+__all__ = ["grid_header", "pointings", "run_product"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,54 @@ def grid_header(paths):
     return wcs.to_header_string(relax=True), [int(n) for n in shape]
 
 
+#: Frames whose centres are closer than this share of the smaller field side are one pointing.
+POINTING_SEPARATION = 0.25
+
+
+def pointings(paths):
+    """
+    The frames of ``paths`` grouped by pointing (lists of paths, in the order given).
+
+    Two frames are on one pointing when their centres are closer than
+    `POINTING_SEPARATION` of the smaller side of either field (dithers are a few
+    per cent of a field, mosaic panels most of one); the groups are the connected
+    sets of that relation. Only the headers are read.
+    """
+    import warnings
+
+    import numpy as np
+    from astropy.wcs import WCS, FITSFixedWarning
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    from astrophot.io._fits import read_product_header
+
+    centres, sides = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        for path in paths:
+            header = read_product_header(path)
+            wcs = WCS(header).celestial
+            ny, nx = header["NAXIS2"], header["NAXIS1"]
+            centres.append(wcs.pixel_to_world((nx - 1) / 2, (ny - 1) / 2))
+            sides.append(min(nx, ny) * float(np.mean(proj_plane_pixel_scales(wcs))))
+    group = list(range(len(centres)))
+
+    def root(i):
+        while group[i] != i:
+            group[i] = group[group[i]]
+            i = group[i]
+        return i
+
+    for i in range(len(centres)):
+        for j in range(i + 1, len(centres)):
+            if centres[i].separation(centres[j]).deg < POINTING_SEPARATION * min(sides[i], sides[j]):
+                group[root(j)] = root(i)
+    members = {}
+    for i, path in enumerate(paths):
+        members.setdefault(root(i), []).append(path)
+    return list(members.values())
+
+
 def _grid(task):
     import warnings
 
@@ -65,6 +114,17 @@ def _stack(task):
     return stack_frames(frames, wcs=wcs, shape=shape, **task["options"])
 
 
+def _mosaic(task):
+    from astrophot.combination import make_mosaic
+    from astrophot.io import read_frame
+
+    options = dict(task["options"])
+    if options.get("match_background") == "none":
+        options["match_background"] = None
+    frames = [read_frame(p) for p in task["inputs"]]
+    return make_mosaic(frames, wcs=_grid(task), **options)
+
+
 def _line(task):
     from astrophot.combination import subtract_continuum
     from astrophot.io import read_frame
@@ -80,15 +140,22 @@ def _color(task):
     return make_color_composite(*(read_frame(p) for p in task["inputs"]), **task["options"])
 
 
-_FUNCTIONS = {"stack": "stack_frames", "line": "subtract_continuum", "color": "make_color_composite"}
-_MAKERS = {"stack": _stack, "line": _line, "color": _color}
+_FUNCTIONS = {
+    "stack": "stack_frames",
+    "mosaic": "make_mosaic",
+    "line": "subtract_continuum",
+    "color": "make_color_composite",
+}
+_MAKERS = {"stack": _stack, "mosaic": _mosaic, "line": _line, "color": _color}
 
 
 def recipe(task):
     """What the product of ``task`` must record: function, options (and the grid's shape), inputs."""
     parameters = dict(task["options"])
-    if task["kind"] == "stack":
+    if task["kind"] in ("stack", "mosaic"):
         parameters["shape"] = list(task["grid"][1])
+    if parameters.get("match_background") == "none":
+        parameters["match_background"] = None
     return {"inputs": list(task["inputs"]), "function": _FUNCTIONS[task["kind"]], "parameters": parameters}
 
 
@@ -135,14 +202,14 @@ def _up_to_date(task):
 
 def run_product(task):
     """
-    Make one combined product (``kind``: ``'stack'``, ``'line'``, ``'color'``)
+    Make one combined product (``kind``: ``'stack'``, ``'mosaic'``, ``'line'``, ``'color'``)
     unless it is up to date.
 
     Parameters
     ----------
     task : dict
         ``kind``, ``name``, ``inputs`` (paths), ``outputs`` (paths), ``options``
-        (keywords of the function), ``grid`` (stacks: header text and shape),
+        (keywords of the function), ``grid`` (stacks and mosaics: header text and shape),
         ``sidecar`` (colour: the provenance file), ``resume``.
 
     Returns

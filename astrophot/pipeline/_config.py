@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from astrophot.combination._core import KERNELS
 from astrophot.combination._normalize import NORMALIZATIONS, WEIGHTINGS
 from astrophot.combination._reject import REJECTIONS
 from astrophot.exceptions import AstrophotError
@@ -68,8 +69,14 @@ stack:                       # one stack per target and filter (stack_frames), o
   kernel: lanczos3           # resampling kernel: lanczos3, lanczos2, bilinear, nearest
   center: mean               # mean or median of the kept values
 
-mosaic:
-  enabled: true
+mosaic:                      # when a target's frames are on several pointings: one mosaic per filter
+  enabled: true              # (make_mosaic on the target's grid) instead of the stacks
+  match_background: plane    # plane, offset or none: each frame's background correction
+  rejection: auto            # as stack: where enough frames overlap
+  sigma: 3.0
+  weights: noise             # noise, exptime, none
+  kernel: lanczos3
+  center: mean
 
 continuum:
   enabled: true
@@ -100,6 +107,12 @@ _CHOICES = {
     ("stack", "normalize"): NORMALIZATIONS,
     ("stack", "weights"): tuple(w for w in WEIGHTINGS if w != "quality"),  # quality needs the table
     ("stack", "center"): ("mean", "median"),
+    ("stack", "kernel"): tuple(KERNELS),
+    ("mosaic", "kernel"): tuple(KERNELS),
+    ("mosaic", "match_background"): ("plane", "offset", "none"),
+    ("mosaic", "rejection"): REJECTIONS,
+    ("mosaic", "weights"): ("noise", "exptime", "none"),
+    ("mosaic", "center"): ("mean", "median"),
     ("execution", "progress"): ("auto", "bar", "log", "none"),
 }
 

@@ -3,6 +3,10 @@
 The night-level stages after the per-frame work: select, grid, stack, mosaic,
 continuum, colour, report.
 
+A target whose frames are on several pointings (`~astrophot.pipeline._combine.pointings`)
+gets a mosaic per filter (`~astrophot.make_mosaic`, backgrounds matched) instead of
+stacks; its line image and colour picture are made from the mosaics.
+
 A stage whose code is not in this astrophot (the combination family is built
 in parallel) is recorded as ``'not available'`` with the reason: never a fake
 product.
@@ -85,8 +89,13 @@ def run_later_stages(plan, result, client=None):
     t0 = time.perf_counter()
     grids = _grids(plan, result, groups)
     result.timings["grid"] = time.perf_counter() - t0
-    stacks = _run_products(plan, result, client, "stack", _stack_tasks(plan, groups, grids))
-    _mosaic(plan, result)
+    panels = _mosaic_targets(plan, result, groups, grids)
+    stack_tasks = _combine_tasks(plan, "stack", groups, {t: g for t, g in grids.items() if t not in panels})
+    stacks = _run_products(plan, result, client, "stack", stack_tasks)
+    if panels:
+        tasks = _combine_tasks(plan, "mosaic", groups, {t: grids[t] for t in panels})
+        stacks.update(_run_products(plan, result, client, "mosaic", tasks))
+    # the line image and the colour picture combine a target's stacks, or its mosaics
     _run_products(plan, result, client, "continuum", _line_tasks(plan, stacks))
     _run_products(plan, result, client, "color", _color_tasks(plan, stacks))
     t0 = time.perf_counter()
@@ -114,18 +123,36 @@ def _blocked(plan, stage, function):
     return None
 
 
-def _mosaic(plan, result):
+def _mosaic_targets(plan, result, groups, grids):
+    """
+    The targets on a grid whose frames (of all filters) are on several pointings, with
+    their number of pointings; the mosaic stage recorded when it has nothing to do.
+    """
+    from astrophot.pipeline._combine import pointings
+
     blocked = _blocked(plan, "mosaic", "make_mosaic")
     if blocked:
         _stage(result, "mosaic", *blocked)
+        return {}
+    by_target = {}
+    for (target, _), paths in groups.items():
+        if target in grids:
+            by_target.setdefault(target, []).extend(paths)
+    panels = {}
+    for target, paths in sorted(by_target.items(), key=str):
+        n = len(pointings(paths))
+        if n > 1:
+            panels[target] = n
+    if panels:
+        log.info("mosaics: %s", ", ".join(f"{t} ({n} pointings)" for t, n in panels.items()))
     else:
-        _stage(
-            result, "mosaic", "skipped", "the night runner does not make mosaics yet (one stack per target)"
-        )
+        _stage(result, "mosaic", "skipped", "every target is on one pointing (its stacks are the products)")
+    return panels
 
 
 _STAGE_FUNCTIONS = {
     "stack": "stack_frames",
+    "mosaic": "make_mosaic",
     "continuum": "subtract_continuum",
     "color": "make_color_composite",
 }
@@ -162,17 +189,21 @@ def _options(plan, stage, exclude=()):
     return {k: v for k, v in plan.config[stage].items() if k != "enabled" and k not in exclude}
 
 
-def _stack_tasks(plan, groups, grids):
-    out = plan.output / "stacks"
-    options = _options(plan, "stack")
+_FOLDERS = {"stack": "stacks", "mosaic": "mosaics"}
+
+
+def _combine_tasks(plan, kind, groups, grids):
+    """A stack (or mosaic) task per target and filter of the targets in ``grids``."""
+    out = plan.output / _FOLDERS[kind]
+    options = _options(plan, kind)
     tasks = []
     for (target, filt), paths in sorted(groups.items(), key=str):
         if target not in grids:
             continue
-        name = f"stack-{target}-{filt}"
+        name = f"{kind}-{target}-{filt}"
         tasks.append(
             {
-                "kind": "stack",
+                "kind": kind,
                 "name": name,
                 "key": (target, filt),
                 "inputs": sorted(paths),
@@ -235,7 +266,9 @@ def _run_products(plan, result, client, stage, tasks):
     done = {}
     blocked = _blocked(plan, stage, _STAGE_FUNCTIONS[stage])
     if blocked or not tasks:
-        why = {"stack": "no solved, accepted frames on a grid"}.get(stage, "the stacks it needs are missing")
+        why = {
+            "stack": "no solved, accepted frames on a grid, or every target a mosaic",
+        }.get(stage, "the stacks it needs are missing")
         _stage(result, stage, *(blocked or ("skipped", f"nothing to combine ({why})")))
         result.timings[stage] = time.perf_counter() - t0
         return done

@@ -114,7 +114,7 @@ def _load(source, config, overrides):
 
 
 #: The folders the runner writes its products into, below the output folder.
-_PRODUCT_DIRS = ("calibrated", "solved", "stars", "quality", "stacks", "masters", "report")
+_PRODUCT_DIRS = ("calibrated", "solved", "stars", "quality", "stacks", "mosaics", "masters", "report")
 
 
 def _not_searched(source, output, library):
@@ -340,7 +340,7 @@ def _execute(plan, *, client):
     from astrophot.pipeline._later import run_later_stages
 
     result = NightResult(output=plan.output, config=plan.config, masters=dict(plan.masters))
-    for sub in ("calibrated", "solved", "stars", "quality", "masters", "stacks"):
+    for sub in ("calibrated", "solved", "stars", "quality", "masters", "stacks", "mosaics"):
         (plan.output / sub).mkdir(exist_ok=True)
     _save_config(plan.output, plan.config)
     client, owned = _runner(client, plan.config)
