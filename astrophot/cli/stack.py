@@ -11,7 +11,7 @@ log = logging.getLogger("astrophot.cli.stack")
 _REJECTIONS = ("auto", "none", "minmax", "percentile", "sigma", "mad", "winsorized", "linear_fit", "gesd")
 _WEIGHTS = ("noise", "psf", "exptime", "quality", "none")
 _NORMALIZE = ("additive_scale", "additive", "multiplicative", "none")
-_KERNELS = ("lanczos3", "lanczos2", "lanczos4", "bicubic", "bilinear", "nearest")
+_KERNELS = ("lanczos3", "lanczos2", "lanczos4", "bicubic", "bilinear", "nearest", "drizzle")
 
 
 def register(subparsers):
@@ -58,7 +58,16 @@ def register(subparsers):
     )
     p.add_argument("--center", default="mean", choices=["mean", "median"], help="combine the kept values by")
     p.add_argument(
-        "--kernel", default="lanczos3", choices=_KERNELS, help="resampling kernel (default lanczos3)"
+        "--kernel",
+        default="lanczos3",
+        choices=_KERNELS,
+        help="resampling kernel (default lanczos3; drizzle needs the drizzle package)",
+    )
+    p.add_argument(
+        "--pixfrac",
+        type=float,
+        default=1.0,
+        help="drizzle drop size as a share of an input pixel (--kernel drizzle; default 1)",
     )
     p.add_argument(
         "--grid",
@@ -110,6 +119,7 @@ def _options(args):
         "normalize": args.normalize,
         "center": args.center,
         "kernel": args.kernel,
+        **({"pixfrac": args.pixfrac} if args.kernel == "drizzle" else {}),
         "quality": None if args.quality is None else Table.read(args.quality),
         "parallel": args.threads,
     }

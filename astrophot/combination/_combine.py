@@ -61,6 +61,7 @@ import numpy as np
 
 from astrophot._concurrency import PerThread, resolve_threads, thread_map
 from astrophot.combination import _core
+from astrophot.combination._drizzle import drizzle_band, require_drizzle
 from astrophot.combination._grid import celestial_wcs, footprint_points, sky_to_pixel
 from astrophot.combination._reject import combine_stack
 from astrophot.combination.resample import _row_range
@@ -235,6 +236,13 @@ def _col_range(wcs_in, in_shape, wcs, shape):
     return max(int(np.floor(x.min())) - 8, 0), max(min(int(np.ceil(x.max())) + 9, nx), 1)
 
 
+def _region_data(item, region):
+    """Data, variance (None without an uncertainty) and bad pixels of the input ``region``."""
+    data = np.asarray(item.frame.data)[region]
+    variance = None if item.sigma is None else np.square(item.sigma[region], dtype=np.float32)
+    return data, variance, _bad_of(item.frame, region, data)
+
+
 def _resample_one(item, wcs, shape, rows, options, cols=None):
     """(rate, variance, its columns within ``cols``) of one frame on one band, or None when it misses it."""
     if item.rows is None or rows.stop <= item.rows[0] or rows.start >= item.rows[1]:
@@ -245,6 +253,9 @@ def _resample_one(item, wcs, shape, rows, options, cols=None):
     if x1 <= x0:
         return None
     cols = slice(x0, x1)
+    if options["kernel"] == "drizzle":
+        result = drizzle_band(item, wcs, shape, rows, cols, _region_data, options)
+        return None if result is None else (*result, slice(x0 - window.start, x1 - window.start))
     x_in, y_in = _core.pixel_map(
         item.wcs, wcs, shape, rows=rows, cols=cols, projection_error=options["projection_error"]
     )
@@ -252,9 +263,7 @@ def _resample_one(item, wcs, shape, rows, options, cols=None):
     region = _crop(item, x_in, y_in, reach)
     if region is None:
         return None
-    data = np.asarray(item.frame.data)[region]
-    variance = None if item.sigma is None else np.square(item.sigma[region], dtype=np.float32)
-    bad = _bad_of(item.frame, region, data)
+    data, variance, bad = _region_data(item, region)
     out, out_var, weight, _ = _core.resample_band(
         data,
         variance,
@@ -273,9 +282,19 @@ def _resample_one(item, wcs, shape, rows, options, cols=None):
     return rate, out_var, slice(x0 - window.start, x1 - window.start)
 
 
-def _options(kernel="lanczos3", projection_error=0.001, min_weight=0.5):
-    _core.kernel_half_width(kernel)
-    return {"kernel": kernel, "projection_error": float(projection_error), "min_weight": float(min_weight)}
+def _options(kernel="lanczos3", projection_error=0.001, min_weight=0.5, pixfrac=1.0):
+    if kernel == "drizzle":
+        require_drizzle()
+        if not 0 < float(pixfrac) <= 1:
+            raise ValueError(f"pixfrac must be in (0, 1], not {pixfrac!r}")
+    else:
+        _core.kernel_half_width(kernel)
+    return {
+        "kernel": kernel,
+        "projection_error": float(projection_error),
+        "min_weight": float(min_weight),
+        "pixfrac": float(pixfrac),
+    }
 
 
 def resample_rates(inputs, wcs, shape, rows, *, cols=None, **options):
@@ -523,6 +542,7 @@ def combine_frames(
     kernel="lanczos3",
     projection_error=0.001,
     min_weight=0.5,
+    pixfrac=1.0,
     band_rows=None,
     parallel=None,
     progress=None,
@@ -545,6 +565,9 @@ def combine_frames(
     reject_options : dict, optional
         Other options of `combine_stack` (``spread``, ``n_low``, ``alpha`` ...).
     kernel, projection_error, min_weight : see `~astrophot.resample_frame`
+        ``kernel="drizzle"`` drops the frames with the drizzle package (`._drizzle`).
+    pixfrac : float
+        The drizzle kernel's drop size (a share of an input pixel).
     band_rows : int, optional
         Output rows per band (default: `BAND_VALUES` values per band buffer).
     parallel : None, bool or int
@@ -564,7 +587,7 @@ def combine_frames(
         "sigma": sigma,
         "center": center,
         "reject_options": dict(reject_options or {}),
-        "resample": _options(kernel, projection_error, min_weight),
+        "resample": _options(kernel, projection_error, min_weight, pixfrac),
         "progress": progress,
     }
     plan = _plan(inputs, factor, offset, weights, background, options)
