@@ -340,8 +340,8 @@ def _execute(plan, *, client):
     from astrophot.pipeline._later import run_later_stages
 
     result = NightResult(output=plan.output, config=plan.config, masters=dict(plan.masters))
-    for sub in ("calibrated", "solved", "stars", "quality", "masters", "stacks", "mosaics"):
-        (plan.output / sub).mkdir(exist_ok=True)
+    for sub in ("calibrated", "solved", "stars", "quality", "masters", "stacks", "mosaics", "report/thumbs"):
+        (plan.output / sub).mkdir(parents=True, exist_ok=True)
     _save_config(plan.output, plan.config)
     client, owned = _runner(client, plan.config)
     try:

@@ -168,6 +168,7 @@ def _outputs(output, light):
         "solved": str(output / "solved" / nav_name),
         "stars": str(output / "stars" / f"{stem}_stars.ecsv"),
         "quality": str(output / "quality" / f"{stem}.quality.json"),
+        "thumbnail": str(output / "report" / "thumbs" / f"{stem}.png"),
     }
 
 

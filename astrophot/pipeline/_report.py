@@ -67,7 +67,10 @@ def _thumbnails(frames, size):
         img = ""
         if product:
             try:
-                img = f'<img alt="{_e(name)}" src="{_b64png(make_thumbnail(product, size=size))}">'
+                made = frame.get("thumbnail")  # by the frame's task, while its pixels were in memory
+                data = Path(made).read_bytes() if made and Path(made).exists() else None
+                data = data or make_thumbnail(product, size=size)
+                img = f'<img alt="{_e(name)}" src="{_b64png(data)}">'
             except Exception as exc:
                 img = f"(no thumbnail: {_e(exc)})"
         status = "rejected" if frame.get("accepted") is False else frame["status"]

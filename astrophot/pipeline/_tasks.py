@@ -225,6 +225,7 @@ def _run_light(task, result):
     config = task["config"]
     frame, _ = _calibrated(task, result)
     result["products"]["calibrated"] = str(out["calibrated"])
+    _thumbnail(frame, task, result)
     if not config["stars"]["enabled"]:
         return
     solved_current = (
@@ -253,6 +254,31 @@ def _run_light(task, result):
         _write(solved, out["solved"], pixels_from=out["calibrated"])
         result["made"].append("solved")
         result["products"]["solved"] = str(out["solved"])
+
+
+def _thumbnail(frame, task, result):
+    """
+    The report's thumbnail of the light, made here while its pixels are in memory (the
+    report then reads a few kilobytes instead of every frame); kept when the frame is
+    up to date and its thumbnail is there.
+    """
+    from astrophot.analysis.report import make_thumbnail
+    from astrophot.io._atomic import write_bytes_atomic
+
+    report = task["config"]["report"]
+    base = task["outputs"].get("thumbnail")
+    if not base or not report["enabled"]:
+        return
+    size = int(report["thumbnail_size"])
+    path = Path(base).with_name(f"{Path(base).stem}-{size}px.png")  # another size: another file
+    if frame is not None or not path.exists():
+        try:
+            source = frame if frame is not None else task["outputs"]["calibrated"]
+            write_bytes_atomic(path, make_thumbnail(source, size=size))
+        except Exception as exc:  # the report makes it from the product instead
+            log.debug("%s: no thumbnail: %s", Path(path).name, exc)
+            return
+    result["thumbnail"] = str(path)
 
 
 def build_master(task):

@@ -68,6 +68,17 @@ def test_run_cli_products_report_and_provenance(night, cli_run):
     assert "lights to process: 3 (3 already calibrated and up to date)" in plan.describe()
     html = (out / "report" / "night.html").read_text()
     assert html.count("data:image/png;base64,") >= 4  # 3 thumbnails + the plots
+    # the thumbnails are made by the frames' tasks (pixels in memory), the same picture the report
+    # would make from the solved frame, and embedded as they are
+    import base64
+
+    from astrophot.analysis.report import make_thumbnail
+
+    for frame in summary["frames"]:
+        thumb = Path(frame["thumbnail"])
+        assert thumb.parent == out / "report" / "thumbs" and thumb.name.endswith("-200px.png")
+        assert thumb.read_bytes() == make_thumbnail(frame["products"]["solved"], size=200)
+        assert base64.b64encode(thumb.read_bytes()).decode() in html
     assert "Masters used and why" in html and "stack.center" not in html  # config is YAML, not dotted
     assert (out / "astrophot-run.log").stat().st_size > 0
     assert (out / "config-used.yaml").exists()
