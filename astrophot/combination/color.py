@@ -13,7 +13,7 @@ from astropy.stats import sigma_clipped_stats
 from astrophot._concurrency import resolve_threads, thread_map
 from astrophot.analysis._common import as_frame, frame_name
 from astrophot.combination._samegrid import same_grid_or_resample
-from astrophot.combination._stretch import LUPTON_DEFAULTS, STIFF_DEFAULTS, STRETCHES
+from astrophot.combination._stretch import LUPTON_DEFAULTS, STIFF_DEFAULTS, STRETCHES, run_blocks
 from astrophot.exceptions import AnalysisError, FrameMismatchError, FrameWriteError
 from astrophot.io._atomic import atomic_path
 from astrophot.provenance._capture import start_step
@@ -115,12 +115,20 @@ class ColorComposite:
         """
         if bits not in (8, 16):
             raise ValueError(f"bits={bits!r}: expected 8 or 16")
-        top = 255 if bits == 8 else 65535
+        top = np.float32(255 if bits == 8 else 65535)
         dtype = np.uint8 if bits == 8 else np.uint16
-        out = self.rgb
-        out *= top
-        out += 0.5
-        return out.astype(dtype)
+        data = self.data
+        ny, nx = self.shape
+        out = np.empty((ny, nx, 3), dtype=dtype)
+
+        def block(rows):  # display rows a:b are FITS rows ny-b:ny-a, upside down
+            source = data[:, ny - rows.stop : ny - rows.start][:, ::-1].transpose(1, 2, 0)
+            scaled = np.multiply(source, top, out=np.empty(source.shape, np.float32))
+            scaled += np.float32(0.5)
+            np.copyto(out[rows], scaled, casting="unsafe")  # truncation of x + 0.5: rounding
+
+        run_blocks(block, (ny, nx), resolve_threads(None))
+        return out
 
     def write(self, path, *, bits=16, overwrite=False, quality=92):
         """
@@ -413,30 +421,90 @@ def _assign(frames, palette):
     return out
 
 
-def _channel(obj):
-    data = np.asarray(obj.data, dtype=np.float32)
-    bad = ~np.isfinite(data)
+def _channel(obj, out=None):
+    """The channel as float32 (into ``out`` if given), its bad pixels (non-finite or masked) set to 0."""
+    data = np.asarray(obj.data)
+    if out is None:
+        out = np.empty(data.shape, np.float32)
+    if out.shape != data.shape:
+        raise FrameMismatchError(f"{frame_name(obj)}: shape {data.shape}, the other channels' {out.shape}")
+    np.copyto(out, data, casting="unsafe")
+    bad = ~np.isfinite(out)
     if obj.mask is not None:
         bad |= np.asarray(obj.mask, bool)
     if bad.all():
         raise AnalysisError(f"{frame_name(obj)}: no finite, unmasked pixel in this colour channel")
-    return np.where(bad, np.float32(0), data), bad
+    if bad.any():
+        np.copyto(out, 0, where=bad)
+    return out, bad
+
+
+def _sky_sample(bad):
+    """Which pixels the sky is measured on: every n-th good pixel (about 400 000 of them)."""
+    flat = bad.reshape(-1)
+    n_good = flat.size - int(np.count_nonzero(flat))
+    step = max(1, n_good // 400_000)
+    if n_good == flat.size:
+        return slice(None, None, step)
+    return np.flatnonzero(~flat)[::step]
+
+
+def _skies(channels, bad):
+    """Sky level and RMS of each channel: sigma-clipped median and std of the same sample of good pixels."""
+    sample = _sky_sample(bad)
+    values = np.stack([c.reshape(-1)[sample] for c in channels])
+    # along an axis: astropy's compiled clipping, the three channels in one call
+    _, median, std = sigma_clipped_stats(values, sigma=3.0, maxiters=10, axis=1)
+    return [(float(m), float(s)) for m, s in zip(median, std)]
 
 
 def _sky(channel, bad):
-    sample = channel[~bad][:: max(1, (~bad).sum() // 400_000)]
-    _, median, std = sigma_clipped_stats(sample, sigma=3.0, maxiters=10)
-    return float(median), float(std)
+    return _skies([channel], bad)[0]
 
 
-def _star_balance(rgb, bad, n_threads):
-    """Channel factors making the median colour of unsaturated, isolated stars neutral."""
+#: Side of the central window the white balance's stars are taken from (pixels).
+_BALANCE_SIDE = 1024
+
+
+def _window(shape, side):
+    """The central ``side x side`` part of an image of ``shape`` (all of it when smaller)."""
+    starts = [max(0, (n - side) // 2) for n in shape]
+    return tuple(slice(s, min(n, s + side)) for s, n in zip(starts, shape))
+
+
+def _star_balance(rgb, bad, n_threads, sky=None):
+    """
+    Channel factors making the median colour of unsaturated, isolated stars neutral.
+
+    The stars are those of the central 1024 x 1024 pixels (the whole frame when fewer than
+    20 of them are usable there): a colour does not depend on where the star is, and
+    finding stars in the window is ten times quicker on a 4008 x 2672 frame. ``sky`` (per
+    channel) is subtracted from the pixels measured, as from the whole picture.
+    """
+    window = _window(bad.shape, _BALANCE_SIDE)
+    whole = all(w.start == 0 and w.stop == n for w, n in zip(window, bad.shape))
+    try:
+        result = _star_balance_in(rgb, bad, window, n_threads, sky, min_kept=1 if whole else 20)
+    except AnalysisError:
+        if whole:
+            raise
+        result = None
+    if result is None:  # too few stars in the window: the whole frame
+        result = _star_balance_in(rgb, bad, _window(bad.shape, max(bad.shape)), n_threads, sky, min_kept=1)
+    return result
+
+
+def _star_balance_in(rgb, bad, window, n_threads, sky, *, min_kept):
     from photutils.aperture import CircularAperture, aperture_photometry
 
     from astrophot.analysis import StarFlag, find_stars
 
-    lum = rgb.mean(axis=0)
-    stars = find_stars(lum, mask=bad, max_stars=300)
+    ys, xs = window
+    part = rgb[:, ys, xs]
+    if sky is not None:
+        part = part - np.asarray(sky, np.float32)[:, None, None]
+    lum = part.mean(axis=0)
+    stars = find_stars(lum, mask=bad[ys, xs], max_stars=300, cfa=False)
     bad_bits = int(StarFlag.SATURATED | StarFlag.NEAR_MASKED | StarFlag.NEAR_EDGE | StarFlag.BLENDED)
     flags = np.asarray(stars["flags"], int)
     bright = np.asarray(stars["snr"], float) > 20
@@ -445,13 +513,25 @@ def _star_balance(rgb, bad, n_threads):
         keep = ((flags & (bad_bits & ~int(StarFlag.BLENDED))) == 0) & bright
     if keep.sum() < 3:
         raise AnalysisError(f"white balance from stars: {int(keep.sum())} usable stars (need 3)")
+    if keep.sum() < min_kept:
+        return None
     positions = np.column_stack([np.asarray(stars["x"], float)[keep], np.asarray(stars["y"], float)[keep]])
     radius = 2.0 * float(stars.meta.get("fwhm") or 3.0)
+    # the apertures measured on the window widened by their radius (the pixels they reach)
+    margin = int(np.ceil(radius)) + 2
+    ny, nx = bad.shape
+    wy = slice(max(0, ys.start - margin), min(ny, ys.stop + margin))
+    wx = slice(max(0, xs.start - margin), min(nx, xs.stop + margin))
+    if (wy, wx) != (ys, xs):
+        part = rgb[:, wy, wx]
+        if sky is not None:
+            part = part - np.asarray(sky, np.float32)[:, None, None]
+        positions = positions + [xs.start - wx.start, ys.start - wy.start]
     aperture = CircularAperture(positions, r=radius)
     fluxes = np.array(
         thread_map(
             lambda c: np.asarray(aperture_photometry(c, aperture)["aperture_sum"]),
-            list(rgb),
+            list(part),
             n_threads=n_threads,
         )
     )
@@ -464,13 +544,13 @@ def _star_balance(rgb, bad, n_threads):
     return factors, int(keep.sum())
 
 
-def _balance(rgb, bad, white_balance, n_threads):
+def _balance(rgb, bad, white_balance, n_threads, sky=None):
     if white_balance is None or white_balance is False:
         return np.ones(3), {"white_balance": None}
     if isinstance(white_balance, str):
         if white_balance != "stars":
             raise ValueError(f"white_balance={white_balance!r}: expected 'stars', None or three factors")
-        factors, n = _star_balance(rgb, bad, n_threads)
+        factors, n = _star_balance(rgb, bad, n_threads, sky)
         return factors, {"white_balance": "stars", "n_stars": n, "factors": factors.tolist()}
     factors = np.asarray(white_balance, dtype=float)
     if factors.shape != (3,) or not np.all(factors > 0):
@@ -478,7 +558,7 @@ def _balance(rgb, bad, white_balance, n_threads):
     return factors, {"white_balance": "given", "factors": factors.tolist()}
 
 
-def _stretch(rgb, stretch, options, noise):
+def _stretch(rgb, stretch, options, noise, n_threads=1):
     if stretch not in STRETCHES:
         raise ValueError(f"stretch={stretch!r}: expected one of {sorted(STRETCHES)}")
     options = dict(options or {})
@@ -488,7 +568,8 @@ def _stretch(rgb, stretch, options, noise):
     unknown = set(options) - set(defaults) - {"noise", "black", "white", "a", "sky_level"}
     if unknown:
         raise TypeError(f"stretch {stretch!r} takes no option(s) {sorted(unknown)}")
-    return STRETCHES[stretch](rgb, **{**defaults, **options}), {**defaults, **options}
+    used = {**defaults, **options}
+    return STRETCHES[stretch](rgb, **used, n_threads=n_threads), used
 
 
 def _inputs(red, green, blue, palette, luminance, line, resample, parallel):
@@ -623,22 +704,20 @@ def make_color_composite(
         },
         inputs={"red": frames[0], "green": frames[1], "blue": frames[2], **extra},
     )
-    channels = thread_map(_channel, frames, n_threads=n_threads)
-    rgb = np.stack([c for c, _ in channels])
-    bad = np.logical_or.reduce([b for _, b in channels])
+    rgb = np.empty((3, *np.shape(frames[0].data)), dtype=np.float32)
+    channels = thread_map(lambda item: _channel(*item), list(zip(frames, rgb)), n_threads=n_threads)
+    bad = channels[0][1] | channels[1][1] | channels[2][1]
     if "line" in extra:
         line_data, _ = _channel(extra["line"])
         rgb[0] += np.float32(line_weight) * line_data
-    skies = thread_map(lambda c: _sky(c, bad), list(rgb), n_threads=n_threads)
-    if neutralize_background:
-        rgb -= np.array([s[0] for s in skies], dtype=np.float32)[:, None, None]
-    factors, balance = _balance(rgb, bad, white_balance, n_threads)
-    rgb *= factors.astype(np.float32)[:, None, None]
+    skies = _skies(rgb, bad)
+    sky = np.array([s[0] for s in skies], dtype=np.float32) if neutralize_background else None
+    factors, balance = _balance(rgb, bad, white_balance, n_threads, sky)
+    _neutralise(rgb, sky, factors, bad, n_threads)
     noise = np.array([s[1] for s in skies]) * factors
-    rgb[:, bad] = 0.0
-    picture, used = _stretch(rgb, stretch, stretch_options, noise)
+    picture, used = _stretch(rgb, stretch, stretch_options, noise, n_threads)
     if "luminance" in extra:
-        picture = _apply_luminance(picture, extra["luminance"], stretch, stretch_options, bad)
+        picture = _apply_luminance(picture, extra["luminance"], stretch, stretch_options, bad, n_threads)
     wcs = frames[0].wcs.celestial if frames[0].wcs is not None and frames[0].wcs.has_celestial else None
     orientation = {"north_up": False, "reason": "north_up=False"}
     if north_up:
@@ -661,16 +740,35 @@ def make_color_composite(
     return out
 
 
-def _apply_luminance(picture, luminance, stretch, options, bad):
+def _neutralise(rgb, sky, factors, bad, n_threads):
+    """In place, block by block: ``rgb`` minus the sky (if given), times the factors, 0 at bad pixels."""
+    sky = None if sky is None else np.asarray(sky, np.float32)[:, None, None]
+    gains = np.asarray(factors, dtype=np.float32)[:, None, None]
+    scale = not np.all(gains == 1)
+    masked = bool(bad.any())
+
+    def block(rows):
+        x = rgb[:, rows]
+        if sky is not None:
+            x -= sky
+        if scale:
+            x *= gains
+        if masked:
+            np.copyto(x, 0, where=bad[None, rows])
+
+    run_blocks(block, rgb.shape[1:], n_threads)
+
+
+def _apply_luminance(picture, luminance, stretch, options, bad, n_threads=1):
     """LRGB: keep the colour of ``picture``, take the brightness from the stretched luminance frame."""
-    lum, lum_bad = _channel(luminance)
-    sky, _ = _sky(lum, bad | lum_bad)
-    lum = lum - np.float32(sky)
-    stack = np.stack([lum, lum, lum])
-    _, noise = _sky(lum, bad | lum_bad)
-    lum_picture, _ = _stretch(stack, stretch, options, np.full(3, noise))
-    target = lum_picture[0]
-    current = picture.mean(axis=0)
     from astrophot.combination._stretch import keep_hue
 
-    return keep_hue(picture, current, target)
+    lum, lum_bad = _channel(luminance)
+    sky, _ = _sky(lum, bad | lum_bad)
+    lum -= np.float32(sky)
+    _, noise = _sky(lum, bad | lum_bad)
+    stack = np.stack([lum, lum, lum])
+    lum_picture, _ = _stretch(stack, stretch, options, np.full(3, noise), n_threads)
+    target = lum_picture[0]
+    current = picture.mean(axis=0)
+    return keep_hue(picture, current, target, out=picture, n_threads=n_threads)
