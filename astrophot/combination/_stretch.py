@@ -72,14 +72,22 @@ def run_blocks(function, shape, n_threads=1):
             function(rows)
 
 
-def _keep_hue_block(x, lum, toned, out):
+def _keep_hue_block(x, lum, toned, out, *, toned_zero_at_zero=False):
     """
     ``out = x * toned / lum`` (0 where ``lum <= 0``), every pixel divided by its
     largest channel where that passes 1, clipped to [0, 1]; float32, one block.
+
+    ``toned_zero_at_zero``: ``lum >= 0`` and ``toned`` is 0 where ``lum`` is (a
+    stretch's tone curve of it), so ``toned / max(lum, tiny)`` is the same
+    factor, without a masked division.
     """
-    factor = np.zeros_like(lum, dtype=np.float32)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        np.divide(toned, lum, out=factor, where=lum > 0, casting="unsafe")
+        if toned_zero_at_zero:
+            factor = np.maximum(lum, np.finfo(np.float32).tiny)
+            np.divide(toned, factor, out=factor)
+        else:
+            factor = np.zeros_like(lum, dtype=np.float32)
+            np.divide(toned, lum, out=factor, where=lum > 0, casting="unsafe")
         peak = np.max(x, axis=0)
         peak *= factor
     if not np.isfinite(peak).all():  # an overflowing or NaN channel: zero it as nan_to_num would
@@ -145,7 +153,7 @@ def _hue_kept_stretch(rgb, offset, scale, tone, n_threads, *, luminance=None):
         y = x.mean(axis=0)
         if luminance is not None:
             x, y = luminance(x, y)
-        _keep_hue_block(x, y, tone(y), rgb[:, rows])
+        _keep_hue_block(x, y, tone(y), rgb[:, rows], toned_zero_at_zero=True)
 
     run_blocks(block, rgb.shape[1:], n_threads)
     return rgb
