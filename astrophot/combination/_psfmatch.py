@@ -54,17 +54,89 @@ def matching_kernel(sharp, broad, *, size=None, regularisation=1e-5):
     return kernel / kernel.sum()
 
 
-def convolve_frame(data, variance, bad, kernel):
-    """Convolve data (bad pixels filled with 0 then renormalised) and its variance (with kernel**2)."""
-    good = (~bad).astype(np.float64)
-    filled = np.where(bad, 0.0, data)
-    out = oaconvolve(filled, kernel, mode="same")
-    weight = oaconvolve(good, kernel, mode="same")
+def convolve_same(image, kernel):
+    """
+    ``scipy.signal.oaconvolve(image, kernel, mode="same")`` by bands of rows: each band and the
+    kernel real-FFT'd at once and the bands' overlaps added (the same values to rounding;
+    about twice as quick as oaconvolve's square blocks on a full frame with a 41-pixel kernel).
+    """
+    import scipy.fft
+
+    ny, nx = image.shape
+    ky, kx = kernel.shape
+    rows = max(128, 6 * ky)
+    if ny <= 2 * rows:
+        return oaconvolve(image, kernel, mode="same")
+    shape = (
+        scipy.fft.next_fast_len(rows + ky - 1, real=True),
+        scipy.fft.next_fast_len(nx + kx - 1, real=True),
+    )
+    spectrum = scipy.fft.rfft2(kernel, shape)
+    hy, hx = (ky - 1) // 2, (kx - 1) // 2
+    out = np.zeros((ny, nx), dtype=np.result_type(image, kernel, np.float64))
+    for start in range(0, ny, rows):
+        band = image[start : start + rows]
+        full = scipy.fft.irfft2(scipy.fft.rfft2(band, shape) * spectrum, shape)
+        # band row j of the full convolution is output row start + j - hy
+        first = max(0, hy - start)
+        last = min(band.shape[0] + ky - 1, ny + hy - start)
+        out[start + first - hy : start + last - hy] += full[first:last, hx : hx + nx]
+    return out
+
+
+def _edge_weight(shape, kernel):
+    """
+    ``oaconvolve(ones(shape), kernel, mode="same")`` without convolving: the sum of the
+    kernel over the part of it that falls inside the image, from the kernel's 2-D
+    cumulative sums (the full sum everywhere but the bands within half a kernel of the edges).
+    """
+    ny, nx = shape
+    ky, kx = kernel.shape
+    hy, hx = ky // 2, kx // 2
+    table = np.zeros((ky + 1, kx + 1))
+    table[1:, 1:] = kernel.cumsum(axis=0).cumsum(axis=1)
+
+    def ranges(index, n, k, h):
+        return np.maximum(0, index + h - n + 1), np.minimum(k, index + h + 1)
+
+    def block(rows, cols):
+        alo, ahi = ranges(rows, ny, ky, hy)
+        blo, bhi = ranges(cols, nx, kx, hx)
+        alo, ahi, blo, bhi = alo[:, None], ahi[:, None], blo[None, :], bhi[None, :]
+        return table[ahi, bhi] - table[alo, bhi] - table[ahi, blo] + table[alo, blo]
+
+    weight = np.full(shape, table[-1, -1])
+    all_rows, all_cols = np.arange(ny), np.arange(nx)
+    edge_rows = np.unique(np.concatenate([all_rows[:hy], all_rows[max(hy, ny - hy) :]]))
+    edge_cols = np.unique(np.concatenate([all_cols[:hx], all_cols[max(hx, nx - hx) :]]))
+    weight[edge_rows, :] = block(edge_rows, all_cols)
+    weight[:, edge_cols] = block(all_rows, edge_cols)
+    return weight
+
+
+def convolve_frame(data, variance, bad, kernel, *, n_threads=1):
+    """
+    Convolve data (bad pixels filled with 0 then renormalised) and its variance (with kernel**2).
+
+    The data and the variance are convolved on ``n_threads`` threads at once; without bad
+    pixels the weights (the convolved good-pixel mask) are computed from the kernel alone.
+    """
+    from astrophot._concurrency import thread_map
+
+    masked = bool(bad.any())
+    jobs = [(np.where(bad, 0.0, data) if masked else data, kernel)]
+    if masked:
+        jobs.append(((~bad).astype(np.float64), kernel))
+    if variance is not None:
+        jobs.append((np.where(bad, 0.0, variance) if masked else variance, kernel**2))
+    results = thread_map(lambda job: convolve_same(*job), jobs, n_threads=n_threads)
+    out = results[0]
+    weight = results[1] if masked else _edge_weight(data.shape, kernel)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(weight > 0.5, out / weight, np.nan)
     var = None
     if variance is not None:
-        var = oaconvolve(np.where(bad, 0.0, variance), kernel**2, mode="same")
+        var = results[-1]
         with np.errstate(invalid="ignore", divide="ignore"):
             var = np.where(weight > 0.5, np.clip(var, 0, None) / weight**2, np.nan)
     return out, var
