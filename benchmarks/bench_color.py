@@ -221,39 +221,49 @@ def bench_png_writer():
 
 
 def bench_continuum_vs_stack():
-    import astrophot
-    from astrophot import resample_frame, subtract_continuum
+    """
+    subtract_continuum of two full frames on one grid against stack_frames of the same two
+    frames (the issue's target); then the broad frame on a shifted grid, with the time of
+    its resampling (resample_frame of that frame alone) given apart.
+    """
+    from astrophot import resample_frame, stack_frames, subtract_continuum
     from astrophot.combination._samegrid import _as_solved
     from astrophot.datasets import make_continuum_pair
 
     narrow, broad, _ = make_continuum_pair(
         shape=SHAPE, n_stars=3000, nebula_sigma=300.0, line_flux=3e9, seed=1
     )
+    grid = broad.wcs.deepcopy()
+    grid.wcs.crpix = [grid.wcs.crpix[0] + 3.3, grid.wcs.crpix[1] - 2.7]
+    grid.wcs.set()
+    shifted = broad.copy()
+    shifted.wcs = grid
     t_ours = _best(lambda: subtract_continuum(narrow, broad), repeat=2)
-    try:
-        stack = astrophot.stack_frames
-    except AttributeError:
-        stack = None
-    if stack is not None:
-        t_stack = _best(lambda: stack([narrow, broad]), repeat=2)
-        return {
+    # stack_frames takes one filter: the broad frame and a copy of it on a grid shifted by
+    # (3.3, -2.7) px, as two frames of a stack are (the copy is resampled)
+    t_stack = _best(lambda: stack_frames([broad, shifted]), repeat=2)
+    results = [
+        {
             "name": "subtract_continuum vs stack_frames of two frames",
             "seconds": t_ours,
             "peer_seconds": t_stack,
             "ratio": t_ours / t_stack,
             "target": "< 1",
-            "notes": "two 4008x2672 frames on one grid",
+            "notes": "two 4008x2672 frames on one grid (no resampling here); the stack resamples one of its two",
         }
-    grid = broad.wcs.deepcopy()
-    grid.wcs.crpix = [grid.wcs.crpix[0] + 3.3, grid.wcs.crpix[1] - 2.7]
-    grid.wcs.set()
-    solved = _as_solved(broad)
-    t_resample = _best(lambda: resample_frame(solved, (grid, SHAPE)), repeat=2)
-    return {
-        "name": "subtract_continuum vs resample_frame of ONE frame (stack_frames not in astrophot)",
-        "seconds": t_ours,
-        "peer_seconds": t_resample,
-        "ratio": t_ours / t_resample,
-        "target": "< 1 (vs stack_frames of two)",
-        "notes": "two 4008x2672 frames on one grid; stand-in: resample_frame lanczos3 of one frame",
-    }
+    ]
+    t_shifted = _best(lambda: subtract_continuum(narrow, shifted), repeat=1)
+    solved = _as_solved(shifted)
+    t_resample = _best(lambda: resample_frame(solved, (narrow.wcs, SHAPE)), repeat=1)
+    results.append(
+        {
+            "name": "subtract_continuum, broad frame on a shifted grid, vs stack_frames",
+            "seconds": t_shifted,
+            "peer_seconds": t_stack,
+            "ratio": t_shifted / t_stack,
+            "target": "< 1",
+            "notes": f"of which resampling the broad frame (resample_frame alone) {t_resample:.2f} s;"
+            f" without it {t_shifted - t_resample:.2f} s",
+        }
+    )
+    return results

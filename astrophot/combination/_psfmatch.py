@@ -92,7 +92,7 @@ def _edge_weight(shape, kernel):
     """
     ny, nx = shape
     ky, kx = kernel.shape
-    hy, hx = ky // 2, kx // 2
+    hy, hx = (ky - 1) // 2, (kx - 1) // 2  # scipy's "same" offsets
     table = np.zeros((ky + 1, kx + 1))
     table[1:, 1:] = kernel.cumsum(axis=0).cumsum(axis=1)
 
@@ -100,15 +100,18 @@ def _edge_weight(shape, kernel):
         return np.maximum(0, index + h - n + 1), np.minimum(k, index + h + 1)
 
     def block(rows, cols):
-        alo, ahi = ranges(rows, ny, ky, hy)
-        blo, bhi = ranges(cols, nx, kx, hx)
-        alo, ahi, blo, bhi = alo[:, None], ahi[:, None], blo[None, :], bhi[None, :]
-        return table[ahi, bhi] - table[alo, bhi] - table[ahi, blo] + table[alo, blo]
+        a_lo, a_hi = ranges(rows, ny, ky, hy)
+        b_lo, b_hi = ranges(cols, nx, kx, hx)
+        a_lo, a_hi, b_lo, b_hi = a_lo[:, None], a_hi[:, None], b_lo[None, :], b_hi[None, :]
+        return table[a_hi, b_hi] - table[a_lo, b_hi] - table[a_hi, b_lo] + table[a_lo, b_lo]
 
     weight = np.full(shape, table[-1, -1])
     all_rows, all_cols = np.arange(ny), np.arange(nx)
-    edge_rows = np.unique(np.concatenate([all_rows[:hy], all_rows[max(hy, ny - hy) :]]))
-    edge_cols = np.unique(np.concatenate([all_cols[:hx], all_cols[max(hx, nx - hx) :]]))
+    # the rows and columns where part of the kernel falls outside
+    lo, hi = ranges(all_rows, ny, ky, hy)
+    edge_rows = all_rows[(lo > 0) | (hi < ky)]
+    lo, hi = ranges(all_cols, nx, kx, hx)
+    edge_cols = all_cols[(lo > 0) | (hi < kx)]
     weight[edge_rows, :] = block(edge_rows, all_cols)
     weight[:, edge_cols] = block(all_rows, edge_cols)
     return weight

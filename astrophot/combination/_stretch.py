@@ -247,11 +247,25 @@ def auto(rgb, *, noise, white=0.9995, sky_level=0.08, n_threads=1):
     def tone(y):
         t = np.clip(y, 0, 1)
         t /= soft32
-        np.arcsinh(t, out=t)
+        _asinh_positive(t)
         t /= norm
         return t
 
     return _hue_kept_stretch(rgb, offset, np.full(3, scale), tone, n_threads)
+
+
+def _asinh_positive(t):
+    """
+    ``arcsinh(t)`` of ``t >= 0`` in place, as ``log(t + sqrt(t**2 + 1))``: numpy's float32
+    log and sqrt are several times quicker than its arcsinh. The error is under 1e-7
+    absolute (the log's rounding near 1 where ``t`` is small), 1e-3 of a 16-bit level in a picture.
+    """
+    s = np.multiply(t, t)
+    s += np.float32(1.0)
+    np.sqrt(s, out=s)
+    t += s
+    np.log(t, out=t)
+    return t
 
 
 def _solve_softening(level, target):
