@@ -122,10 +122,11 @@ class ColorComposite:
         out = np.empty((ny, nx, 3), dtype=dtype)
 
         def block(rows):  # display rows a:b are FITS rows ny-b:ny-a, upside down
-            source = data[:, ny - rows.stop : ny - rows.start][:, ::-1].transpose(1, 2, 0)
+            source = data[:, ny - rows.stop : ny - rows.start][:, ::-1]
             scaled = np.multiply(source, top, out=np.empty(source.shape, np.float32))
             scaled += np.float32(0.5)
-            np.copyto(out[rows], scaled, casting="unsafe")  # truncation of x + 0.5: rounding
+            for channel in range(3):  # truncation of x + 0.5: rounding; channel by channel into place
+                np.copyto(out[rows, :, channel], scaled[channel], casting="unsafe")
 
         run_blocks(block, (ny, nx), resolve_threads(None))
         return out
