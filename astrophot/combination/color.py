@@ -463,8 +463,10 @@ def _sky(channel, bad):
     return _skies([channel], bad)[0]
 
 
-#: Side of the central window the white balance's stars are taken from (pixels).
-_BALANCE_SIDE = 1024
+#: Side of the central window the white balance's stars are first taken from (pixels);
+#: it doubles while fewer than ``_BALANCE_MIN_STARS`` stars are usable in it.
+_BALANCE_SIDE = 768
+_BALANCE_MIN_STARS = 50
 
 
 def _window(shape, side):
@@ -473,39 +475,62 @@ def _window(shape, side):
     return tuple(slice(s, min(n, s + side)) for s, n in zip(starts, shape))
 
 
-def _star_balance(rgb, bad, n_threads, sky=None):
+def _balance_stars(rgb, bad, window):
+    """
+    ``find_stars`` on the mean of the channels in ``window`` (an `AnalysisError` is returned,
+    not raised). The sky is not subtracted: find_stars measures and removes its own
+    background, so this can run while the skies are measured.
+    """
+    from astrophot.analysis import find_stars
+
+    ys, xs = window
+    try:
+        return find_stars(rgb[:, ys, xs].mean(axis=0), mask=bad[ys, xs], max_stars=300, cfa=False)
+    except AnalysisError as exc:
+        return exc
+
+
+def _star_balance(rgb, bad, n_threads, sky=None, stars=None):
     """
     Channel factors making the median colour of unsaturated, isolated stars neutral.
 
-    The stars are those of the central 1024 x 1024 pixels (the whole frame when fewer than
-    20 of them are usable there): a colour does not depend on where the star is, and
-    finding stars in the window is ten times quicker on a 4008 x 2672 frame. ``sky`` (per
-    channel) is subtracted from the pixels measured, as from the whole picture.
+    The stars are those of the central 768 x 768 pixels, the window doubled while fewer
+    than 50 of them are usable there, up to the whole frame: a colour does not depend on
+    where the star is, and finding stars in the window is fifteen times quicker on a
+    4008 x 2672 frame. ``sky`` (per channel) is subtracted from the pixels measured, as
+    from the whole picture. ``stars``: what `_balance_stars` found in the first window,
+    when already done.
     """
-    window = _window(bad.shape, _BALANCE_SIDE)
-    whole = all(w.start == 0 and w.stop == n for w, n in zip(window, bad.shape))
-    try:
-        result = _star_balance_in(rgb, bad, window, n_threads, sky, min_kept=1 if whole else 20)
-    except AnalysisError:
-        if whole:
-            raise
-        result = None
-    if result is None:  # too few stars in the window: the whole frame
-        result = _star_balance_in(rgb, bad, _window(bad.shape, max(bad.shape)), n_threads, sky, min_kept=1)
-    return result
+    side = _BALANCE_SIDE
+    while True:
+        window = _window(bad.shape, side)
+        whole = all(w.start == 0 and w.stop == n for w, n in zip(window, bad.shape))
+        if stars is None:
+            stars = _balance_stars(rgb, bad, window)
+        try:
+            if isinstance(stars, AnalysisError):
+                raise stars
+            result = _star_balance_in(
+                rgb, bad, window, n_threads, sky, stars, min_kept=1 if whole else _BALANCE_MIN_STARS
+            )
+        except AnalysisError:
+            if whole:
+                raise
+            result = None
+        if result is not None:
+            return result
+        side, stars = 2 * side, None  # too few stars in the window: a larger one
 
 
-def _star_balance_in(rgb, bad, window, n_threads, sky, *, min_kept):
-    from photutils.aperture import CircularAperture, aperture_photometry
+def _star_balance_in(rgb, bad, window, n_threads, sky, stars, *, min_kept):
+    import sep
 
-    from astrophot.analysis import StarFlag, find_stars
+    from astrophot.analysis import StarFlag
 
     ys, xs = window
     part = rgb[:, ys, xs]
     if sky is not None:
         part = part - np.asarray(sky, np.float32)[:, None, None]
-    lum = part.mean(axis=0)
-    stars = find_stars(lum, mask=bad[ys, xs], max_stars=300, cfa=False)
     bad_bits = int(StarFlag.SATURATED | StarFlag.NEAR_MASKED | StarFlag.NEAR_EDGE | StarFlag.BLENDED)
     flags = np.asarray(stars["flags"], int)
     bright = np.asarray(stars["snr"], float) > 20
@@ -528,13 +553,10 @@ def _star_balance_in(rgb, bad, window, n_threads, sky, *, min_kept):
         if sky is not None:
             part = part - np.asarray(sky, np.float32)[:, None, None]
         positions = positions + [xs.start - wx.start, ys.start - wy.start]
-    aperture = CircularAperture(positions, r=radius)
+    x, y = (np.ascontiguousarray(positions[:, i], dtype=np.float64) for i in (0, 1))
+    # sep's exact overlap (subpix=0) is photutils' aperture_photometry(method="exact")
     fluxes = np.array(
-        thread_map(
-            lambda c: np.asarray(aperture_photometry(c, aperture)["aperture_sum"]),
-            list(part),
-            n_threads=n_threads,
-        )
+        [sep.sum_circle(np.ascontiguousarray(c, np.float64), x, y, radius, subpix=0)[0] for c in part]
     )
     fluxes = fluxes[:, fluxes.mean(axis=0) > 0]
     factors = np.ones(3)
@@ -545,13 +567,13 @@ def _star_balance_in(rgb, bad, window, n_threads, sky, *, min_kept):
     return factors, int(keep.sum())
 
 
-def _balance(rgb, bad, white_balance, n_threads, sky=None):
+def _balance(rgb, bad, white_balance, n_threads, sky=None, stars=None):
     if white_balance is None or white_balance is False:
         return np.ones(3), {"white_balance": None}
     if isinstance(white_balance, str):
         if white_balance != "stars":
             raise ValueError(f"white_balance={white_balance!r}: expected 'stars', None or three factors")
-        factors, n = _star_balance(rgb, bad, n_threads, sky)
+        factors, n = _star_balance(rgb, bad, n_threads, sky, stars)
         return factors, {"white_balance": "stars", "n_stars": n, "factors": factors.tolist()}
     factors = np.asarray(white_balance, dtype=float)
     if factors.shape != (3,) or not np.all(factors > 0):
@@ -711,9 +733,19 @@ def make_color_composite(
     if "line" in extra:
         line_data, _ = _channel(extra["line"])
         rgb[0] += np.float32(line_weight) * line_data
-    skies = _skies(rgb, bad)
+    stars = None
+    if isinstance(white_balance, str) and white_balance == "stars":
+        # the white balance's stars are found while the skies are measured (on two threads)
+        window = _window(bad.shape, _BALANCE_SIDE)
+        stars, skies = thread_map(
+            lambda job: job(),
+            [lambda: _balance_stars(rgb, bad, window), lambda: _skies(rgb, bad)],
+            n_threads=n_threads,
+        )
+    else:
+        skies = _skies(rgb, bad)
     sky = np.array([s[0] for s in skies], dtype=np.float32) if neutralize_background else None
-    factors, balance = _balance(rgb, bad, white_balance, n_threads, sky)
+    factors, balance = _balance(rgb, bad, white_balance, n_threads, sky, stars)
     _neutralise(rgb, sky, factors, bad, n_threads)
     noise = np.array([s[1] for s in skies]) * factors
     picture, used = _stretch(rgb, stretch, stretch_options, noise, n_threads)
