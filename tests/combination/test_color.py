@@ -316,3 +316,17 @@ def test_different_grids_refused_or_resampled_when_asked(field):
 
     ratio = blue_over_red(picture) / blue_over_red(reference)
     assert abs(np.nanmedian(ratio) - 1) < 0.02  # star colours kept through the resampling
+
+
+@pytest.mark.parametrize(("n_stars", "seed"), [(400, 5), (60, 6)])
+def test_white_balance_from_a_central_window(n_stars, seed):
+    # 1600 x 1600: the stars come from the central 768 x 768 window (400 stars: ~90 there),
+    # doubled when fewer than 50 are usable there (60 stars: ~14, then the whole frame)
+    frames, truth = make_rgb_field(shape=(1600, 1600), n_stars=n_stars, colour_spread=0.05, seed=seed)
+    picture = make_color_composite(
+        *frames, stretch="linear", stretch_options={"white": 1.0, "black": [0, 0, 0]}, north_up=False
+    )
+    factors = np.array(picture.meta["factors"])
+    expected = 1 / np.array(truth["gains"])
+    assert np.allclose(factors / factors.mean(), expected / expected.mean(), rtol=0.02)
+    assert 3 <= picture.meta["n_stars"] < n_stars

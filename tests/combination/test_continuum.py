@@ -170,3 +170,56 @@ def test_diagnostic_figure(line):
     ax_k, ax_r = fig.axes
     assert ax_k.get_ylabel().startswith("k")
     assert len(ax_k.lines) >= 2
+
+
+def test_convolution_equals_scipy():
+    from scipy.signal import oaconvolve
+
+    from astrophot.combination._psfmatch import convolve_frame, convolve_same, matching_kernel
+
+    rng = np.random.default_rng(4)
+    image = rng.normal(100.0, 10.0, (700, 333))
+    kernel = matching_kernel({"fwhm": 2.6, "beta": 3.0, "ellipticity": 0.1, "theta": 30.0}, {"fwhm": 4.0})
+    reference = oaconvolve(image, kernel, mode="same")
+    assert np.abs(convolve_same(image, kernel) - reference).max() < 1e-9
+    # no bad pixel: the weights (near the edges) come from the kernel, not a convolution
+    weight = oaconvolve(np.ones(image.shape), kernel, mode="same")
+    out, var = convolve_frame(image, np.full(image.shape, 4.0), np.zeros(image.shape, bool), kernel)
+    kept = weight > 0.5  # the rest (the corners) is NaN
+    assert np.array_equal(np.isfinite(out), kept) and np.array_equal(np.isfinite(var), kept)
+    assert np.abs(out - reference / weight)[kept].max() < 1e-9
+    expected_var = oaconvolve(np.full(image.shape, 4.0), kernel**2, mode="same") / weight**2
+    assert np.abs(var - expected_var)[kept].max() < 1e-12
+
+
+def test_star_photometry_equals_photutils():
+    from astropy.stats import SigmaClip
+    from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture, aperture_photometry
+
+    from astrophot.combination.continuum import _annulus_medians, _circle_sums
+
+    rng = np.random.default_rng(5)
+    data = rng.normal(100.0, 10.0, (200, 220))
+    data[rng.random(data.shape) < 0.002] += 5000.0  # outliers for the clipping
+    bad = rng.random(data.shape) < 0.01
+    positions = rng.uniform(20, 180, (40, 2))
+    local = _annulus_medians(data, bad, positions, 7.5, 12.5)
+    stats = ApertureStats(
+        data, CircularAnnulus(positions, 7.5, 12.5), mask=bad, sigma_clip=SigmaClip(sigma=3.0, maxiters=5)
+    )
+    assert np.allclose(local, np.asarray(stats.median), rtol=1e-9)
+    filled = np.where(bad, 0.0, data)
+    sums = _circle_sums(filled, positions, 5.0)
+    reference = np.asarray(aperture_photometry(filled, CircularAperture(positions, r=5.0))["aperture_sum"])
+    assert np.allclose(sums, reference, rtol=1e-7)  # sep and photutils round the overlaps apart
+
+
+def test_stars_found_in_windows_of_a_large_pair():
+    # 2100 x 2100: the stars (PSFs and scale) come from four 1024 x 1024 windows
+    narrow, broad, truth = make_continuum_pair(shape=(2100, 2100), n_stars=600, seed=3)
+    frame = subtract_continuum(narrow, broad)
+    c = frame.continuum
+    assert c["method"] == "stars" and c["n_stars"] >= 8
+    assert abs(c["k"] / truth.k - 1) < 0.01
+    assert abs(c["fwhm_narrow"] / 2.6 - 1) < 0.05 and abs(c["fwhm_broad"] / 4.0 - 1) < 0.05
+    assert abs(_nebula_flux(frame, truth) - 1) < 0.02
