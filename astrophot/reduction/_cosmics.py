@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 #: Laplacian (6), or a 9-pixel median of a 5-pixel median (6), then two 3x3
 #: dilations (8); one pixel of safety margin.
 _REACH = 9
-#: Fall back to a whole-frame second iteration when the local one would cover
-#: more than this fraction of the frame.
-_MAX_LOCAL_FRACTION = 0.4
+#: Search the whole frame instead when the packed boxes would hold more than
+#: this fraction of its pixels (astroscrappy's time goes with the pixels it is given).
+_MAX_LOCAL_FRACTION = 0.75
 
 
 def _robust_sky(data, usable):
@@ -216,50 +216,210 @@ def _pack(cutouts, width):
     return origins, (y + shelf, total_w)
 
 
-def _local_iteration(clean, inmask, crmask, kwargs):
+def _grow(mask, reach):
+    """``mask`` dilated by ``reach`` pixels (a square of side ``2 * reach + 1``)."""
+    return ndimage.maximum_filter(mask.view(np.uint8), size=2 * reach + 1).view(bool)
+
+
+def _candidates(work, kwargs):
+    """
+    A superset of the pixels where L.A.Cosmic's Laplacian-to-noise ratio passes ``sigclip``.
+
+    astroscrappy's ratio is ``L+ / (2 noise)``, ``L+`` the clipped Laplacian of
+    the 2x2-subsampled image rebinned, ``noise`` the root of a separable 7x7
+    median of the data plus the read noise squared; what it then compares with
+    ``sigclip`` (the ratio less its own 7x7 median, never negative) is no
+    larger. ``L+`` is computed here on the original grid (the same sums), the
+    median is bounded below by the 7x7 minimum, and the comparison allows for
+    float32 rounding: a pixel left out can be neither a seed nor one of the
+    first neighbours L.A.Cosmic adds, so every detection is within one pixel
+    of a candidate. The outer ring (no Laplacian) counts as candidate.
+    """
+    gain = np.float32(kwargs["gain"])
+    a = work * gain
+    centre = a[1:-1, 1:-1]
+    twice = centre + centre
+    up = twice - a[:-2, 1:-1]
+    down = twice - a[2:, 1:-1]
+    left, right = a[1:-1, :-2], a[1:-1, 2:]
+    lap = np.maximum(up - left, 0)
+    lap += np.maximum(up - right, 0)
+    lap += np.maximum(down - left, 0)
+    lap += np.maximum(down - right, 0)
+    lap *= np.float32(0.25)
+    # float32 rounding here and in astroscrappy, bounded by the size of the terms (5x over)
+    size = np.abs(a)
+    scale = size[:-2, 1:-1] + size[2:, 1:-1]
+    scale += size[1:-1, :-2]
+    scale += size[1:-1, 2:]
+    scale += 2 * size[1:-1, 1:-1]
+    scale *= np.float32(1e-5)
+    lap += scale
+    variance = ndimage.minimum_filter(a, size=7)[1:-1, 1:-1]
+    variance += np.float32(kwargs["readnoise"]) ** 2
+    noise = np.sqrt(np.maximum(variance, np.float32(1e-5)))
+    noise *= np.float32(2 * kwargs["sigclip"] * (1 - 1e-3))
+    out = np.ones(a.shape, dtype=bool)
+    out[1:-1, 1:-1] = lap > noise
+    return out
+
+
+#: The largest side (pixels) of a box's core: larger regions are cut in cells of this size,
+#: so that a long or diagonal chain of detections packs into small boxes.
+_CELL = 64
+
+
+def _boxes(need, reach):
+    """
+    Boxes around the pixels of ``need``: (box, core) slice pairs.
+
+    Each core is the bounding box of a connected group of ``need`` pixels (cut
+    in `_CELL`-pixel cells when larger), its box the core widened by ``reach``
+    and clipped to the array.
+    """
+    ny, nx = need.shape
+    labels, n = ndimage.label(need, structure=np.ones((3, 3), dtype=bool))
+    if n == 0:
+        return []
+    cores = ndimage.find_objects(labels)
+    big = np.zeros(n + 1, dtype=bool)
+    for k, (ys, xs) in enumerate(cores, start=1):
+        big[k] = ys.stop - ys.start > _CELL or xs.stop - xs.start > _CELL
+    cores = [core for k, core in enumerate(cores, start=1) if not big[k]]
+    if big.any():
+        rows = np.arange(ny, dtype=np.int64)[:, None] // _CELL
+        cols = np.arange(nx, dtype=np.int64)[None, :] // _CELL
+        cells = np.where(big[labels], rows * ((nx + _CELL - 1) // _CELL) + cols + 1, 0)
+        cores += [core for core in ndimage.find_objects(cells) if core is not None]
+    out = []
+    for ys, xs in cores:
+        box = (
+            slice(max(0, ys.start - reach), min(ny, ys.stop + reach)),
+            slice(max(0, xs.start - reach), min(nx, xs.stop + reach)),
+        )
+        out.append((box, (ys, xs)))
+    return out
+
+
+def _packed_area(boxes, width):
+    sizes = [(b[0].stop - b[0].start, b[1].stop - b[1].start) for b, _ in boxes]
+    origins, shape = _pack(sizes, width)
+    return sizes, origins, shape
+
+
+def _run_packed(array, inmask, boxes, packing, kwargs):
+    """
+    One astroscrappy iteration on ``boxes`` packed into one array.
+
+    Returns (core, cosmic-ray mask, cleaned data) for each box, on its core.
+    The packing's gaps are masked zeros.
+    """
+    import astroscrappy
+
+    sizes, origins, shape = packing
+    packed = np.zeros(shape, dtype=np.float32)
+    packed_mask = np.ones(shape, dtype=bool)
+    for (box, _), (py, px), (h, w) in zip(boxes, origins, sizes):
+        packed[py : py + h, px : px + w] = array[box]
+        packed_mask[py : py + h, px : px + w] = inmask[box]
+    mask2, clean2 = astroscrappy.detect_cosmics(packed, inmask=packed_mask, niter=1, **kwargs)
+    out = []
+    for (box, core), (py, px) in zip(boxes, origins):
+        cy = slice(core[0].start - box[0].start + py, core[0].stop - box[0].start + py)
+        cx = slice(core[1].start - box[1].start + px, core[1].stop - box[1].start + px)
+        out.append((core, mask2[cy, cx], clean2[cy, cx]))
+    return out
+
+
+def _first_iteration(work, inmask, kwargs):
+    """
+    One L.A.Cosmic iteration on the whole of ``work``, run where it can find something.
+
+    Away from the candidates of `_candidates` (further than one pixel) it finds
+    nothing and leaves the data as they are, so it runs on boxes around them
+    (with `_REACH` pixels of context) packed into one array, and on strips
+    along the four edges (where astroscrappy's filters see the border). When
+    the packed boxes would hold more than `_MAX_LOCAL_FRACTION` of the frame,
+    the whole frame is searched instead. Returns the cosmic-ray mask, the
+    cleaned data, the candidates and the pixels searched.
+    """
+    import astroscrappy
+
+    ny, nx = work.shape
+    candidates = _candidates(work, kwargs)
+    edge = _REACH
+    strip = 2 * _REACH
+    need = _grow(candidates, 1)
+    need[:edge] = need[-edge:] = False
+    need[:, :edge] = need[:, -edge:] = False
+    boxes = _boxes(need, _REACH)
+    packing = _packed_area(boxes, min(nx, 2048))
+    searched = packing[2][0] * packing[2][1] + 2 * strip * (nx + ny)
+    if ny < 2 * strip or nx < 2 * strip or searched > _MAX_LOCAL_FRACTION * ny * nx:
+        crmask, clean = astroscrappy.detect_cosmics(work, inmask=inmask, niter=1, **kwargs)
+        return crmask.astype(bool), np.asarray(clean, dtype=np.float32), candidates, ny * nx
+    gain = np.float32(kwargs["gain"])
+    clean = work * gain  # astroscrappy's round trip through electrons, for the pixels it leaves
+    clean /= gain
+    crmask = np.zeros((ny, nx), dtype=bool)
+    if boxes:
+        for core, mask2, clean2 in _run_packed(work, inmask, boxes, packing, kwargs):
+            crmask[core] = mask2
+            clean[core] = clean2
+    # the edges: the strips hold the border itself, and reach far enough into the frame
+    rows = np.concatenate([work[:strip], work[-strip:]])
+    rows_mask = np.concatenate([inmask[:strip], inmask[-strip:]])
+    mask2, clean2 = astroscrappy.detect_cosmics(rows, inmask=rows_mask, niter=1, **kwargs)
+    crmask[:edge], clean[:edge] = mask2[:edge], clean2[:edge]
+    crmask[-edge:], clean[-edge:] = mask2[-edge:], clean2[-edge:]
+    cols = np.concatenate([work[:, :strip], work[:, -strip:]], axis=1)
+    cols_mask = np.concatenate([inmask[:, :strip], inmask[:, -strip:]], axis=1)
+    mask2, clean2 = astroscrappy.detect_cosmics(cols, inmask=cols_mask, niter=1, **kwargs)
+    crmask[:, :edge], clean[:, :edge] = mask2[:, :edge], clean2[:, :edge]
+    crmask[:, -edge:], clean[:, -edge:] = mask2[:, -edge:], clean2[:, -edge:]
+    return crmask, clean, candidates, searched
+
+
+def _local_iteration(clean, inmask, crmask, kwargs, candidates=None):
     """
     A second L.A.Cosmic iteration restricted to where it can differ from the first.
 
     Pixels further than `_REACH` from a first-pass detection see the same
-    input in the second iteration and so give the same answer: only boxes
-    around the detections are searched again, packed into one array.
+    input in the second iteration and so give the same answer; of the others,
+    only those within one pixel of a candidate (`_candidates` of the cleaned
+    data) can be found. Boxes around them are searched again, packed into one
+    array. ``candidates`` are those of the first iteration's input: only
+    their neighbourhood of the detections is computed again.
     """
     ny, nx = clean.shape
-    grown = ndimage.maximum_filter(crmask.view(np.uint8), size=2 * _REACH + 1).view(bool)
-    labels, n = ndimage.label(grown)
-    if n == 0:
+    if not crmask.any():
         return crmask, clean, 0
-    boxes = ndimage.find_objects(labels)
-    cutouts = []
-    for core in boxes:
-        ys, xs = core
-        y0, y1 = max(0, ys.start - _REACH), min(ny, ys.stop + _REACH)
-        x0, x1 = max(0, xs.start - _REACH), min(nx, xs.stop + _REACH)
-        cutouts.append((slice(y0, y1), slice(x0, x1), core))
-    area = sum((c[0].stop - c[0].start) * (c[1].stop - c[1].start) for c in cutouts)
+    near = _grow(crmask, _REACH)
+    if candidates is None:
+        candidates = _candidates(clean, kwargs)
+    else:
+        # the candidates change only within 4 pixels (Laplacian and 7x7 minimum) of a cleaned pixel
+        candidates = candidates.copy()
+        for box, core in _boxes(_grow(crmask, 4), 4):
+            inner = tuple(slice(c.start - b.start, c.stop - b.start) for c, b in zip(core, box))
+            candidates[core] = _candidates(clean[box], kwargs)[inner]
+    need = near & _grow(candidates, 1)
+    boxes = _boxes(need, _REACH)
+    if not boxes:
+        return crmask, clean, 0
+    packing = _packed_area(boxes, min(nx, 2048))
+    area = packing[2][0] * packing[2][1]
     if area > _MAX_LOCAL_FRACTION * ny * nx:
         import astroscrappy
 
         mask2, clean2 = astroscrappy.detect_cosmics(clean, inmask=inmask, niter=1, **kwargs)
         return crmask | mask2, clean2, ny * nx
-    sizes = [(c[0].stop - c[0].start, c[1].stop - c[1].start) for c in cutouts]
-    origins, shape = _pack(sizes, min(nx, 2048))
-    packed = np.zeros(shape, dtype=np.float32)
-    packed_mask = np.ones(shape, dtype=bool)
-    for (ys, xs, _), (py, px), (h, w) in zip(cutouts, origins, sizes):
-        packed[py : py + h, px : px + w] = clean[ys, xs]
-        packed_mask[py : py + h, px : px + w] = inmask[ys, xs]
-    import astroscrappy
-
-    mask2, clean2 = astroscrappy.detect_cosmics(packed, inmask=packed_mask, niter=1, **kwargs)
     crmask = crmask.copy()
     clean = clean.copy()
-    for (ys, xs, core), (py, px), _ in zip(cutouts, origins, sizes):
-        cy = slice(core[0].start - ys.start + py, core[0].stop - ys.start + py)
-        cx = slice(core[1].start - xs.start + px, core[1].stop - xs.start + px)
-        new = mask2[cy, cx] & ~crmask[core]
+    for core, mask2, clean2 in _run_packed(clean, inmask, boxes, packing, kwargs):
+        new = mask2 & ~crmask[core]
         crmask[core] |= new
-        clean[core][new] = clean2[cy, cx][new]
+        clean[core][new] = clean2[new]
     return crmask, clean, area
 
 
@@ -271,20 +431,19 @@ def _lacosmic(data, inmask, kwargs, *, fast, niter):
     # the filled pixels stand in for the masked ones: astroscrappy only skips non-finite ones
     # (its masked pixels break tracks and hide the cosmic rays next to them)
     scrappy_mask = ~np.isfinite(data)
-    searched = data.size
     # mirror the edges: astroscrappy's filters treat the border poorly (stars there get
     # flagged, cosmic rays missed); a reflected border looks like more sky and stars
     pad = _REACH + 1
     work = np.pad(work, pad, mode="reflect")
     scrappy_mask = np.pad(scrappy_mask, pad, mode="reflect")
     if fast:
-        crmask, clean = astroscrappy.detect_cosmics(work, inmask=scrappy_mask, niter=1, **kwargs)
-        crmask = crmask.astype(bool)
-        crmask, clean, searched2 = _local_iteration(clean.astype(np.float32), scrappy_mask, crmask, kwargs)
+        crmask, clean, candidates, searched = _first_iteration(work, scrappy_mask, kwargs)
+        crmask, clean, searched2 = _local_iteration(clean, scrappy_mask, crmask, kwargs, candidates)
         searched += searched2
     else:
         crmask, clean = astroscrappy.detect_cosmics(work, inmask=scrappy_mask, niter=int(niter), **kwargs)
         crmask = crmask.astype(bool)
+        searched = data.size
     crmask = crmask[pad:-pad, pad:-pad]
     clean = clean[pad:-pad, pad:-pad]
     crmask &= ~inmask
