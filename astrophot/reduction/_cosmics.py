@@ -216,9 +216,44 @@ def _pack(cutouts, width):
     return origins, (y + shelf, total_w)
 
 
+def _any_within(mask, reach, axis):
+    """Whether any pixel of ``mask`` within ``reach`` along ``axis`` is set (windows clipped at the edges)."""
+    m = np.moveaxis(mask, axis, 0)
+    n = m.shape[0]
+    width = min(2 * reach + 1, n)
+    run = m.copy()  # run[i]: any of m[i : i + span]
+    span = 1
+    while 2 * span <= width:
+        run[: n - span] |= run[span:]
+        span *= 2
+    if width > span:
+        run[: n - (width - span)] |= run[width - span :]
+    out = np.empty_like(m)
+    if n > reach:
+        out[reach:] = run[: n - reach]
+    k = min(reach, n)
+    prefix = np.logical_or.accumulate(m[: min(2 * reach, n)], axis=0)
+    out[:k] = prefix[np.minimum(np.arange(k) + reach, len(prefix) - 1)]
+    return np.moveaxis(out, 0, axis)
+
+
 def _grow(mask, reach):
     """``mask`` dilated by ``reach`` pixels (a square of side ``2 * reach + 1``)."""
-    return ndimage.maximum_filter(mask.view(np.uint8), size=2 * reach + 1).view(bool)
+    return _any_within(_any_within(mask, reach, 0), reach, 1)
+
+
+def _median7_floor(a, axis):
+    """
+    A lower bound of the 7-pixel running median along ``axis`` (centres 3 to n-4).
+
+    Four of the seven values are at least the smallest of the first four, and
+    four at least the smallest of the last four: the median is at least the
+    larger of the two.
+    """
+    m = np.moveaxis(a, axis, 0)
+    pairs = np.minimum(m[:-1], m[1:])
+    fours = np.minimum(pairs[:-2], pairs[2:])  # fours[i]: the smallest of m[i : i + 4]
+    return np.moveaxis(np.maximum(fours[:-3], fours[3:]), 0, axis)
 
 
 def _candidates(work, kwargs):
@@ -227,21 +262,25 @@ def _candidates(work, kwargs):
 
     astroscrappy's ratio is ``L+ / (2 noise)``, ``L+`` the clipped Laplacian of
     the 2x2-subsampled image rebinned, ``noise`` the root of a separable 7x7
-    median of the data plus the read noise squared; what it then compares with
-    ``sigclip`` (the ratio less its own 7x7 median, never negative) is no
-    larger. ``L+`` is computed here on the original grid (the same sums), the
-    median is bounded below by the 7x7 minimum, and the comparison allows for
-    float32 rounding: a pixel left out can be neither a seed nor one of the
-    first neighbours L.A.Cosmic adds, so every detection is within one pixel
-    of a candidate. The outer ring (no Laplacian) counts as candidate.
+    median (rows, then columns) of the data plus the read noise squared; what
+    it then compares with ``sigclip`` (the ratio less its own 7x7 median, never
+    negative) is no larger. ``L+`` is computed here on the original grid (the
+    same sums), the medians are bounded below (`_median7_floor`), and the
+    comparison allows for float32 rounding: a pixel left out can be neither a
+    seed nor one of the first neighbours L.A.Cosmic adds, so every detection
+    is within one pixel of a candidate. The outer three rows and columns count
+    as candidates.
     """
     gain = np.float32(kwargs["gain"])
     a = work * gain
-    centre = a[1:-1, 1:-1]
+    out = np.ones(a.shape, dtype=bool)
+    if min(a.shape) < 7:
+        return out
+    centre = a[3:-3, 3:-3]
     twice = centre + centre
-    up = twice - a[:-2, 1:-1]
-    down = twice - a[2:, 1:-1]
-    left, right = a[1:-1, :-2], a[1:-1, 2:]
+    up = twice - a[2:-4, 3:-3]
+    down = twice - a[4:-2, 3:-3]
+    left, right = a[3:-3, 2:-4], a[3:-3, 4:-2]
     lap = np.maximum(up - left, 0)
     lap += np.maximum(up - right, 0)
     lap += np.maximum(down - left, 0)
@@ -249,19 +288,36 @@ def _candidates(work, kwargs):
     lap *= np.float32(0.25)
     # float32 rounding here and in astroscrappy, bounded by the size of the terms (5x over)
     size = np.abs(a)
-    scale = size[:-2, 1:-1] + size[2:, 1:-1]
-    scale += size[1:-1, :-2]
-    scale += size[1:-1, 2:]
-    scale += 2 * size[1:-1, 1:-1]
+    scale = size[2:-4, 3:-3] + size[4:-2, 3:-3]
+    scale += size[3:-3, 2:-4]
+    scale += size[3:-3, 4:-2]
+    scale += 2 * size[3:-3, 3:-3]
     scale *= np.float32(1e-5)
     lap += scale
-    variance = ndimage.minimum_filter(a, size=7)[1:-1, 1:-1]
+    variance = _median7_floor(_median7_floor(a, 1)[:, :], 0)
     variance += np.float32(kwargs["readnoise"]) ** 2
     noise = np.sqrt(np.maximum(variance, np.float32(1e-5)))
     noise *= np.float32(2 * kwargs["sigclip"] * (1 - 1e-3))
-    out = np.ones(a.shape, dtype=bool)
-    out[1:-1, 1:-1] = lap > noise
+    out[3:-3, 3:-3] = lap > noise
     return out
+
+
+def _candidates_near(candidates, array, changed, kwargs):
+    """``candidates`` updated for ``array`` where it changed (True in ``changed``)."""
+    boxes = _boxes(_grow(changed, 4), 4)
+    if not boxes:
+        return candidates
+    candidates = candidates.copy()
+    sizes, origins, shape = _packed_area(boxes, min(array.shape[1], 2048))
+    packed = np.zeros(shape, dtype=np.float32)
+    for (box, _), (py, px), (h, w) in zip(boxes, origins, sizes):
+        packed[py : py + h, px : px + w] = array[box]
+    found = _candidates(packed, kwargs)
+    for (box, core), (py, px) in zip(boxes, origins):
+        cy = slice(core[0].start - box[0].start + py, core[0].stop - box[0].start + py)
+        cx = slice(core[1].start - box[1].start + px, core[1].stop - box[1].start + px)
+        candidates[core] = found[cy, cx]
+    return candidates
 
 
 #: The largest side (pixels) of a box's core: larger regions are cut in cells of this size,
@@ -398,25 +454,25 @@ def _local_iteration(clean, inmask, crmask, kwargs, candidates=None):
     if candidates is None:
         candidates = _candidates(clean, kwargs)
     else:
-        # the candidates change only within 4 pixels (Laplacian and 7x7 minimum) of a cleaned pixel
-        candidates = candidates.copy()
-        for box, core in _boxes(_grow(crmask, 4), 4):
-            inner = tuple(slice(c.start - b.start, c.stop - b.start) for c, b in zip(core, box))
-            candidates[core] = _candidates(clean[box], kwargs)[inner]
+        # they change only within 3 pixels (Laplacian and 7x7 windows) of a cleaned pixel
+        candidates = _candidates_near(candidates, clean, crmask, kwargs)
     need = near & _grow(candidates, 1)
     boxes = _boxes(need, _REACH)
     if not boxes:
         return crmask, clean, 0
     packing = _packed_area(boxes, min(nx, 2048))
     area = packing[2][0] * packing[2][1]
+    crmask = crmask.copy()
+    clean = clean.copy()
     if area > _MAX_LOCAL_FRACTION * ny * nx:
         import astroscrappy
 
         mask2, clean2 = astroscrappy.detect_cosmics(clean, inmask=inmask, niter=1, **kwargs)
-        return crmask | mask2, clean2, ny * nx
-    crmask = crmask.copy()
-    clean = clean.copy()
-    for core, mask2, clean2 in _run_packed(clean, inmask, boxes, packing, kwargs):
+        results, area = [((slice(None), slice(None)), mask2, clean2)], ny * nx
+    else:
+        results = _run_packed(clean, inmask, boxes, packing, kwargs)
+    # only the new detections take the second iteration's values (the first ones keep theirs)
+    for core, mask2, clean2 in results:
         new = mask2 & ~crmask[core]
         crmask[core] |= new
         clean[core][new] = clean2[new]
