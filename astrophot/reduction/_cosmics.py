@@ -320,23 +320,28 @@ def _candidates_near(candidates, array, changed, kwargs):
     return candidates
 
 
+#: Groups of candidates this close (pixels) share one box: their contexts overlap.
+_MERGE = 3
 #: The largest side (pixels) of a box's core: larger regions are cut in cells of this size,
 #: so that a long or diagonal chain of detections packs into small boxes.
 _CELL = 64
 
 
-def _boxes(need, reach):
+def _boxes(need, reach, merge=0):
     """
     Boxes around the pixels of ``need``: (box, core) slice pairs.
 
-    Each core is the bounding box of a connected group of ``need`` pixels (cut
+    Each core is the bounding box of a group of ``need`` pixels (connected
+    once dilated by ``merge``, so that near groups share their context; cut
     in `_CELL`-pixel cells when larger), its box the core widened by ``reach``
     and clipped to the array.
     """
     ny, nx = need.shape
-    labels, n = ndimage.label(need, structure=np.ones((3, 3), dtype=bool))
+    labels, n = ndimage.label(_grow(need, merge) if merge else need, structure=np.ones((3, 3), dtype=bool))
     if n == 0:
         return []
+    if merge:
+        labels[~need] = 0
     cores = ndimage.find_objects(labels)
     big = np.zeros(n + 1, dtype=bool)
     for k, (ys, xs) in enumerate(cores, start=1):
@@ -367,8 +372,8 @@ def _run_packed(array, inmask, boxes, packing, kwargs):
     """
     One astroscrappy iteration on ``boxes`` packed into one array.
 
-    Returns (core, cosmic-ray mask, cleaned data) for each box, on its core.
-    The packing's gaps are masked zeros.
+    Returns (core, cosmic-ray mask) for each box, on its core. The packing's
+    gaps are masked zeros.
     """
     import astroscrappy
 
@@ -378,13 +383,53 @@ def _run_packed(array, inmask, boxes, packing, kwargs):
     for (box, _), (py, px), (h, w) in zip(boxes, origins, sizes):
         packed[py : py + h, px : px + w] = array[box]
         packed_mask[py : py + h, px : px + w] = inmask[box]
-    mask2, clean2 = astroscrappy.detect_cosmics(packed, inmask=packed_mask, niter=1, **kwargs)
+    mask2, _ = astroscrappy.detect_cosmics(packed, inmask=packed_mask, niter=1, **kwargs)
     out = []
     for (box, core), (py, px) in zip(boxes, origins):
         cy = slice(core[0].start - box[0].start + py, core[0].stop - box[0].start + py)
         cx = slice(core[1].start - box[1].start + px, core[1].stop - box[1].start + px)
-        out.append((core, mask2[cy, cx], clean2[cy, cx]))
+        out.append((core, mask2[cy, cx]))
     return out
+
+
+def _meanmask(array, crmask, inmask, kwargs, pixels=None):
+    """
+    astroscrappy's ``cleantype='meanmask'`` values for one iteration's detections ``crmask``.
+
+    The float32 mean of the 5x5 box's pixels neither detected nor masked
+    (``inmask`` grown by one pixel, as astroscrappy grows it), summed in
+    astroscrappy's order and in electrons, so the values are its own bit for
+    bit; a box with no such pixel takes astroscrappy's median of the frame's
+    unmasked pixels. Only ``pixels`` (default: the detections) are computed,
+    and none within two pixels of the border (astroscrappy leaves those).
+    Returns the rows, columns and values.
+    """
+    ny, nx = array.shape
+    if pixels is None:
+        pixels = crmask
+    inner = np.zeros(pixels.shape, dtype=bool)
+    inner[2:-2, 2:-2] = pixels[2:-2, 2:-2]
+    rows, cols = np.nonzero(inner)
+    gain = np.float32(kwargs["gain"])
+    grown = _grow(inmask, 1)
+    bad = crmask | grown
+    total = np.zeros(rows.size, dtype=np.float32)
+    count = np.zeros(rows.size, dtype=np.int64)
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):
+            ok = ~bad[rows + dy, cols + dx]
+            total += np.where(ok, array[rows + dy, cols + dx] * gain, np.float32(0))
+            count += ok
+    empty = count == 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = (total.astype(np.float64) / count).astype(np.float32)
+    if empty.any():
+        from astroscrappy.utils import median
+
+        good = np.ascontiguousarray(array[~grown] * gain, dtype=np.float32)
+        values[empty] = median(good, good.size)
+    values /= gain
+    return rows, cols, values
 
 
 def _first_iteration(work, inmask, kwargs):
@@ -392,12 +437,13 @@ def _first_iteration(work, inmask, kwargs):
     One L.A.Cosmic iteration on the whole of ``work``, run where it can find something.
 
     Away from the candidates of `_candidates` (further than one pixel) it finds
-    nothing and leaves the data as they are, so it runs on boxes around them
-    (with `_REACH` pixels of context) packed into one array, and on strips
-    along the four edges (where astroscrappy's filters see the border). When
-    the packed boxes would hold more than `_MAX_LOCAL_FRACTION` of the frame,
-    the whole frame is searched instead. Returns the cosmic-ray mask, the
-    cleaned data, the candidates and the pixels searched.
+    nothing, so it runs on boxes around them (with `_REACH` pixels of context)
+    packed into one array, and on strips along the four edges (where
+    astroscrappy's filters see the border); the detected pixels then get
+    astroscrappy's replacement values from the whole frame (`_meanmask`).
+    When the packed boxes would hold more than `_MAX_LOCAL_FRACTION` of the
+    frame, the whole frame is searched instead. Returns the cosmic-ray mask,
+    the cleaned data, the candidates and the pixels searched.
     """
     import astroscrappy
 
@@ -408,31 +454,30 @@ def _first_iteration(work, inmask, kwargs):
     need = _grow(candidates, 1)
     need[:edge] = need[-edge:] = False
     need[:, :edge] = need[:, -edge:] = False
-    boxes = _boxes(need, _REACH)
+    boxes = _boxes(need, _REACH, merge=_MERGE)
     packing = _packed_area(boxes, min(nx, 2048))
     searched = packing[2][0] * packing[2][1] + 2 * strip * (nx + ny)
     if ny < 2 * strip or nx < 2 * strip or searched > _MAX_LOCAL_FRACTION * ny * nx:
         crmask, clean = astroscrappy.detect_cosmics(work, inmask=inmask, niter=1, **kwargs)
         return crmask.astype(bool), np.asarray(clean, dtype=np.float32), candidates, ny * nx
-    gain = np.float32(kwargs["gain"])
-    clean = work * gain  # astroscrappy's round trip through electrons, for the pixels it leaves
-    clean /= gain
     crmask = np.zeros((ny, nx), dtype=bool)
     if boxes:
-        for core, mask2, clean2 in _run_packed(work, inmask, boxes, packing, kwargs):
+        for core, mask2 in _run_packed(work, inmask, boxes, packing, kwargs):
             crmask[core] = mask2
-            clean[core] = clean2
     # the edges: the strips hold the border itself, and reach far enough into the frame
     rows = np.concatenate([work[:strip], work[-strip:]])
     rows_mask = np.concatenate([inmask[:strip], inmask[-strip:]])
-    mask2, clean2 = astroscrappy.detect_cosmics(rows, inmask=rows_mask, niter=1, **kwargs)
-    crmask[:edge], clean[:edge] = mask2[:edge], clean2[:edge]
-    crmask[-edge:], clean[-edge:] = mask2[-edge:], clean2[-edge:]
+    mask2, _ = astroscrappy.detect_cosmics(rows, inmask=rows_mask, niter=1, **kwargs)
+    crmask[:edge], crmask[-edge:] = mask2[:edge], mask2[-edge:]
     cols = np.concatenate([work[:, :strip], work[:, -strip:]], axis=1)
     cols_mask = np.concatenate([inmask[:, :strip], inmask[:, -strip:]], axis=1)
-    mask2, clean2 = astroscrappy.detect_cosmics(cols, inmask=cols_mask, niter=1, **kwargs)
-    crmask[:, :edge], clean[:, :edge] = mask2[:, :edge], clean2[:, :edge]
-    crmask[:, -edge:], clean[:, -edge:] = mask2[:, -edge:], clean2[:, -edge:]
+    mask2, _ = astroscrappy.detect_cosmics(cols, inmask=cols_mask, niter=1, **kwargs)
+    crmask[:, :edge], crmask[:, -edge:] = mask2[:, :edge], mask2[:, -edge:]
+    gain = np.float32(kwargs["gain"])
+    clean = work * gain  # astroscrappy's round trip through electrons, for the pixels it leaves
+    clean /= gain
+    rows, cols, values = _meanmask(work, crmask, inmask, kwargs)
+    clean[rows, cols] = values
     return crmask, clean, candidates, searched
 
 
@@ -445,7 +490,9 @@ def _local_iteration(clean, inmask, crmask, kwargs, candidates=None):
     only those within one pixel of a candidate (`_candidates` of the cleaned
     data) can be found. Boxes around them are searched again, packed into one
     array. ``candidates`` are those of the first iteration's input: only
-    their neighbourhood of the detections is computed again.
+    their neighbourhood of the detections is computed again. The new
+    detections take the second iteration's replacement values (`_meanmask`),
+    the first ones keep theirs.
     """
     ny, nx = clean.shape
     if not crmask.any():
@@ -462,21 +509,22 @@ def _local_iteration(clean, inmask, crmask, kwargs, candidates=None):
         return crmask, clean, 0
     packing = _packed_area(boxes, min(nx, 2048))
     area = packing[2][0] * packing[2][1]
-    crmask = crmask.copy()
     clean = clean.copy()
     if area > _MAX_LOCAL_FRACTION * ny * nx:
         import astroscrappy
 
         mask2, clean2 = astroscrappy.detect_cosmics(clean, inmask=inmask, niter=1, **kwargs)
-        results, area = [((slice(None), slice(None)), mask2, clean2)], ny * nx
-    else:
-        results = _run_packed(clean, inmask, boxes, packing, kwargs)
-    # only the new detections take the second iteration's values (the first ones keep theirs)
-    for core, mask2, clean2 in results:
-        new = mask2 & ~crmask[core]
-        crmask[core] |= new
-        clean[core][new] = clean2[new]
-    return crmask, clean, area
+        new = mask2 & ~crmask
+        clean[new] = clean2[new]
+        return crmask | new, clean, ny * nx
+    # the second iteration's detections: the first one's away from them, what the boxes find near
+    mask2 = crmask & ~near
+    for core, found in _run_packed(clean, inmask, boxes, packing, kwargs):
+        mask2[core] = found
+    new = mask2 & ~crmask
+    rows, cols, values = _meanmask(clean, mask2, inmask, kwargs, pixels=new)
+    clean[rows, cols] = values
+    return crmask | new, clean, area
 
 
 def _lacosmic(data, inmask, kwargs, *, fast, niter):
