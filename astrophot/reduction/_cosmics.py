@@ -18,10 +18,15 @@ __all__ = ["estimate_fwhm", "reject_cosmic_rays"]
 log = logging.getLogger(__name__)
 
 #: How far (pixels) a changed input pixel can change one L.A.Cosmic
-#: iteration's answer: a 7-pixel median of a 7-pixel-median-normalised
+#: iteration's cosmic-ray mask: a 7-pixel median of a 7-pixel-median-normalised
 #: Laplacian (6), or a 9-pixel median of a 5-pixel median (6), then two 3x3
-#: dilations (8); one pixel of safety margin.
-_REACH = 9
+#: dilations (8). The same bound keeps a filter's treatment of the border
+#: from pixels 8 or more inside it. (The replacement values, a 5x5 mean that
+#: leaves out the detections, reach two pixels further: `_meanmask` computes
+#: them from the whole frame.)
+_REACH = 8
+#: Width (pixels) of the mirrored border the frame is searched with.
+_PAD = 10
 #: Search the whole frame instead when the packed boxes would hold more than
 #: this fraction of its pixels (astroscrappy's time goes with the pixels it is given).
 _MAX_LOCAL_FRACTION = 0.75
@@ -286,14 +291,9 @@ def _candidates(work, kwargs):
     lap += np.maximum(down - left, 0)
     lap += np.maximum(down - right, 0)
     lap *= np.float32(0.25)
-    # float32 rounding here and in astroscrappy, bounded by the size of the terms (5x over)
-    size = np.abs(a)
-    scale = size[2:-4, 3:-3] + size[4:-2, 3:-3]
-    scale += size[3:-3, 2:-4]
-    scale += size[3:-3, 4:-2]
-    scale += 2 * size[3:-3, 3:-3]
-    scale *= np.float32(1e-5)
-    lap += scale
+    # float32 rounding here and in astroscrappy: a few units in the last place of the
+    # terms, at most 6 times the largest value (5x over)
+    lap += np.float32(6e-5) * max(float(np.nanmax(a)), -float(np.nanmin(a)), 0.0)
     variance = _median7_floor(_median7_floor(a, 1)[:, :], 0)
     variance += np.float32(kwargs["readnoise"]) ** 2
     noise = np.sqrt(np.maximum(variance, np.float32(1e-5)))
@@ -537,7 +537,7 @@ def _lacosmic(data, inmask, kwargs, *, fast, niter):
     scrappy_mask = ~np.isfinite(data)
     # mirror the edges: astroscrappy's filters treat the border poorly (stars there get
     # flagged, cosmic rays missed); a reflected border looks like more sky and stars
-    pad = _REACH + 1
+    pad = _PAD
     work = np.pad(work, pad, mode="reflect")
     scrappy_mask = np.pad(scrappy_mask, pad, mode="reflect")
     if fast:
@@ -648,12 +648,17 @@ def reject_cosmic_rays(
     replaced by the median of their unmasked neighbours for the search, so
     a bad column does not hide the cosmic rays beside it.
 
-    One L.A.Cosmic iteration only changes its input near what it finds, so a
-    second whole-frame iteration gives the same answer as the first one
-    anywhere further than the filters' reach (9 pixels) from a detection.
-    The fast mode runs the second iteration on boxes around the detections
-    only, packed into one array; when they cover more than 40% of the frame
-    it runs the whole frame instead.
+    L.A.Cosmic finds nothing further than one pixel from where the clipped
+    Laplacian of the data stands ``sigclip`` above twice the noise, and one
+    iteration only changes its input near what it finds, so a second
+    whole-frame iteration gives the same answer as the first one anywhere
+    further than the filters' reach (8 pixels) from a detection. The fast
+    mode runs the first iteration on boxes around the pixels where a
+    conservative bound of that ratio passes (plus the frame's edges) and the
+    second one on boxes around the detections, each box packed into one
+    array with its 8 pixels of context; the detections and their replacement
+    values are those of whole-frame iterations. When the boxes would hold
+    more than 75% of the frame, that iteration runs on the whole frame.
 
     With ``grow=True``, up to three passes then add the neighbours of detections
     that stand ``sigclip + 0.5`` sigma above the median of their usable 5x5
