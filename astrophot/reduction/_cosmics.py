@@ -291,9 +291,14 @@ def _candidates(work, kwargs):
     lap += np.maximum(down - left, 0)
     lap += np.maximum(down - right, 0)
     lap *= np.float32(0.25)
-    # float32 rounding here and in astroscrappy: a few units in the last place of the
-    # terms, at most 6 times the largest value (5x over)
-    lap += np.float32(6e-5) * max(float(np.nanmax(a)), -float(np.nanmin(a)), 0.0)
+    # float32 rounding here and in astroscrappy, bounded by the size of the terms (5x over)
+    size = np.abs(a)
+    scale = size[2:-4, 3:-3] + size[4:-2, 3:-3]
+    scale += size[3:-3, 2:-4]
+    scale += size[3:-3, 4:-2]
+    scale += 2 * size[3:-3, 3:-3]
+    scale *= np.float32(1e-5)
+    lap += scale
     variance = _median7_floor(_median7_floor(a, 1)[:, :], 0)
     variance += np.float32(kwargs["readnoise"]) ** 2
     noise = np.sqrt(np.maximum(variance, np.float32(1e-5)))
@@ -342,16 +347,25 @@ def _boxes(need, reach, merge=0):
         return []
     if merge:
         labels[~need] = 0
-    cores = ndimage.find_objects(labels)
-    big = np.zeros(n + 1, dtype=bool)
-    for k, (ys, xs) in enumerate(cores, start=1):
-        big[k] = ys.stop - ys.start > _CELL or xs.stop - xs.start > _CELL
-    cores = [core for k, core in enumerate(cores, start=1) if not big[k]]
-    if big.any():
-        rows = np.arange(ny, dtype=np.int64)[:, None] // _CELL
-        cols = np.arange(nx, dtype=np.int64)[None, :] // _CELL
-        cells = np.where(big[labels], rows * ((nx + _CELL - 1) // _CELL) + cols + 1, 0)
-        cores += [core for core in ndimage.find_objects(cells) if core is not None]
+    cores = []
+    for k, (ys, xs) in enumerate(ndimage.find_objects(labels), start=1):
+        h, w = ys.stop - ys.start, xs.stop - xs.start
+        if h <= _CELL and w <= _CELL:
+            cores.append((ys, xs))
+            continue
+        # a large group: the bounding box of its pixels in each cell of a grid on its own box
+        cells = (
+            (np.arange(h)[:, None] // _CELL) * ((w + _CELL - 1) // _CELL) + np.arange(w)[None, :] // _CELL + 1
+        )
+        cells[labels[ys, xs] != k] = 0
+        for piece in ndimage.find_objects(cells):
+            if piece is not None:
+                cores.append(
+                    (
+                        slice(ys.start + piece[0].start, ys.start + piece[0].stop),
+                        slice(xs.start + piece[1].start, xs.start + piece[1].stop),
+                    )
+                )
     out = []
     for ys, xs in cores:
         box = (
