@@ -484,6 +484,7 @@ def bench_night_frame_chain():
 
     if str(Path(__file__).parent) not in sys.path:
         sys.path.insert(0, str(Path(__file__).parent))
+    _register_module()
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, mp_context=context, initializer=_one_thread) as pool:
         pool.submit(_chain_run, first, root / "floor.fits").result()  # the worker's first light
