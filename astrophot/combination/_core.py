@@ -56,6 +56,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.interpolate import BSpline, RectBivariateSpline
 
+from astrophot.combination import _kernel
 from astrophot.frames.dqflags import DQFlag
 
 __all__ = [
@@ -424,63 +425,6 @@ def _near_bad_at(data, variance, bad, near_bad, kernel, ixn, iyn, inside, reach=
     return result
 
 
-def _fast_sum(flat, nx, idx0, wx, wy, dtype):
-    """Sum over the taps for output pixels whose taps are all good and inside (buffers reused)."""
-    n = len(flat)
-    acc = np.zeros(idx0.shape, dtype)
-    row = np.empty_like(acc)
-    tap = np.empty_like(acc)
-    for j, wyj in enumerate(wy):
-        shifted = flat[j * nx : n]
-        for k, wxk in enumerate(wx):
-            shifted[k:].take(idx0, out=tap, mode="clip")
-            if k == 0:
-                np.multiply(tap, wxk, out=row)
-            else:
-                tap *= wxk
-                row += tap
-        row *= wyj
-        acc += row
-    return acc
-
-
-def _slow_sums(data, variance, bad, ix0, iy0, wx, wy):
-    """Masked sums for a subset of output pixels (1-D arrays): renormalised over good taps."""
-    ny, nx = data.shape
-    flat = data.ravel()
-    vflat = None if variance is None else variance.ravel()
-    bflat = None if bad is None else bad.ravel()
-    s_wd = np.zeros(ix0.shape)
-    s_w = np.zeros(ix0.shape)
-    s_abs_good = np.zeros(ix0.shape)
-    s_abs = np.zeros(ix0.shape)
-    s_wv = np.zeros(ix0.shape) if variance is not None else None
-    for j, wyj in enumerate(wy):
-        iy = iy0 + j
-        for k, wxk in enumerate(wx):
-            ix = ix0 + k
-            w = wyj.astype(np.float64) * wxk
-            lin = np.clip(iy, 0, ny - 1) * nx + np.clip(ix, 0, nx - 1)
-            value = flat[lin]
-            good = (iy >= 0) & (iy < ny) & (ix >= 0) & (ix < nx) & np.isfinite(value)
-            if bflat is not None:
-                good &= ~bflat[lin]
-            if vflat is not None:
-                var = vflat[lin]
-                good &= np.isfinite(var)
-                s_wv += np.where(good, w * w * var, 0.0)
-            wg = np.where(good, w, 0.0)
-            s_wd += wg * np.where(good, value, 0.0)
-            s_w += wg
-            s_abs_good += np.abs(wg)
-            s_abs += np.abs(w)
-    return s_wd, s_w, s_wv, s_abs_good, s_abs
-
-
-def _as_index(ix0, iy0, nx):
-    return iy0 * nx + ix0
-
-
 def _check_band_options(kernel, conserve):
     kernel_half_width(kernel)
     if conserve not in ("surface_brightness", "flux"):
@@ -516,7 +460,7 @@ class _Samples:
                 return
             reach = np.maximum(np.abs(dxdc) + np.abs(dxdr), np.abs(dydc) + np.abs(dydr))
         self.n = min(int(np.ceil(_OVERSAMPLE_DENSITY * top)), _OVERSAMPLE_MAX)
-        self.derivatives = (dxdc, dxdr, dydc, dydr)
+        self.derivatives = np.stack((dxdc, dxdr, dydc, dydr))
         self.spread = 0.5 * float(np.nanmax(reach))
 
     def __len__(self):
@@ -528,7 +472,7 @@ class _Samples:
         part.x, part.y = self.x[:, cols], self.y[:, cols]
         part.n, part.spread = self.n, self.spread
         if self.n > 1:
-            part.derivatives = tuple(d[:, cols] for d in self.derivatives)
+            part.derivatives = self.derivatives[:, :, cols]
         return part
 
     def positions(self, pick=None):
@@ -550,38 +494,6 @@ def _far(x, y):
     if finite.all():
         return x, y
     return np.where(finite, x, -1e6), np.where(finite, y, -1e6)
-
-
-def _layout(kernel, samples, shape):
-    """
-    Output pixels all of whose samples' taps are inside the input, and those any tap touches.
-
-    From the positions alone (``floor(x) - (a - 1) >= 0`` is ``x >= a - 1`` ...); NaN is neither.
-    """
-    ny, nx = shape
-    a = KERNELS[kernel]
-    if kernel == "nearest":
-        shift, lo_in, lo_touch, hi_in, hi_touch = 0.5 + _SNAP, 0, 0, 0, 0
-    else:
-        shift, lo_in, lo_touch, hi_in, hi_touch = _SNAP, a - 1, -a, -a, a - 1
-    inside = touches = None
-    for x, y in samples.positions():
-        ins = (x >= lo_in - shift) & (x < nx + hi_in - shift)
-        ins &= y >= lo_in - shift
-        ins &= y < ny + hi_in - shift
-        tch = (x >= lo_touch - shift) & (x < nx + hi_touch - shift)
-        tch &= y >= lo_touch - shift
-        tch &= y < ny + hi_touch - shift
-        inside = ins if inside is None else inside & ins
-        touches = tch if touches is None else touches | tch
-    return inside, touches
-
-
-def _nearest_pixel(values, size):
-    """Index of the nearest pixel, clipped to the input (finite values: see `_far`)."""
-    nearest = np.floor(values + 0.5)
-    np.clip(nearest, 0, size - 1, out=nearest)
-    return nearest.astype(np.intp)
 
 
 def _merged_taps(kernel, samples, pick):
@@ -659,6 +571,9 @@ def resample_band(
         variance = np.ascontiguousarray(variance, dtype=work)
     if conserve == "flux" and jacobian is None:
         jacobian = _area_from_map(x_in, y_in)
+    x_in, y_in = np.asarray(x_in, dtype=np.float64), np.asarray(y_in, dtype=np.float64)
+    if bad is not None:
+        bad = np.asarray(bad, dtype=bool)
     samples = _Samples(x_in, y_in, antialias)
     factor = 1.0
     if variance is not None and len(samples) > 1:
@@ -688,14 +603,19 @@ def _resample_tile(inputs, kernel, samples, min_weight, factor, work):
     """Data, variance, weight and flags of one tile of output pixels (see `resample_band`)."""
     data, variance, bad, flags, near_bad = inputs
     ny, nx = data.shape
-    inside, touches = _layout(kernel, samples, data.shape)
-    x_far, y_far = _far(samples.x, samples.y)
-    xn, yn = _nearest_pixel(x_far, nx), _nearest_pixel(y_far, ny)
+    kind, half, table = _compiled_kernel(kernel)
+    derivatives = samples.derivatives if samples.n > 1 else _NO_DERIVATIVES
+    inside, touches, xn, yn = _kernel.layout(
+        samples.x, samples.y, derivatives, samples.n, kind, half, _SNAP, ny, nx
+    )
     reach = max(KERNELS[kernel], 1) + int(np.ceil(samples.spread))
     near = _near_bad_at(data, variance, bad, near_bad, kernel, xn, yn, touches, reach=reach)
     fast = inside & ~near
     slow = touches & ~fast
-    out, out_var, weight = _sample_sums(data, variance, bad, kernel, samples, (fast, slow), work)
+    out, out_var, weight = _kernel.tap_sums(
+        data, variance, bad, samples.x, samples.y, derivatives, samples.n, fast, slow, kind, half, table,
+        _SNAP, _TABLE_STEPS
+    )
     if out_var is not None and factor != 1.0:
         out_var *= out_var.dtype.type(factor)
     no_data = ~(weight >= min_weight)
@@ -711,71 +631,25 @@ def _resample_tile(inputs, kernel, samples, min_weight, factor, work):
     return out, out_var, weight, out_flags
 
 
+_NO_DERIVATIVES = np.zeros((4, 0, 0))
+_KINDS = {"nearest": _kernel.NEAREST, "bilinear": _kernel.BILINEAR, "bicubic": _kernel.BICUBIC}
+_NO_TABLE = np.zeros((1, 1))
+
+
+@functools.cache
+def _compiled_kernel(kernel):
+    """(kind, half width, lanczos table or a placeholder) of ``kernel`` for `._kernel`."""
+    if kernel in _KINDS:
+        return _KINDS[kernel], KERNELS[kernel], _NO_TABLE
+    half = KERNELS[kernel]
+    return _kernel.LANCZOS, half, np.ascontiguousarray(np.stack(_lanczos_table(half, "<f8")))
+
+
 def _tiles(shape):
     """Column slices of a band making tiles of about ``_TILE_PIXELS`` (their input footprint stays in cache)."""
     rows, cols = shape
     width = max(64, _TILE_PIXELS // max(rows, 1))
     return [slice(c, min(c + width, cols)) for c in range(0, cols, width)]
-
-
-def _fast_tile(data, variance, kernel, x, y, work):
-    """Kernel sums of ``data`` (and of ``variance`` with squared weights) at ``x, y`` (all taps inside)."""
-    nx = data.shape[1]
-    ix0, iy0, wx, wy = _taps(kernel, x, y, work)
-    idx0 = _as_index(ix0, iy0, nx)  # fast pixels: every tap inside (take clips all the same)
-    value = _fast_sum(data.ravel(), nx, idx0, wx, wy, work)
-    if variance is None:
-        return value, None
-    return value, _fast_sum(variance.ravel(), nx, idx0, [w * w for w in wx], [w * w for w in wy], work)
-
-
-def _add_fast(data, variance, kernel, position, fast, planes, work):
-    """Add the fast sums of one sample position to the output planes, tile by tile (fast pixels only)."""
-    x, y = position
-    out, out_var = planes
-    for cols in _tiles(fast.shape):
-        good = fast[:, cols]
-        if good.all():
-            value, var = _fast_tile(data, variance, kernel, x[:, cols], y[:, cols], work)
-            out[:, cols] += value
-            if var is not None:
-                out_var[:, cols] += var
-        elif good.any():
-            pick = np.nonzero(good)
-            value, var = _fast_tile(data, variance, kernel, x[:, cols][pick], y[:, cols][pick], work)
-            out[:, cols][pick] += value
-            if var is not None:
-                out_var[:, cols][pick] += var
-
-
-def _sample_sums(data, variance, bad, kernel, samples, masks, work):
-    """Kernel sums over every sample of every output pixel: fast where all taps are good, renormalised else."""
-    shape = samples.x.shape
-    fast, slow = masks
-    out = np.zeros(shape, work)
-    out_var = None if variance is None else np.zeros(shape, work)
-    sel = np.nonzero(slow)
-    sums = np.zeros((5, len(sel[0])))
-    for x, y in samples.positions():
-        x, y = _far(x, y)
-        _add_fast(data, variance, kernel, (x, y), fast, (out, out_var), work)
-        if len(sel[0]):
-            ix0, iy0, wx, wy = _taps(kernel, x[sel], y[sel])
-            part = _slow_sums(data, variance, bad, ix0, iy0, wx, wy)
-            sums += np.stack([np.zeros(len(sel[0])) if v is None else v for v in part])
-    inv = 1.0 / len(samples)
-    out *= out.dtype.type(inv)
-    if out_var is not None:
-        out_var *= out_var.dtype.type(inv * inv)
-    weight = fast.astype(np.float32)
-    if len(sel[0]):
-        s_wd, s_w, s_wv, s_good, s_abs = sums
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[sel] = s_wd / s_w
-            if out_var is not None:
-                out_var[sel] = s_wv / (s_w * s_w)
-        weight[sel] = s_good / np.maximum(s_abs, 1e-300)
-    return out, out_var, weight
 
 
 def _area_from_map(x_in, y_in):

@@ -1,0 +1,319 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""
+The compiled per-pixel loops of the resampling engine (`astrophot.combination._core`).
+
+``layout``
+    Per output pixel of a tile: whether every tap of every sample is inside the input, whether
+    any tap touches it, and the input pixel nearest to the centre.
+``tap_sums``
+    Per output pixel of a tile: the kernel sums over its samples, plain where every tap is good
+    (``fast``), renormalised over the good taps elsewhere (``slow``), with the weight (good kernel
+    mass / total absolute mass) and the variance summed with the squared weights.
+
+Positions, fractions and weights follow `astrophot.combination._core`'s rules: a coordinate
+within ``snap`` of a whole pixel is whole, lanczos weights come from the table at the nearest
+of its ``steps`` fractions per pixel, bicubic is Keys' a = -0.5. Sums are taken in double
+precision. The loops release the GIL, so the band threads of a resampling run in parallel.
+"""
+
+cimport numpy as cnp
+from libc.math cimport fabs, floor, isfinite
+
+import numpy as np
+
+cnp.import_array()
+
+ctypedef fused real:
+    float
+    double
+
+#: Kernel kinds (the ``kind`` argument).
+NEAREST, BILINEAR, BICUBIC, LANCZOS = 0, 1, 2, 3
+cdef enum:
+    MAX_TAPS = 8
+
+
+cdef struct Kernel:
+    int kind
+    int taps            # taps per axis
+    int off             # first tap = floor - off
+    double shift        # added before the floor (nearest: 0.5 + snap, else snap)
+    double snap
+    double steps        # table steps per pixel
+    const double *table  # taps rows of (steps + 1) weights
+    Py_ssize_t stride   # steps + 1
+
+
+cdef inline Py_ssize_t _split(const Kernel *k, double v, double *frac) noexcept nogil:
+    """The first tap of coordinate v; its fraction (0 within snap of a whole pixel)."""
+    cdef double base = floor(v + k.shift)
+    cdef double f = v - base
+    if fabs(f) < k.snap:
+        f = 0.0
+    frac[0] = f
+    return <Py_ssize_t>base - k.off
+
+
+cdef inline double _inner(double d) noexcept nogil:
+    return (1.5 * d - 2.5) * d * d + 1.0
+
+
+cdef inline double _outer(double d) noexcept nogil:
+    return ((-0.5 * d + 2.5) * d - 4.0) * d + 2.0
+
+
+cdef inline void _weights(const Kernel *k, double f, double *w) noexcept nogil:
+    cdef Py_ssize_t index, t
+    if k.kind == 0:
+        w[0] = 1.0
+    elif k.kind == 1:
+        w[0] = 1.0 - f
+        w[1] = f
+    elif k.kind == 2:
+        w[0] = _outer(1.0 + f)
+        w[1] = _inner(f)
+        w[2] = _inner(1.0 - f)
+        w[3] = _outer(2.0 - f)
+    else:
+        index = <Py_ssize_t>(f * k.steps + 0.5)
+        for t in range(k.taps):
+            w[t] = k.table[t * k.stride + index]
+
+
+cdef Kernel _kernel(int kind, int half, const double[:, ::1] table, double snap, int steps):
+    cdef Kernel k
+    k.kind = kind
+    k.snap = snap
+    k.steps = steps
+    k.stride = steps + 1
+    k.table = NULL
+    if kind == 0:
+        k.taps, k.off, k.shift = 1, 0, 0.5 + snap
+    else:
+        k.taps, k.off, k.shift = 2 * half, half - 1, snap
+    if kind == 3:
+        if table.shape[0] != k.taps or table.shape[1] != k.stride:
+            raise ValueError("the lanczos table does not fit the kernel")
+        k.table = &table[0, 0]
+    if k.taps > MAX_TAPS:
+        raise ValueError("kernel too wide")
+    return k
+
+
+cdef inline void _sample(
+    const double[:, :] x, const double[:, :] y, const double[:, :, :] d, int n, Py_ssize_t i,
+    Py_ssize_t j, int s, double *px, double *py
+) noexcept nogil:
+    """Position of sample s (row-major over the n x n grid) of output pixel (i, j)."""
+    cdef double dr, dc
+    px[0] = x[i, j]
+    py[0] = y[i, j]
+    if n > 1:
+        dr = (s // n + 0.5) / n - 0.5
+        dc = (s % n + 0.5) / n - 0.5
+        px[0] += d[0, i, j] * dc + d[1, i, j] * dr
+        py[0] += d[2, i, j] * dc + d[3, i, j] * dr
+
+
+def layout(
+    const double[:, :] x,
+    const double[:, :] y,
+    const double[:, :, :] derivatives,
+    int n,
+    int kind,
+    int half,
+    double snap,
+    Py_ssize_t ny,
+    Py_ssize_t nx,
+):
+    """
+    (inside, touches, x_nearest, y_nearest) of a tile of output pixels.
+
+    ``inside``: every tap of every sample is inside the ``ny x nx`` input; ``touches``: a tap of
+    some sample is; ``x_nearest, y_nearest``: the input pixel nearest to the output pixel's centre
+    (clipped to the input; 0 where the position is not finite). ``derivatives`` is
+    ``(dx/dcol, dx/drow, dy/dcol, dy/drow)`` of the map (used when ``n > 1``).
+    """
+    cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1], i, j
+    cdef int s, samples = n * n
+    cdef double px, py, shift, lo_in, lo_touch, hi_in, hi_touch, v
+    cdef bint ins, tch, finite
+    inside_a = np.empty((rows, cols), dtype=np.bool_)
+    touches_a = np.empty((rows, cols), dtype=np.bool_)
+    xn_a = np.empty((rows, cols), dtype=np.intp)
+    yn_a = np.empty((rows, cols), dtype=np.intp)
+    cdef cnp.npy_bool[:, ::1] inside = inside_a
+    cdef cnp.npy_bool[:, ::1] touches = touches_a
+    cdef Py_ssize_t[:, ::1] xn = xn_a
+    cdef Py_ssize_t[:, ::1] yn = yn_a
+    if n > 1 and (derivatives.shape[0] != 4 or derivatives.shape[1] != rows or derivatives.shape[2] != cols):
+        raise ValueError("derivatives must be 4 planes of the tile's shape")
+    if kind == 0:
+        shift, lo_in, lo_touch, hi_in, hi_touch = 0.5 + snap, 0, 0, 0, 0
+    else:
+        shift, lo_in, lo_touch, hi_in, hi_touch = snap, half - 1, -half, -half, half - 1
+    with nogil:
+        for i in range(rows):
+            for j in range(cols):
+                ins, tch = True, False
+                for s in range(samples):
+                    _sample(x, y, derivatives, n, i, j, s, &px, &py)
+                    finite = isfinite(px) and isfinite(py)
+                    if not (finite and px >= lo_in - shift and px < nx + hi_in - shift
+                            and py >= lo_in - shift and py < ny + hi_in - shift):
+                        ins = False
+                    if (finite and px >= lo_touch - shift and px < nx + hi_touch - shift
+                            and py >= lo_touch - shift and py < ny + hi_touch - shift):
+                        tch = True
+                inside[i, j] = ins
+                touches[i, j] = tch
+                px, py = x[i, j], y[i, j]
+                if not (isfinite(px) and isfinite(py)):
+                    xn[i, j] = 0
+                    yn[i, j] = 0
+                    continue
+                v = floor(px + 0.5)
+                xn[i, j] = 0 if v < 0 else (nx - 1 if v > nx - 1 else <Py_ssize_t>v)
+                v = floor(py + 0.5)
+                yn[i, j] = 0 if v < 0 else (ny - 1 if v > ny - 1 else <Py_ssize_t>v)
+    return inside_a, touches_a, xn_a, yn_a
+
+
+cdef inline void _fast(
+    const Kernel *k, const real[:, ::1] data, const real[:, ::1] variance, bint has_var,
+    double px, double py, double *value, double *var
+) noexcept nogil:
+    """Plain kernel sums at (px, py), every tap inside and good."""
+    cdef double wx[MAX_TAPS]
+    cdef double wy[MAX_TAPS]
+    cdef double fx, fy, row, vrow, w
+    cdef Py_ssize_t ix0 = _split(k, px, &fx), iy0 = _split(k, py, &fy), a, b
+    cdef const real *line
+    _weights(k, fx, wx)
+    _weights(k, fy, wy)
+    for a in range(k.taps):
+        line = &data[iy0 + a, ix0]
+        row = 0.0
+        for b in range(k.taps):
+            row += wx[b] * line[b]
+        value[0] += wy[a] * row
+    if has_var:
+        for a in range(k.taps):
+            line = &variance[iy0 + a, ix0]
+            vrow = 0.0
+            for b in range(k.taps):
+                w = wx[b]
+                vrow += w * w * line[b]
+            w = wy[a]
+            var[0] += w * w * vrow
+
+
+cdef inline void _slow(
+    const Kernel *k, const real[:, ::1] data, const real[:, ::1] variance, bint has_var,
+    const cnp.npy_bool[:, :] bad, bint has_bad, double px, double py, double *sums
+) noexcept nogil:
+    """Renormalisation sums at (px, py): sum w d, sum w, sum w^2 v, good |w|, all |w| (good taps only)."""
+    cdef double wx[MAX_TAPS]
+    cdef double wy[MAX_TAPS]
+    cdef double fx, fy, w, value, v
+    cdef Py_ssize_t ix0, iy0, ix, iy, a, b
+    cdef Py_ssize_t ny = data.shape[0], nx = data.shape[1]
+    if not (isfinite(px) and isfinite(py)):
+        sums[4] += 1.0  # far outside: a whole kernel's mass, none of it good
+        return
+    ix0 = _split(k, px, &fx)
+    iy0 = _split(k, py, &fy)
+    _weights(k, fx, wx)
+    _weights(k, fy, wy)
+    for a in range(k.taps):
+        iy = iy0 + a
+        for b in range(k.taps):
+            ix = ix0 + b
+            w = wy[a] * wx[b]
+            sums[4] += fabs(w)
+            if iy < 0 or iy >= ny or ix < 0 or ix >= nx:
+                continue
+            value = data[iy, ix]
+            if not isfinite(value) or (has_bad and bad[iy, ix]):
+                continue
+            if has_var:
+                v = variance[iy, ix]
+                if not isfinite(v):
+                    continue
+                sums[2] += w * w * v
+            sums[0] += w * value
+            sums[1] += w
+            sums[3] += fabs(w)
+
+
+def tap_sums(
+    const real[:, ::1] data,
+    variance,
+    bad,
+    const double[:, :] x,
+    const double[:, :] y,
+    const double[:, :, :] derivatives,
+    int n,
+    const cnp.npy_bool[:, :] fast,
+    const cnp.npy_bool[:, :] slow,
+    int kind,
+    int half,
+    const double[:, ::1] table,
+    double snap,
+    int steps,
+):
+    """
+    (data, variance, weight) of a tile of output pixels: the mean over the ``n x n`` samples of
+    the kernel sums where ``fast`` (every tap inside and good), the sums renormalised over the
+    good taps where ``slow``, 0 elsewhere. ``variance`` (data's shape and dtype) and ``bad``
+    (bool, data's shape) may be None; the output variance is None when ``variance`` is.
+    """
+    cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1], i, j
+    cdef int s, samples = n * n
+    cdef double px, py, value, var, inv = 1.0 / samples
+    cdef double sums[5]
+    cdef Kernel k = _kernel(kind, half, table, snap, steps)
+    cdef bint has_var = variance is not None, has_bad = bad is not None
+    dtype = np.float32 if real is float else np.float64
+    cdef const real[:, ::1] var_in = variance if has_var else data
+    cdef const cnp.npy_bool[:, :] bad_in = bad if has_bad else fast
+    if has_var and (var_in.shape[0] != data.shape[0] or var_in.shape[1] != data.shape[1]):
+        raise ValueError("variance must have the data's shape")
+    if has_bad and (bad_in.shape[0] != data.shape[0] or bad_in.shape[1] != data.shape[1]):
+        raise ValueError("bad must have the data's shape")
+    if n > 1 and (derivatives.shape[0] != 4 or derivatives.shape[1] != rows or derivatives.shape[2] != cols):
+        raise ValueError("derivatives must be 4 planes of the tile's shape")
+    out_a = np.empty((rows, cols), dtype=dtype)
+    out_var_a = np.empty((rows, cols), dtype=dtype) if has_var else np.empty((1, 1), dtype=dtype)
+    weight_a = np.empty((rows, cols), dtype=np.float32)
+    cdef real[:, ::1] out = out_a
+    cdef real[:, ::1] out_var = out_var_a
+    cdef float[:, ::1] weight = weight_a
+    with nogil:
+        for i in range(rows):
+            for j in range(cols):
+                if fast[i, j]:
+                    value, var = 0.0, 0.0
+                    for s in range(samples):
+                        _sample(x, y, derivatives, n, i, j, s, &px, &py)
+                        _fast(&k, data, var_in, has_var, px, py, &value, &var)
+                    out[i, j] = <real>(value * inv)
+                    if has_var:
+                        out_var[i, j] = <real>(var * inv * inv)
+                    weight[i, j] = 1.0
+                elif slow[i, j]:
+                    sums[0] = sums[1] = sums[2] = sums[3] = sums[4] = 0.0
+                    for s in range(samples):
+                        _sample(x, y, derivatives, n, i, j, s, &px, &py)
+                        _slow(&k, data, var_in, has_var, bad_in, has_bad, px, py, sums)
+                    out[i, j] = <real>(sums[0] / sums[1])
+                    if has_var:
+                        out_var[i, j] = <real>(sums[2] / (sums[1] * sums[1]))
+                    weight[i, j] = <float>(sums[3] / (sums[4] if sums[4] > 1e-300 else 1e-300))
+                else:
+                    out[i, j] = 0
+                    if has_var:
+                        out_var[i, j] = 0
+                    weight[i, j] = 0
+    return out_a, (out_var_a if has_var else None), weight_a
