@@ -6,6 +6,9 @@ The compiled per-pixel loops of the resampling engine (`astrophot.combination._c
 ``layout``
     Per output pixel of a tile: whether every tap of every sample is inside the input, whether
     any tap touches it, and the input pixel nearest to the centre.
+``spline_grid``
+    A tensor-product spline on a grid of rows x columns from its row-reduced coefficients and
+    the columns' sparse B-spline design matrix.
 ``tap_sums``
     Per output pixel of a tile: the kernel sums over its samples, plain where every tap is good
     (``fast``), renormalised over the good taps elsewhere (``slow``), with the weight (good kernel
@@ -126,14 +129,16 @@ def layout(
     double snap,
     Py_ssize_t ny,
     Py_ssize_t nx,
+    near_bad=None,
 ):
     """
     (inside, touches, x_nearest, y_nearest) of a tile of output pixels.
 
-    ``inside``: every tap of every sample is inside the ``ny x nx`` input; ``touches``: a tap of
-    some sample is; ``x_nearest, y_nearest``: the input pixel nearest to the output pixel's centre
-    (clipped to the input; 0 where the position is not finite). ``derivatives`` is
-    ``(dx/dcol, dx/drow, dy/dcol, dy/drow)`` of the map (used when ``n > 1``).
+    ``inside``: every tap of every sample is inside the ``ny x nx`` input (and, with
+    ``near_bad``, an input-shaped bool map, the nearest input pixel is not near a bad one);
+    ``touches``: a tap of some sample is; ``x_nearest, y_nearest``: the input pixel nearest to
+    the output pixel's centre (clipped to the input; 0 where the position is not finite).
+    ``derivatives`` is ``(dx/dcol, dx/drow, dy/dcol, dy/drow)`` of the map (used when ``n > 1``).
     """
     cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1], i, j
     cdef int s, samples = n * n
@@ -147,6 +152,10 @@ def layout(
     cdef cnp.npy_bool[:, ::1] touches = touches_a
     cdef Py_ssize_t[:, ::1] xn = xn_a
     cdef Py_ssize_t[:, ::1] yn = yn_a
+    cdef bint has_near = near_bad is not None
+    cdef const cnp.npy_bool[:, :] near = near_bad if has_near else inside_a
+    if has_near and (near.shape[0] != ny or near.shape[1] != nx):
+        raise ValueError("near_bad must have the input's shape")
     if n > 1 and (derivatives.shape[0] != 4 or derivatives.shape[1] != rows or derivatives.shape[2] != cols):
         raise ValueError("derivatives must be 4 planes of the tile's shape")
     if kind == 0:
@@ -177,6 +186,8 @@ def layout(
                 xn[i, j] = 0 if v < 0 else (nx - 1 if v > nx - 1 else <Py_ssize_t>v)
                 v = floor(py + 0.5)
                 yn[i, j] = 0 if v < 0 else (ny - 1 if v > ny - 1 else <Py_ssize_t>v)
+                if has_near and ins and near[yn[i, j], xn[i, j]]:
+                    inside[i, j] = False
     return inside_a, touches_a, xn_a, yn_a
 
 
@@ -317,3 +328,33 @@ def tap_sums(
                         out_var[i, j] = 0
                     weight[i, j] = 0
     return out_a, (out_var_a if has_var else None), weight_a
+
+
+def spline_grid(
+    const double[:, ::1] reduced,
+    const Py_ssize_t[::1] indptr,
+    const Py_ssize_t[::1] indices,
+    const double[::1] values,
+):
+    """
+    ``reduced @ B.T`` for the CSR matrix ``B`` (``indptr, indices, values``; one row per output
+    column): a ``(len(reduced), len(indptr) - 1)`` float64 array, C-contiguous.
+    """
+    cdef Py_ssize_t rows = reduced.shape[0], cols = indptr.shape[0] - 1, i, j, p
+    cdef double acc
+    out_a = np.empty((rows, cols), dtype=np.float64)
+    cdef double[:, ::1] out = out_a
+    if cols > 0 and (indptr[cols] > indices.shape[0] or indptr[cols] > values.shape[0]):
+        raise ValueError("indptr does not fit indices and values")
+    for j in range(cols):
+        for p in range(indptr[j], indptr[j + 1]):
+            if indices[p] < 0 or indices[p] >= reduced.shape[1]:
+                raise ValueError("a column index is outside the coefficients")
+    with nogil:
+        for i in range(rows):
+            for j in range(cols):
+                acc = 0.0
+                for p in range(indptr[j], indptr[j + 1]):
+                    acc = acc + reduced[i, indices[p]] * values[p]
+                out[i, j] = acc
+    return out_a
