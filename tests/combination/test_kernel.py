@@ -126,7 +126,7 @@ def test_point_sampled_matches_double_loop(kernel, given_near_bad):
     # the case mix the test is there for: clean pixels, renormalised ones, and no data
     assert (ref_weight == 1).sum() > 20
     assert kernel == "nearest" or ((ref_weight > 0.5) & (ref_weight < 1)).sum() > 10
-    assert (ref_weight == 0).sum() > 10
+    assert (ref_weight == 0).sum() > 5
     assert np.all(flags[np.isnan(out)] & _core._NO_DATA)
 
 
