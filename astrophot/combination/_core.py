@@ -21,7 +21,7 @@ Internal API (stable for the other combination modules)
     of the input a band reaches when it is not given; a caller resampling one input in many bands
     computes it once and passes it as ``near_bad=``.
 
-``resample_band(data, variance, bad, flags, x_in, y_in, *, kernel="lanczos3", conserve="surface_brightness", jacobian=None, min_weight=0.5, near_bad=None, antialias=None)``
+``resample_band(data, variance, bad, flags, x_in, y_in, *, kernel="lanczos3", conserve="surface_brightness", jacobian=None, min_weight=0.5, near_bad=None, antialias=None, out=None)``
     ``(data, variance, weight, flags)`` of one output band. ``data`` is the whole 2-D input,
     ``variance`` its variance or None, ``bad`` a boolean mask (True = do not use) or None,
     ``flags`` its `~astrophot.DQFlag` bits or None, ``x_in``/``y_in`` from `pixel_map`.
@@ -37,7 +37,9 @@ Internal API (stable for the other combination modules)
     largest linear scale of the band, when ``s > 2/3``): the output pixel's box is integrated
     instead of point-sampled, so downsampling keeps each star's counts. The samples' positions
     come from the map's local derivatives (bands of at least 2 x 2 pixels; thinner bands are
-    point-sampled).
+    point-sampled). ``out`` takes the four planes to write into (e.g. the band's rows of the
+    whole output) instead of new arrays. The per-pixel loops are compiled
+    (`astrophot.combination._kernel`) and release the GIL, so bands run in parallel on threads.
 
 ``noise_correlation(x_in, y_in, kernel, *, aperture=False, antialias=False)``
     Var(sum of output pixels) / sum of their variances for independent input noise, for the
@@ -570,9 +572,13 @@ def resample_band(
     min_weight=0.5,
     near_bad=None,
     antialias=None,
+    out=None,
 ):
     """
     Resample one output band (see the module documentation).
+
+    ``out``, when given, is the ``(data, variance or None, weight, flags)`` planes to fill (of
+    the band's shape, views allowed, the dtypes of the returned planes).
 
     Returns
     -------
@@ -595,18 +601,13 @@ def resample_band(
     factor = 1.0
     if variance is not None and len(samples) > 1:
         factor = _variance_factor(kernel, samples, np.isfinite(x_in) & np.isfinite(y_in))
-    inputs = (data, variance, bad, None if flags is None else np.asarray(flags), near_bad)
-    planes = (
-        np.empty(x_in.shape, work),
-        None if variance is None else np.empty(x_in.shape, work),
-        np.empty(x_in.shape, np.float32),
-        np.empty(x_in.shape, np.uint32),
-    )
+    if flags is not None:
+        flags = np.asarray(flags, dtype=np.uint32)
+    inputs = (data, variance, bad, flags, near_bad)
+    planes = _out_planes(out, x_in.shape, work, variance is not None)
     for cols in _tiles(x_in.shape):
-        tile = _resample_tile(inputs, kernel, samples.tile(cols), min_weight, factor, work)
-        for plane, part in zip(planes, tile, strict=True):
-            if plane is not None:
-                plane[:, cols] = part
+        tile = tuple(None if plane is None else plane[:, cols] for plane in planes)
+        _resample_tile(inputs, kernel, samples.tile(cols), (min_weight, factor), tile)
     out, out_var, weight, out_flags = planes
     if conserve == "flux":
         scale = np.asarray(jacobian, dtype=work)
@@ -616,9 +617,29 @@ def resample_band(
     return out, out_var, weight, out_flags
 
 
-def _resample_tile(inputs, kernel, samples, min_weight, factor, work):
-    """Data, variance, weight and flags of one tile of output pixels (see `resample_band`)."""
+def _out_planes(out, shape, work, with_variance):
+    """The output planes of a band: ``out`` (checked) or new arrays."""
+    if out is None:
+        return (
+            np.empty(shape, work),
+            np.empty(shape, work) if with_variance else None,
+            np.empty(shape, np.float32),
+            np.empty(shape, np.uint32),
+        )
+    planes = tuple(out)
+    dtypes = (work, work if with_variance else None, np.dtype(np.float32), np.dtype(np.uint32))
+    if len(planes) != 4 or (planes[1] is None) == with_variance:
+        raise ValueError("out must be (data, variance or None, weight, flags), variance given with it")
+    for plane, dtype in zip(planes, dtypes, strict=True):
+        if plane is not None and (plane.shape != shape or plane.dtype != dtype):
+            raise ValueError(f"out planes must have the band's shape {shape} and dtypes {dtypes}")
+    return planes
+
+
+def _resample_tile(inputs, kernel, samples, limits, planes):
+    """Data, variance, weight and flags of one tile of output pixels into ``planes`` (see `resample_band`)."""
     data, variance, bad, flags, near_bad = inputs
+    min_weight, factor = limits
     ny, nx = data.shape
     kind, half, table = _compiled_kernel(kernel)
     derivatives = samples.derivatives if samples.n > 1 else _NO_DERIVATIVES
@@ -629,24 +650,10 @@ def _resample_tile(inputs, kernel, samples, min_weight, factor, work):
     )
     if not direct:
         fast &= ~_near_bad_at(data, variance, bad, near_bad, kernel, xn, yn, touches, reach=reach)
-    slow = touches & ~fast
-    out, out_var, weight = _kernel.tap_sums(
-        data, variance, bad, samples.x, samples.y, derivatives, samples.n, fast, slow, kind, half, table,
-        _SNAP, _TABLE_STEPS
+    _kernel.tap_sums(
+        data, variance, bad, flags, samples.x, samples.y, derivatives, samples.n, fast, touches, xn, yn,
+        kind, half, table, _SNAP, _TABLE_STEPS, min_weight, factor, _NO_DATA, *planes,
     )
-    if out_var is not None and factor != 1.0:
-        out_var *= out_var.dtype.type(factor)
-    no_data = ~(weight >= min_weight)
-    out[no_data] = np.nan
-    if out_var is not None:
-        out_var[no_data] = np.nan
-    if flags is not None:
-        out_flags = flags.ravel().take(yn * nx + xn).astype(np.uint32, copy=False)
-        out_flags *= touches
-    else:
-        out_flags = np.zeros(out.shape, dtype=np.uint32)
-    out_flags[no_data] |= _NO_DATA
-    return out, out_var, weight, out_flags
 
 
 _NO_DERIVATIVES = np.zeros((4, 0, 0))

@@ -191,33 +191,50 @@ def layout(
     return inside_a, touches_a, xn_a, yn_a
 
 
+cdef inline double _dot(const real *line, Py_ssize_t nx, const double *wx, const double *wy, int taps) noexcept nogil:
+    """sum_a wy[a] sum_b wx[b] line[a * nx + b] (inlined with a constant ``taps``: unrolled)."""
+    cdef double total = 0.0, row
+    cdef int a, b
+    for a in range(taps):
+        row = 0.0
+        for b in range(taps):
+            row += wx[b] * line[b]
+        total += wy[a] * row
+        line += nx
+    return total
+
+
+cdef inline double _sum(const real *line, Py_ssize_t nx, const double *wx, const double *wy, int taps) noexcept nogil:
+    if taps == 2:
+        return _dot(line, nx, wx, wy, 2)
+    if taps == 4:
+        return _dot(line, nx, wx, wy, 4)
+    if taps == 6:
+        return _dot(line, nx, wx, wy, 6)
+    if taps == 8:
+        return _dot(line, nx, wx, wy, 8)
+    return _dot(line, nx, wx, wy, taps)
+
+
 cdef inline void _fast(
-    const Kernel *k, const real[:, ::1] data, const real[:, ::1] variance, bint has_var,
-    double px, double py, double *value, double *var
+    const Kernel *k, const real *data, const real *variance, Py_ssize_t nx, double px, double py,
+    double *value, double *var
 ) noexcept nogil:
-    """Plain kernel sums at (px, py), every tap inside and good."""
+    """Plain kernel sums at (px, py), every tap inside and good (``variance`` NULL: none)."""
     cdef double wx[MAX_TAPS]
     cdef double wy[MAX_TAPS]
-    cdef double fx, fy, row, vrow, w
-    cdef Py_ssize_t ix0 = _split(k, px, &fx), iy0 = _split(k, py, &fy), a, b
-    cdef const real *line
+    cdef double fx, fy
+    cdef Py_ssize_t ix0 = _split(k, px, &fx), iy0 = _split(k, py, &fy), offset
+    cdef int b
     _weights(k, fx, wx)
     _weights(k, fy, wy)
-    for a in range(k.taps):
-        line = &data[iy0 + a, ix0]
-        row = 0.0
+    offset = iy0 * nx + ix0
+    value[0] += _sum(data + offset, nx, wx, wy, k.taps)
+    if variance != NULL:
         for b in range(k.taps):
-            row += wx[b] * line[b]
-        value[0] += wy[a] * row
-    if has_var:
-        for a in range(k.taps):
-            line = &variance[iy0 + a, ix0]
-            vrow = 0.0
-            for b in range(k.taps):
-                w = wx[b]
-                vrow += w * w * line[b]
-            w = wy[a]
-            var[0] += w * w * vrow
+            wx[b] *= wx[b]
+            wy[b] *= wy[b]
+        var[0] += _sum(variance + offset, nx, wx, wy, k.taps)
 
 
 cdef inline void _slow(
@@ -262,45 +279,72 @@ def tap_sums(
     const real[:, ::1] data,
     variance,
     bad,
+    flags,
     const double[:, :] x,
     const double[:, :] y,
     const double[:, :, :] derivatives,
     int n,
     const cnp.npy_bool[:, :] fast,
-    const cnp.npy_bool[:, :] slow,
+    const cnp.npy_bool[:, :] touches,
+    const Py_ssize_t[:, :] x_nearest,
+    const Py_ssize_t[:, :] y_nearest,
     int kind,
     int half,
     const double[:, ::1] table,
     double snap,
     int steps,
+    double min_weight,
+    double variance_factor,
+    cnp.uint32_t no_data,
+    real[:, :] out,
+    out_var,
+    float[:, :] weight,
+    cnp.uint32_t[:, :] out_flags,
 ):
     """
-    (data, variance, weight) of a tile of output pixels: the mean over the ``n x n`` samples of
-    the kernel sums where ``fast`` (every tap inside and good), the sums renormalised over the
-    good taps where ``slow``, 0 elsewhere. ``variance`` (data's shape and dtype) and ``bad``
-    (bool, data's shape) may be None; the output variance is None when ``variance`` is.
+    Fill ``out, out_var, weight, out_flags`` (a tile of output pixels, views allowed): the mean
+    over the ``n x n`` samples of the kernel sums where ``fast`` (every tap inside and good), the
+    sums renormalised over the good taps elsewhere where ``touches``; NaN and the ``no_data``
+    flag where the weight is below ``min_weight``. The variance is summed with the squared
+    weights and multiplied by ``variance_factor``. ``out_flags`` carries ``flags`` (uint32, data's
+    shape, or None) of the nearest input pixel where ``touches``. ``variance`` (data's shape and
+    dtype) and ``bad`` (bool, data's shape) may be None, and ``out_var`` is None when
+    ``variance`` is.
     """
-    cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1], i, j
+    cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1], i, j, ny = data.shape[0], nx = data.shape[1]
     cdef int s, samples = n * n
-    cdef double px, py, value, var, inv = 1.0 / samples
+    cdef double px, py, value, var, inv = 1.0 / samples, w, nan = float("nan")
     cdef double sums[5]
     cdef Kernel k = _kernel(kind, half, table, snap, steps)
-    cdef bint has_var = variance is not None, has_bad = bad is not None
-    dtype = np.float32 if real is float else np.float64
+    cdef bint has_var = variance is not None, has_bad = bad is not None, has_flags = flags is not None
     cdef const real[:, ::1] var_in = variance if has_var else data
+    cdef real[:, :] var_out = out_var if has_var else out
     cdef const cnp.npy_bool[:, :] bad_in = bad if has_bad else fast
-    if has_var and (var_in.shape[0] != data.shape[0] or var_in.shape[1] != data.shape[1]):
+    cdef const cnp.uint32_t[:, :] flags_in = flags if has_flags else out_flags
+    cdef const real *data_p = NULL
+    cdef const real *var_p = NULL
+    if has_var != (out_var is not None):
+        raise ValueError("out_var must be given exactly when variance is")
+    if has_var and (var_in.shape[0] != ny or var_in.shape[1] != nx):
         raise ValueError("variance must have the data's shape")
-    if has_bad and (bad_in.shape[0] != data.shape[0] or bad_in.shape[1] != data.shape[1]):
+    if has_bad and (bad_in.shape[0] != ny or bad_in.shape[1] != nx):
         raise ValueError("bad must have the data's shape")
+    if has_flags and (flags_in.shape[0] != ny or flags_in.shape[1] != nx):
+        raise ValueError("flags must have the data's shape")
     if n > 1 and (derivatives.shape[0] != 4 or derivatives.shape[1] != rows or derivatives.shape[2] != cols):
         raise ValueError("derivatives must be 4 planes of the tile's shape")
-    out_a = np.empty((rows, cols), dtype=dtype)
-    out_var_a = np.empty((rows, cols), dtype=dtype) if has_var else np.empty((1, 1), dtype=dtype)
-    weight_a = np.empty((rows, cols), dtype=np.float32)
-    cdef real[:, ::1] out = out_a
-    cdef real[:, ::1] out_var = out_var_a
-    cdef float[:, ::1] weight = weight_a
+    shapes = [
+        (y.shape[0], y.shape[1]), (fast.shape[0], fast.shape[1]), (touches.shape[0], touches.shape[1]),
+        (x_nearest.shape[0], x_nearest.shape[1]), (y_nearest.shape[0], y_nearest.shape[1]),
+        (out.shape[0], out.shape[1]), (var_out.shape[0], var_out.shape[1]),
+        (weight.shape[0], weight.shape[1]), (out_flags.shape[0], out_flags.shape[1]),
+    ]
+    if any(shape != (rows, cols) for shape in shapes):
+        raise ValueError("every plane of the tile must have x's shape")
+    if ny > 0 and nx > 0:
+        data_p = &data[0, 0]
+        if has_var:
+            var_p = &var_in[0, 0]
     with nogil:
         for i in range(rows):
             for j in range(cols):
@@ -308,26 +352,30 @@ def tap_sums(
                     value, var = 0.0, 0.0
                     for s in range(samples):
                         _sample(x, y, derivatives, n, i, j, s, &px, &py)
-                        _fast(&k, data, var_in, has_var, px, py, &value, &var)
-                    out[i, j] = <real>(value * inv)
-                    if has_var:
-                        out_var[i, j] = <real>(var * inv * inv)
-                    weight[i, j] = 1.0
-                elif slow[i, j]:
+                        _fast(&k, data_p, var_p, nx, px, py, &value, &var)
+                    value *= inv
+                    var *= inv * inv
+                    w = 1.0
+                elif touches[i, j]:
                     sums[0] = sums[1] = sums[2] = sums[3] = sums[4] = 0.0
                     for s in range(samples):
                         _sample(x, y, derivatives, n, i, j, s, &px, &py)
                         _slow(&k, data, var_in, has_var, bad_in, has_bad, px, py, sums)
-                    out[i, j] = <real>(sums[0] / sums[1])
-                    if has_var:
-                        out_var[i, j] = <real>(sums[2] / (sums[1] * sums[1]))
-                    weight[i, j] = <float>(sums[3] / (sums[4] if sums[4] > 1e-300 else 1e-300))
+                    value = sums[0] / sums[1]
+                    var = sums[2] / (sums[1] * sums[1])
+                    w = sums[3] / (sums[4] if sums[4] > 1e-300 else 1e-300)
                 else:
-                    out[i, j] = 0
-                    if has_var:
-                        out_var[i, j] = 0
-                    weight[i, j] = 0
-    return out_a, (out_var_a if has_var else None), weight_a
+                    value, var, w = 0.0, 0.0, 0.0
+                weight[i, j] = <float>w
+                out_flags[i, j] = 0
+                if has_flags and touches[i, j]:
+                    out_flags[i, j] = flags_in[y_nearest[i, j], x_nearest[i, j]]
+                if not (<float>w >= <float>min_weight):
+                    value, var = nan, nan
+                    out_flags[i, j] |= no_data
+                out[i, j] = <real>value
+                if has_var:
+                    var_out[i, j] = <real>(var * variance_factor)
 
 
 def spline_grid(

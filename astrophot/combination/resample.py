@@ -133,7 +133,7 @@ def _resample_interp(frame, wcs_in, wcs_out, out_shape, rows, options, n_threads
             projection_error=options["projection_error"],
             jacobian=want_area,
         )
-        result = _core.resample_band(
+        _core.resample_band(
             data,
             variance,
             bad,
@@ -146,10 +146,8 @@ def _resample_interp(frame, wcs_in, wcs_out, out_shape, rows, options, n_threads
             min_weight=options["min_weight"],
             near_bad=near_bad,
             antialias=options["antialias"],
+            out=(out[band], None if out_var is None else out_var[band], weight[band], flags[band]),
         )
-        out[band], weight[band], flags[band] = result[0], result[2], result[3]
-        if out_var is not None:
-            out_var[band] = result[1]
 
     thread_map(one_band, bands, n_threads=n_threads)
     return out, out_var, weight, flags
