@@ -21,7 +21,7 @@ precision. The loops release the GIL, so the band threads of a resampling run in
 """
 
 cimport numpy as cnp
-from libc.math cimport fabs, floor, isfinite
+from libc.math cimport fabs, isfinite
 
 import numpy as np
 
@@ -48,9 +48,19 @@ cdef struct Kernel:
     Py_ssize_t stride   # steps + 1
 
 
+cdef inline double _floor(double v) noexcept nogil:
+    """floor(v) for finite |v| < 2**62 without a libm call (x86-64 before SSE4.1 has no rounding instruction)."""
+    cdef double t = <double>(<long long>v)
+    return t - 1.0 if t > v else t
+
+
 cdef inline Py_ssize_t _split(const Kernel *k, double v, double *frac) noexcept nogil:
     """The first tap of coordinate v; its fraction (0 within snap of a whole pixel)."""
-    cdef double base = floor(v + k.shift)
+    cdef double base
+    if not fabs(v) < 4503599627370496.0:  # 2**52 and beyond: whole, and far outside any input
+        frac[0] = 0.0
+        return -(<Py_ssize_t>1 << 40)
+    base = _floor(v + k.shift)
     cdef double f = v - base
     if fabs(f) < k.snap:
         f = 0.0
@@ -104,19 +114,34 @@ cdef Kernel _kernel(int kind, int half, const double[:, ::1] table, double snap,
     return k
 
 
-cdef inline void _sample(
-    const double[:, :] x, const double[:, :] y, const double[:, :, :] d, int n, Py_ssize_t i,
-    Py_ssize_t j, int s, double *px, double *py
+cdef struct Pixel:
+    double x, y              # the map at the output pixel's centre
+    double dxdc, dxdr, dydc, dydr  # its derivatives (n > 1)
+    int n                    # samples per axis
+
+
+cdef inline Pixel _pixel(
+    const double[:, :] x, const double[:, :] y, const double[:, :, :] d, int n, Py_ssize_t i, Py_ssize_t j
 ) noexcept nogil:
-    """Position of sample s (row-major over the n x n grid) of output pixel (i, j)."""
-    cdef double dr, dc
-    px[0] = x[i, j]
-    py[0] = y[i, j]
+    cdef Pixel p
+    p.x, p.y, p.n = x[i, j], y[i, j], n
     if n > 1:
-        dr = (s // n + 0.5) / n - 0.5
-        dc = (s % n + 0.5) / n - 0.5
-        px[0] += d[0, i, j] * dc + d[1, i, j] * dr
-        py[0] += d[2, i, j] * dc + d[3, i, j] * dr
+        p.dxdc, p.dxdr, p.dydc, p.dydr = d[0, i, j], d[1, i, j], d[2, i, j], d[3, i, j]
+    else:
+        p.dxdc = p.dxdr = p.dydc = p.dydr = 0.0
+    return p
+
+
+cdef inline void _sample(const Pixel *p, int s, double *px, double *py) noexcept nogil:
+    """Position of sample s (row-major over the n x n grid) of the output pixel p."""
+    cdef double dr, dc
+    if p.n == 1:
+        px[0], py[0] = p.x, p.y
+        return
+    dr = (s // p.n + 0.5) / p.n - 0.5
+    dc = (s % p.n + 0.5) / p.n - 0.5
+    px[0] = p.x + p.dxdc * dc + p.dxdr * dr
+    py[0] = p.y + p.dydc * dc + p.dydr * dr
 
 
 def layout(
@@ -144,6 +169,7 @@ def layout(
     cdef int s, samples = n * n
     cdef double px, py, shift, lo_in, lo_touch, hi_in, hi_touch, v
     cdef bint ins, tch, finite
+    cdef Pixel pixel
     inside_a = np.empty((rows, cols), dtype=np.bool_)
     touches_a = np.empty((rows, cols), dtype=np.bool_)
     xn_a = np.empty((rows, cols), dtype=np.intp)
@@ -166,8 +192,9 @@ def layout(
         for i in range(rows):
             for j in range(cols):
                 ins, tch = True, False
+                pixel = _pixel(x, y, derivatives, n, i, j)
                 for s in range(samples):
-                    _sample(x, y, derivatives, n, i, j, s, &px, &py)
+                    _sample(&pixel, s, &px, &py)
                     finite = isfinite(px) and isfinite(py)
                     if not (finite and px >= lo_in - shift and px < nx + hi_in - shift
                             and py >= lo_in - shift and py < ny + hi_in - shift):
@@ -177,14 +204,14 @@ def layout(
                         tch = True
                 inside[i, j] = ins
                 touches[i, j] = tch
-                px, py = x[i, j], y[i, j]
+                px, py = pixel.x, pixel.y
                 if not (isfinite(px) and isfinite(py)):
                     xn[i, j] = 0
                     yn[i, j] = 0
                     continue
-                v = floor(px + 0.5)
+                v = _floor(px + 0.5) if fabs(px) < 4503599627370496.0 else px
                 xn[i, j] = 0 if v < 0 else (nx - 1 if v > nx - 1 else <Py_ssize_t>v)
-                v = floor(py + 0.5)
+                v = _floor(py + 0.5) if fabs(py) < 4503599627370496.0 else py
                 yn[i, j] = 0 if v < 0 else (ny - 1 if v > ny - 1 else <Py_ssize_t>v)
                 if has_near and ins and near[yn[i, j], xn[i, j]]:
                     inside[i, j] = False
@@ -315,6 +342,7 @@ def tap_sums(
     cdef int s, samples = n * n
     cdef double px, py, value, var, inv = 1.0 / samples, w, nan = float("nan")
     cdef double sums[5]
+    cdef Pixel pixel
     cdef Kernel k = _kernel(kind, half, table, snap, steps)
     cdef bint has_var = variance is not None, has_bad = bad is not None, has_flags = flags is not None
     cdef const real[:, ::1] var_in = variance if has_var else data
@@ -348,10 +376,11 @@ def tap_sums(
     with nogil:
         for i in range(rows):
             for j in range(cols):
+                pixel = _pixel(x, y, derivatives, n, i, j)
                 if fast[i, j]:
                     value, var = 0.0, 0.0
                     for s in range(samples):
-                        _sample(x, y, derivatives, n, i, j, s, &px, &py)
+                        _sample(&pixel, s, &px, &py)
                         _fast(&k, data_p, var_p, nx, px, py, &value, &var)
                     value *= inv
                     var *= inv * inv
@@ -359,7 +388,7 @@ def tap_sums(
                 elif touches[i, j]:
                     sums[0] = sums[1] = sums[2] = sums[3] = sums[4] = 0.0
                     for s in range(samples):
-                        _sample(x, y, derivatives, n, i, j, s, &px, &py)
+                        _sample(&pixel, s, &px, &py)
                         _slow(&k, data, var_in, has_var, bad_in, has_bad, px, py, sums)
                     value = sums[0] / sums[1]
                     var = sums[2] / (sums[1] * sums[1])
