@@ -239,10 +239,11 @@ def pixel_map(wcs_in, wcs_out, out_shape, *, rows=None, cols=None, projection_er
             if splines is not None and _map_error(wcs_in, wcs_out, splines, ys, xs, step) <= projection_error:
                 sx, sy = splines
                 designs = {}
-                x_in, y_in = _grid(sx, ys, xs, designs=designs), _grid(sy, ys, xs, designs=designs)
+                on_band = functools.partial(_grid, ys=ys, xs=xs, designs=designs)
+                x_in, y_in = on_band(sx), on_band(sy)
                 if jacobian:
-                    area = _grid(sx, ys, xs, dcol=1, designs=designs) * _grid(sy, ys, xs, drow=1, designs=designs)
-                    area -= _grid(sx, ys, xs, drow=1, designs=designs) * _grid(sy, ys, xs, dcol=1, designs=designs)
+                    area = on_band(sx, dcol=1) * on_band(sy, drow=1)
+                    area -= on_band(sx, drow=1) * on_band(sy, dcol=1)
                     return x_in, y_in, np.abs(area)
                 return x_in, y_in
             step //= 2
@@ -651,8 +652,27 @@ def _resample_tile(inputs, kernel, samples, limits, planes):
     if not direct:
         fast &= ~_near_bad_at(data, variance, bad, near_bad, kernel, xn, yn, touches, reach=reach)
     _kernel.tap_sums(
-        data, variance, bad, flags, samples.x, samples.y, derivatives, samples.n, fast, touches, xn, yn,
-        kind, half, table, _SNAP, _TABLE_STEPS, min_weight, factor, _NO_DATA, *planes,
+        data,
+        variance,
+        bad,
+        flags,
+        samples.x,
+        samples.y,
+        derivatives,
+        samples.n,
+        fast,
+        touches,
+        xn,
+        yn,
+        kind,
+        half,
+        table,
+        _SNAP,
+        _TABLE_STEPS,
+        min_weight,
+        factor,
+        _NO_DATA,
+        *planes,
     )
 
 

@@ -63,9 +63,9 @@ def _reference(data, variance, bad, x, y, kernel, n, min_weight):
                         continue
                     ix0, wx = _taps_1d(kernel, px)
                     iy0, wy = _taps_1d(kernel, py)
-                    for a, wya in enumerate(wy):
-                        for b, wxb in enumerate(wx):
-                            w = wya * wxb
+                    for a, w_row in enumerate(wy):
+                        for b, w_col in enumerate(wx):
+                            w = w_row * w_col
                             s_abs += abs(w)
                             iy, ix = iy0 + a, ix0 + b
                             if not (0 <= iy < ny and 0 <= ix < nx):
