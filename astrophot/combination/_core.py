@@ -411,34 +411,31 @@ def bad_reach(bad, kernel, *, reach=None):
     return ndimage.binary_dilation(bad, structure=np.ones((2 * a + 1, 2 * a + 1), dtype=bool))
 
 
-def _bad_input(data, variance, bad, region):
-    """Bad pixels (masked or non-finite) of ``data[region]``."""
-    out = ~np.isfinite(data[region])
+def _bad_input(data, variance, bad):
+    """Bad pixels (masked or non-finite) of the input."""
+    out = ~np.isfinite(data)
     if bad is not None:
-        out |= bad[region]
+        out |= bad
     if variance is not None:
-        out |= ~np.isfinite(variance[region])
+        out |= ~np.isfinite(variance)
     return out
 
 
-def _near_bad_at(data, variance, bad, near_bad, kernel, ixn, iyn, inside, reach=None):
-    """Whether each output pixel (nearest input pixel ixn, iyn) is within ``reach`` of a bad input."""
-    ny, nx = data.shape
-    a = KERNELS[kernel]
-    reach = a if reach is None else reach
+def _near_bad_at(near_bad, kernel, ixn, iyn, inside, reach):
+    """
+    Whether each output pixel (nearest input pixel ixn, iyn) is within ``reach`` of a bad input,
+    ``near_bad`` being the bad pixels dilated by the kernel's half width (dilated by the rest here).
+    """
+    ny, nx = near_bad.shape
     result = np.zeros(ixn.shape, dtype=bool)
     if not inside.any():
         return result
     y0, y1 = max(int(iyn[inside].min()) - reach - 1, 0), min(int(iyn[inside].max()) + reach + 2, ny)
     x0, x1 = max(int(ixn[inside].min()) - reach - 1, 0), min(int(ixn[inside].max()) + reach + 2, nx)
-    region = (slice(y0, y1), slice(x0, x1))
-    if near_bad is not None:  # already dilated by a: dilate by the rest
-        crop, extra = near_bad[region], reach - a
-    else:
-        crop, extra = _bad_input(data, variance, bad, region), reach
+    crop = near_bad[y0:y1, x0:x1]
     if not crop.any():
         return result
-    near = bad_reach(crop, kernel, reach=extra)
+    near = bad_reach(crop, kernel, reach=reach - KERNELS[kernel])
     result[inside] = near[iyn[inside] - y0, ixn[inside] - x0]
     return result
 
@@ -596,15 +593,20 @@ def resample_band(
     x_in, y_in = np.asarray(x_in, dtype=np.float64), np.asarray(y_in, dtype=np.float64)
     if bad is not None:
         bad = np.asarray(bad, dtype=bool)
+    clean = False  # nothing in the input is bad: no pixel is near a bad one
     if near_bad is not None:
         near_bad = np.asarray(near_bad, dtype=bool)
+    else:
+        every_bad = _bad_input(data, variance, bad)
+        clean = not every_bad.any()
+        near_bad = None if clean else bad_reach(every_bad, kernel)
     samples = _Samples(x_in, y_in, antialias)
     factor = 1.0
     if variance is not None and len(samples) > 1:
         factor = _variance_factor(kernel, samples, np.isfinite(x_in) & np.isfinite(y_in))
     if flags is not None:
         flags = np.asarray(flags, dtype=np.uint32)
-    inputs = (data, variance, bad, flags, near_bad)
+    inputs = (data, variance, bad, flags, near_bad, clean)
     planes = _out_planes(out, x_in.shape, work, variance is not None)
     for cols in _tiles(x_in.shape):
         tile = tuple(None if plane is None else plane[:, cols] for plane in planes)
@@ -639,18 +641,19 @@ def _out_planes(out, shape, work, with_variance):
 
 def _resample_tile(inputs, kernel, samples, limits, planes):
     """Data, variance, weight and flags of one tile of output pixels into ``planes`` (see `resample_band`)."""
-    data, variance, bad, flags, near_bad = inputs
+    data, variance, bad, flags, near_bad, clean = inputs
     min_weight, factor = limits
     ny, nx = data.shape
     kind, half, table = _compiled_kernel(kernel)
     derivatives = samples.derivatives if samples.n > 1 else _NO_DERIVATIVES
     reach = max(KERNELS[kernel], 1) + int(np.ceil(samples.spread))
-    direct = near_bad is not None and reach <= KERNELS[kernel]  # the nearest pixel's near_bad says it
-    fast, touches, xn, yn = _kernel.layout(
-        samples.x, samples.y, derivatives, samples.n, kind, half, _SNAP, ny, nx, near_bad if direct else None
-    )
+    # the nearest pixel's near_bad says it (or nothing is bad)
+    direct = clean or (near_bad is not None and reach <= KERNELS[kernel])
+    placed = None  # tap_sums places each pixel itself (with the nearest pixel's near_bad)
     if not direct:
-        fast &= ~_near_bad_at(data, variance, bad, near_bad, kernel, xn, yn, touches, reach=reach)
+        placed = _kernel.layout(samples.x, samples.y, derivatives, samples.n, kind, half, _SNAP, ny, nx)
+        fast, touches, xn, yn = placed
+        fast &= ~_near_bad_at(near_bad, kernel, xn, yn, touches, reach)
     _kernel.tap_sums(
         data,
         variance,
@@ -660,10 +663,8 @@ def _resample_tile(inputs, kernel, samples, limits, planes):
         samples.y,
         derivatives,
         samples.n,
-        fast,
-        touches,
-        xn,
-        yn,
+        placed,
+        near_bad if direct else None,
         kind,
         half,
         table,

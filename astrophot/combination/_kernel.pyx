@@ -5,7 +5,8 @@ The compiled per-pixel loops of the resampling engine (`astrophot.combination._c
 
 ``layout``
     Per output pixel of a tile: whether every tap of every sample is inside the input, whether
-    any tap touches it, and the input pixel nearest to the centre.
+    any tap touches it, and the input pixel nearest to the centre (`tap_sums` does the same
+    itself when the caller needs none of it).
 ``spline_grid``
     A tensor-product spline on a grid of rows x columns from its row-reduced coefficients and
     the columns' sparse B-spline design matrix.
@@ -144,6 +145,56 @@ cdef inline void _sample(const Pixel *p, int s, double *px, double *py) noexcept
     py[0] = p.y + p.dydc * dc + p.dydr * dr
 
 
+cdef struct Bounds:
+    double lo_in, hi_in, lo_touch, hi_touch  # position limits (shifted) in x; y uses the same with ny
+    Py_ssize_t ny, nx
+
+
+cdef struct Place:
+    bint inside, touches
+    Py_ssize_t xn, yn
+
+
+cdef Bounds _bounds(int kind, int half, double snap, Py_ssize_t ny, Py_ssize_t nx):
+    cdef Bounds b
+    cdef double shift = 0.5 + snap if kind == 0 else snap
+    cdef double lo_in = 0 if kind == 0 else half - 1, lo_touch = 0 if kind == 0 else -half
+    cdef double hi_in = 0 if kind == 0 else -half, hi_touch = 0 if kind == 0 else half - 1
+    b.lo_in, b.hi_in, b.lo_touch, b.hi_touch = lo_in - shift, hi_in - shift, lo_touch - shift, hi_touch - shift
+    b.ny, b.nx = ny, nx
+    return b
+
+
+cdef inline Py_ssize_t _nearest(double v, Py_ssize_t size) noexcept nogil:
+    """The nearest pixel of a finite coordinate, clipped to [0, size - 1]."""
+    if fabs(v) < 4503599627370496.0:
+        v = _floor(v + 0.5)
+    return 0 if v < 0 else (size - 1 if v > size - 1 else <Py_ssize_t>v)
+
+
+cdef inline Place _place(
+    const Pixel *p, const Bounds *b, const cnp.npy_bool[:, :] near, bint has_near
+) noexcept nogil:
+    """Whether all taps of every sample are inside (and not near a bad pixel), any touches, the nearest pixel."""
+    cdef Place out
+    cdef int s
+    cdef double px, py
+    cdef bint finite
+    out.inside, out.touches, out.xn, out.yn = True, False, 0, 0
+    for s in range(p.n * p.n):
+        _sample(p, s, &px, &py)
+        finite = isfinite(px) and isfinite(py)
+        if not (finite and px >= b.lo_in and px < b.nx + b.hi_in and py >= b.lo_in and py < b.ny + b.hi_in):
+            out.inside = False
+        if finite and px >= b.lo_touch and px < b.nx + b.hi_touch and py >= b.lo_touch and py < b.ny + b.hi_touch:
+            out.touches = True
+    if isfinite(p.x) and isfinite(p.y):
+        out.xn, out.yn = _nearest(p.x, b.nx), _nearest(p.y, b.ny)
+        if has_near and out.inside and near[out.yn, out.xn]:
+            out.inside = False
+    return out
+
+
 def layout(
     const double[:, :] x,
     const double[:, :] y,
@@ -154,22 +205,18 @@ def layout(
     double snap,
     Py_ssize_t ny,
     Py_ssize_t nx,
-    near_bad=None,
 ):
     """
     (inside, touches, x_nearest, y_nearest) of a tile of output pixels.
 
-    ``inside``: every tap of every sample is inside the ``ny x nx`` input (and, with
-    ``near_bad``, an input-shaped bool map, the nearest input pixel is not near a bad one);
-    ``touches``: a tap of some sample is; ``x_nearest, y_nearest``: the input pixel nearest to
+    ``inside``: every tap of every sample is inside the ``ny x nx`` input; ``touches``: a tap of some sample is; ``x_nearest, y_nearest``: the input pixel nearest to
     the output pixel's centre (clipped to the input; 0 where the position is not finite).
     ``derivatives`` is ``(dx/dcol, dx/drow, dy/dcol, dy/drow)`` of the map (used when ``n > 1``).
     """
     cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1], i, j
-    cdef int s, samples = n * n
-    cdef double px, py, shift, lo_in, lo_touch, hi_in, hi_touch, v
-    cdef bint ins, tch, finite
     cdef Pixel pixel
+    cdef Place place
+    cdef Bounds bounds = _bounds(kind, half, snap, ny, nx)
     inside_a = np.empty((rows, cols), dtype=np.bool_)
     touches_a = np.empty((rows, cols), dtype=np.bool_)
     xn_a = np.empty((rows, cols), dtype=np.intp)
@@ -178,44 +225,21 @@ def layout(
     cdef cnp.npy_bool[:, ::1] touches = touches_a
     cdef Py_ssize_t[:, ::1] xn = xn_a
     cdef Py_ssize_t[:, ::1] yn = yn_a
-    cdef bint has_near = near_bad is not None
-    cdef const cnp.npy_bool[:, :] near = near_bad if has_near else inside_a
-    if has_near and (near.shape[0] != ny or near.shape[1] != nx):
-        raise ValueError("near_bad must have the input's shape")
-    if n > 1 and (derivatives.shape[0] != 4 or derivatives.shape[1] != rows or derivatives.shape[2] != cols):
-        raise ValueError("derivatives must be 4 planes of the tile's shape")
-    if kind == 0:
-        shift, lo_in, lo_touch, hi_in, hi_touch = 0.5 + snap, 0, 0, 0, 0
-    else:
-        shift, lo_in, lo_touch, hi_in, hi_touch = snap, half - 1, -half, -half, half - 1
+    cdef const cnp.npy_bool[:, :] nowhere = inside_a
+    _check_derivatives(derivatives, n, rows, cols)
     with nogil:
         for i in range(rows):
             for j in range(cols):
-                ins, tch = True, False
                 pixel = _pixel(x, y, derivatives, n, i, j)
-                for s in range(samples):
-                    _sample(&pixel, s, &px, &py)
-                    finite = isfinite(px) and isfinite(py)
-                    if not (finite and px >= lo_in - shift and px < nx + hi_in - shift
-                            and py >= lo_in - shift and py < ny + hi_in - shift):
-                        ins = False
-                    if (finite and px >= lo_touch - shift and px < nx + hi_touch - shift
-                            and py >= lo_touch - shift and py < ny + hi_touch - shift):
-                        tch = True
-                inside[i, j] = ins
-                touches[i, j] = tch
-                px, py = pixel.x, pixel.y
-                if not (isfinite(px) and isfinite(py)):
-                    xn[i, j] = 0
-                    yn[i, j] = 0
-                    continue
-                v = _floor(px + 0.5) if fabs(px) < 4503599627370496.0 else px
-                xn[i, j] = 0 if v < 0 else (nx - 1 if v > nx - 1 else <Py_ssize_t>v)
-                v = _floor(py + 0.5) if fabs(py) < 4503599627370496.0 else py
-                yn[i, j] = 0 if v < 0 else (ny - 1 if v > ny - 1 else <Py_ssize_t>v)
-                if has_near and ins and near[yn[i, j], xn[i, j]]:
-                    inside[i, j] = False
+                place = _place(&pixel, &bounds, nowhere, False)
+                inside[i, j], touches[i, j] = place.inside, place.touches
+                xn[i, j], yn[i, j] = place.xn, place.yn
     return inside_a, touches_a, xn_a, yn_a
+
+
+cdef _check_derivatives(const double[:, :, :] derivatives, int n, Py_ssize_t rows, Py_ssize_t cols):
+    if n > 1 and (derivatives.shape[0] != 4 or derivatives.shape[1] != rows or derivatives.shape[2] != cols):
+        raise ValueError("derivatives must be 4 planes of the tile's shape")
 
 
 cdef inline double _dot(const real *line, Py_ssize_t nx, const double *wx, const double *wy, int taps) noexcept nogil:
@@ -311,10 +335,8 @@ def tap_sums(
     const double[:, :] y,
     const double[:, :, :] derivatives,
     int n,
-    const cnp.npy_bool[:, :] fast,
-    const cnp.npy_bool[:, :] touches,
-    const Py_ssize_t[:, :] x_nearest,
-    const Py_ssize_t[:, :] y_nearest,
+    placed,
+    near_bad,
     int kind,
     int half,
     const double[:, ::1] table,
@@ -330,8 +352,10 @@ def tap_sums(
 ):
     """
     Fill ``out, out_var, weight, out_flags`` (a tile of output pixels, views allowed): the mean
-    over the ``n x n`` samples of the kernel sums where ``fast`` (every tap inside and good), the
-    sums renormalised over the good taps elsewhere where ``touches``; NaN and the ``no_data``
+    over the ``n x n`` samples of the kernel sums where every tap is inside and good (``fast``),
+    the sums renormalised over the good taps elsewhere where a tap ``touches`` the input. ``placed``
+    is ``(fast, touches, x_nearest, y_nearest)`` of `layout`, or None to place each pixel here
+    as `layout` does (with ``near_bad``, input-shaped bool or None). NaN and the ``no_data``
     flag where the weight is below ``min_weight``. The variance is summed with the squared
     weights and multiplied by ``variance_factor``. ``out_flags`` carries ``flags`` (uint32, data's
     shape, or None) of the nearest input pixel where ``touches``. ``variance`` (data's shape and
@@ -343,11 +367,22 @@ def tap_sums(
     cdef double px, py, value, var, inv = 1.0 / samples, w, nan = float("nan")
     cdef double sums[5]
     cdef Pixel pixel
+    cdef Place place
+    cdef Bounds bounds = _bounds(kind, half, snap, ny, nx)
     cdef Kernel k = _kernel(kind, half, table, snap, steps)
+    cdef bint has_placed = placed is not None, has_near = near_bad is not None
+    dummy_bool, dummy_index = np.zeros((1, 1), np.bool_), np.zeros((1, 1), np.intp)
+    if has_placed and len(placed) != 4:
+        raise ValueError("placed must be (fast, touches, x_nearest, y_nearest)")
+    cdef const cnp.npy_bool[:, :] fast = placed[0] if has_placed else dummy_bool
+    cdef const cnp.npy_bool[:, :] touches = placed[1] if has_placed else dummy_bool
+    cdef const Py_ssize_t[:, :] x_nearest = placed[2] if has_placed else dummy_index
+    cdef const Py_ssize_t[:, :] y_nearest = placed[3] if has_placed else dummy_index
+    cdef const cnp.npy_bool[:, :] near = near_bad if has_near else dummy_bool
     cdef bint has_var = variance is not None, has_bad = bad is not None, has_flags = flags is not None
     cdef const real[:, ::1] var_in = variance if has_var else data
     cdef real[:, :] var_out = out_var if has_var else out
-    cdef const cnp.npy_bool[:, :] bad_in = bad if has_bad else fast
+    cdef const cnp.npy_bool[:, :] bad_in = bad if has_bad else dummy_bool
     cdef const cnp.uint32_t[:, :] flags_in = flags if has_flags else out_flags
     cdef const real *data_p = NULL
     cdef const real *var_p = NULL
@@ -359,14 +394,18 @@ def tap_sums(
         raise ValueError("bad must have the data's shape")
     if has_flags and (flags_in.shape[0] != ny or flags_in.shape[1] != nx):
         raise ValueError("flags must have the data's shape")
-    if n > 1 and (derivatives.shape[0] != 4 or derivatives.shape[1] != rows or derivatives.shape[2] != cols):
-        raise ValueError("derivatives must be 4 planes of the tile's shape")
+    if has_near and (near.shape[0] != ny or near.shape[1] != nx):
+        raise ValueError("near_bad must have the data's shape")
+    _check_derivatives(derivatives, n, rows, cols)
     shapes = [
-        (y.shape[0], y.shape[1]), (fast.shape[0], fast.shape[1]), (touches.shape[0], touches.shape[1]),
-        (x_nearest.shape[0], x_nearest.shape[1]), (y_nearest.shape[0], y_nearest.shape[1]),
-        (out.shape[0], out.shape[1]), (var_out.shape[0], var_out.shape[1]),
+        (y.shape[0], y.shape[1]), (out.shape[0], out.shape[1]), (var_out.shape[0], var_out.shape[1]),
         (weight.shape[0], weight.shape[1]), (out_flags.shape[0], out_flags.shape[1]),
     ]
+    if has_placed:
+        shapes += [
+            (fast.shape[0], fast.shape[1]), (touches.shape[0], touches.shape[1]),
+            (x_nearest.shape[0], x_nearest.shape[1]), (y_nearest.shape[0], y_nearest.shape[1]),
+        ]
     if any(shape != (rows, cols) for shape in shapes):
         raise ValueError("every plane of the tile must have x's shape")
     if ny > 0 and nx > 0:
@@ -377,7 +416,12 @@ def tap_sums(
         for i in range(rows):
             for j in range(cols):
                 pixel = _pixel(x, y, derivatives, n, i, j)
-                if fast[i, j]:
+                if has_placed:
+                    place.inside, place.touches = fast[i, j], touches[i, j]
+                    place.xn, place.yn = x_nearest[i, j], y_nearest[i, j]
+                else:
+                    place = _place(&pixel, &bounds, near, has_near)
+                if place.inside:
                     value, var = 0.0, 0.0
                     for s in range(samples):
                         _sample(&pixel, s, &px, &py)
@@ -385,7 +429,7 @@ def tap_sums(
                     value *= inv
                     var *= inv * inv
                     w = 1.0
-                elif touches[i, j]:
+                elif place.touches:
                     sums[0] = sums[1] = sums[2] = sums[3] = sums[4] = 0.0
                     for s in range(samples):
                         _sample(&pixel, s, &px, &py)
@@ -397,8 +441,8 @@ def tap_sums(
                     value, var, w = 0.0, 0.0, 0.0
                 weight[i, j] = <float>w
                 out_flags[i, j] = 0
-                if has_flags and touches[i, j]:
-                    out_flags[i, j] = flags_in[y_nearest[i, j], x_nearest[i, j]]
+                if has_flags and place.touches:
+                    out_flags[i, j] = flags_in[place.yn, place.xn]
                 if not (<float>w >= <float>min_weight):
                     value, var = nan, nan
                     out_flags[i, j] |= no_data
