@@ -20,23 +20,35 @@ The shared resampling engine is `astrophot.combination._core` (``pixel_map``,
   `ColorComposite` picture, written as TIFF, PNG, JPEG or a FITS cube.
 """
 
-from astrophot.combination._grid import find_optimal_wcs
-from astrophot.combination._match import BackgroundMatch, match_backgrounds
-from astrophot.combination.color import ColorComposite, make_color_composite
-from astrophot.combination.continuum import plot_continuum_diagnostics, subtract_continuum
-from astrophot.combination.mosaic import make_mosaic
-from astrophot.combination.resample import resample_frame
-from astrophot.combination.stack import stack_frames
+import importlib
 
-__all__ = [
-    "BackgroundMatch",
-    "ColorComposite",
-    "find_optimal_wcs",
-    "make_color_composite",
-    "make_mosaic",
-    "match_backgrounds",
-    "plot_continuum_diagnostics",
-    "resample_frame",
-    "stack_frames",
-    "subtract_continuum",
-]
+#: Public name -> the module that defines it. The names are imported on first use, so
+#: ``astrophot resample`` loads the resampling engine without the mosaic's background
+#: matching, the continuum's photometry and the colour writers (and what they import).
+_NAMES = {
+    "BackgroundMatch": "astrophot.combination._match",
+    "ColorComposite": "astrophot.combination.color",
+    "find_optimal_wcs": "astrophot.combination._grid",
+    "make_color_composite": "astrophot.combination.color",
+    "make_mosaic": "astrophot.combination.mosaic",
+    "match_backgrounds": "astrophot.combination._match",
+    "plot_continuum_diagnostics": "astrophot.combination.continuum",
+    "resample_frame": "astrophot.combination.resample",
+    "stack_frames": "astrophot.combination.stack",
+    "subtract_continuum": "astrophot.combination.continuum",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name):
+    module = _NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'astrophot.combination' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_NAMES})

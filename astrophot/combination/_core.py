@@ -58,6 +58,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.interpolate import BSpline, RectBivariateSpline
 
+from astrophot._morphology import grow
 from astrophot.combination import _kernel
 from astrophot.frames.dqflags import DQFlag
 
@@ -408,7 +409,7 @@ def bad_reach(bad, kernel, *, reach=None):
     `numpy.ndarray` of bool
     """
     a = kernel_half_width(kernel) if reach is None else int(reach)
-    return ndimage.binary_dilation(bad, structure=np.ones((2 * a + 1, 2 * a + 1), dtype=bool))
+    return grow(bad, a)
 
 
 def _bad_input(data, variance, bad):

@@ -9,6 +9,7 @@ from astropy.io import fits
 from astropy.nddata import StdDevUncertainty
 from scipy import ndimage
 
+from astrophot._morphology import grow
 from astrophot.frames import CalibratedFrame, DQFlag, flags_to_mask
 from astrophot.provenance import start_step
 from astrophot.reduction._common import as_frame, header_float, quantity_value
@@ -221,32 +222,6 @@ def _pack(cutouts, width):
     return origins, (y + shelf, total_w)
 
 
-def _any_within(mask, reach, axis):
-    """Whether any pixel of ``mask`` within ``reach`` along ``axis`` is set (windows clipped at the edges)."""
-    m = np.moveaxis(mask, axis, 0)
-    n = m.shape[0]
-    width = min(2 * reach + 1, n)
-    run = m.copy()  # run[i]: any of m[i : i + span]
-    span = 1
-    while 2 * span <= width:
-        run[: n - span] |= run[span:]
-        span *= 2
-    if width > span:
-        run[: n - (width - span)] |= run[width - span :]
-    out = np.empty_like(m)
-    if n > reach:
-        out[reach:] = run[: n - reach]
-    k = min(reach, n)
-    prefix = np.logical_or.accumulate(m[: min(2 * reach, n)], axis=0)
-    out[:k] = prefix[np.minimum(np.arange(k) + reach, len(prefix) - 1)]
-    return np.moveaxis(out, 0, axis)
-
-
-def _grow(mask, reach):
-    """``mask`` dilated by ``reach`` pixels (a square of side ``2 * reach + 1``)."""
-    return _any_within(_any_within(mask, reach, 0), reach, 1)
-
-
 def _median7_floor(a, axis):
     """
     A lower bound of the 7-pixel running median along ``axis`` (centres 3 to n-4).
@@ -309,7 +284,7 @@ def _candidates(work, kwargs):
 
 def _candidates_near(candidates, array, changed, kwargs):
     """``candidates`` updated for ``array`` where it changed (True in ``changed``)."""
-    boxes = _boxes(_grow(changed, 4), 4)
+    boxes = _boxes(grow(changed, 4), 4)
     if not boxes:
         return candidates
     candidates = candidates.copy()
@@ -342,7 +317,7 @@ def _boxes(need, reach, merge=0):
     and clipped to the array.
     """
     ny, nx = need.shape
-    labels, n = ndimage.label(_grow(need, merge) if merge else need, structure=np.ones((3, 3), dtype=bool))
+    labels, n = ndimage.label(grow(need, merge) if merge else need, structure=np.ones((3, 3), dtype=bool))
     if n == 0:
         return []
     if merge:
@@ -425,7 +400,7 @@ def _meanmask(array, crmask, inmask, kwargs, pixels=None):
     inner[2:-2, 2:-2] = pixels[2:-2, 2:-2]
     rows, cols = np.nonzero(inner)
     gain = np.float32(kwargs["gain"])
-    grown = _grow(inmask, 1)
+    grown = grow(inmask, 1)
     bad = crmask | grown
     total = np.zeros(rows.size, dtype=np.float32)
     count = np.zeros(rows.size, dtype=np.int64)
@@ -465,7 +440,7 @@ def _first_iteration(work, inmask, kwargs):
     candidates = _candidates(work, kwargs)
     edge = _REACH
     strip = 2 * _REACH
-    need = _grow(candidates, 1)
+    need = grow(candidates, 1)
     need[:edge] = need[-edge:] = False
     need[:, :edge] = need[:, -edge:] = False
     boxes = _boxes(need, _REACH, merge=_MERGE)
@@ -511,13 +486,13 @@ def _local_iteration(clean, inmask, crmask, kwargs, candidates=None):
     ny, nx = clean.shape
     if not crmask.any():
         return crmask, clean, 0
-    near = _grow(crmask, _REACH)
+    near = grow(crmask, _REACH)
     if candidates is None:
         candidates = _candidates(clean, kwargs)
     else:
         # they change only within 3 pixels (Laplacian and 7x7 windows) of a cleaned pixel
         candidates = _candidates_near(candidates, clean, crmask, kwargs)
-    need = near & _grow(candidates, 1)
+    need = near & grow(candidates, 1)
     boxes = _boxes(need, _REACH)
     if not boxes:
         return crmask, clean, 0
