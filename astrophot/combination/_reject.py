@@ -12,7 +12,11 @@ with each value. Every rejection rule below rejects values from the extremes
 inwards, so the values kept for a pixel are a contiguous index range
 ``[lo, hi)`` of its sorted values; rules only move ``lo`` up and ``hi`` down.
 The median absolute deviation is read from the absolute deviations of the
-sorted values, a V-shaped sequence sorted by the kernel's bitonic merger.
+sorted values, a V-shaped sequence whose two sorted arms are merged.
+The per-pixel work (the sort, each rule's statistics and clipping, the
+combination) is compiled (`astrophot.combination._reject_kernel`, loops that
+release the GIL); the band-wide steps (the pooled spread's median, the end of
+the iterations) stay here.
 
 Rules (``sigma = (low, high)`` are the asymmetric limits in standard
 deviations; a rule never rejects the median of a pixel):
@@ -72,8 +76,8 @@ import math
 
 import numpy as np
 
-from astrophot.calibration._kernel import MAD_TO_STD, bitonic_merger, sorting_network
-from astrophot.calibration._kernel import _apply as apply_network
+from astrophot.calibration._kernel import MAD_TO_STD, sorting_network
+from astrophot.combination import _reject_kernel as _ck
 
 __all__ = ["REJECTIONS", "BandResult", "auto_rejection", "combine_stack", "sort_stack"]
 
@@ -161,76 +165,44 @@ def sort_stack(values):
     n_valid : ndarray (intp, ``n_pixels``)
     """
     values = np.asarray(values)
-    n, m = values.shape
-    rows = [np.array(row, dtype=np.float64) for row in values]
-    n_valid = np.zeros(m, dtype=np.intp)
-    for row in rows:
-        bad = ~np.isfinite(row)
-        row[bad] = np.inf
-        n_valid += ~bad
-    index = [np.full(m, i, dtype=np.int16) for i in range(n)]
-    apply_network(rows, sorting_network(n), np.empty(m), index, np.empty(m, dtype=np.int16))
-    return np.stack(rows), np.stack(index), n_valid
+    if values.dtype not in (np.float32, np.float64):
+        values = values.astype(np.float64)
+    return _ck.sort_band(values, _network(values.shape[0]))
+
+
+@functools.cache
+def _network(n):
+    return np.array(sorting_network(n), dtype=np.intp).reshape(-1, 2)
 
 
 class _Kept:
-    """The kept range ``[lo, hi)`` of every pixel and masked statistics over it."""
+    """The kept range ``[lo, hi)`` of every pixel and statistics over it (compiled)."""
 
     def __init__(self, s, n_valid):
         self.s = s
-        self.rank = np.arange(s.shape[0])[:, None]
         self.lo = np.zeros(s.shape[1], dtype=np.intp)
-        self.hi = n_valid.copy()
-        self.n_valid = n_valid
+        self.hi = np.array(n_valid, dtype=np.intp)
+        self.n_valid = self.hi.copy()
 
     @property
     def count(self):
         return self.hi - self.lo
-
-    def mask(self):
-        return (self.rank >= self.lo) & (self.rank < self.hi)
 
     def at(self, pos):
         pos = np.clip(pos, 0, self.s.shape[0] - 1)
         return np.take_along_axis(self.s, pos[None, :], axis=0)[0]
 
     def median(self):
-        out = 0.5 * (self.at((self.lo + self.hi - 1) // 2) + self.at((self.lo + self.hi) // 2))
-        out[self.count <= 0] = np.nan
-        return out
+        return _ck.median(self.s, self.lo, self.hi)
 
-    def mean_std(self, ddof=0, values=None):
-        values = self.s if values is None else values
-        keep = self.mask()
-        count = self.count
-        x = np.where(keep, values, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):  # pixels with too few values: NaN
-            mean = x.sum(axis=0) / count
-            d = np.where(keep, values - mean, 0.0)
-            var = np.einsum("ij,ij->j", d, d) / (count - ddof)
-        return mean, np.sqrt(var)
+    def mean_std(self, ddof=0):
+        return _ck.mean_std(self.s, self.lo, self.hi, int(ddof))
 
     def mad_std(self, med):
-        dev = np.abs(self.s - med)
-        dev[~self.mask()] = np.inf
-        rows = list(dev)
-        apply_network(rows, bitonic_merger(len(rows)), np.empty(dev.shape[1]))
-        dev = np.stack(rows)
-        c = self.count
-        mad = 0.5 * (
-            np.take_along_axis(dev, np.maximum((c - 1) // 2, 0)[None], 0)[0]
-            + np.take_along_axis(dev, np.maximum(c // 2, 0)[None], 0)[0]
-        )
-        return MAD_TO_STD * mad
+        return _ck.mad_std(self.s, self.lo, self.hi, np.ascontiguousarray(med, dtype=np.float64), MAD_TO_STD)
 
     def percentile(self, q):
-        pos = self.lo + (self.count - 1) * (q / 100.0)
-        below = np.floor(pos).astype(np.intp)
-        frac = pos - below
-        a = self.at(below)
-        b = self.at(np.minimum(below + 1, self.hi - 1))
-        with np.errstate(invalid="ignore"):  # pixels without values: +inf - inf
-            return a + frac * (b - a)
+        return _ck.percentile(self.s, self.lo, self.hi, float(q))
 
     def clip_to(self, lower, upper, *, clamp=True):
         """
@@ -239,17 +211,20 @@ class _Kept:
         With ``clamp`` the values already rejected stay rejected; without it
         every value present is tested (astropy's final mask).
         """
-        first = self.lo if clamp else 0
-        last = self.hi if clamp else self.n_valid
-        with np.errstate(invalid="ignore"):
-            lo = np.maximum(first, np.count_nonzero(self.s < lower, axis=0)) if lower is not None else self.lo
-            hi = np.minimum(last, np.count_nonzero(self.s <= upper, axis=0)) if upper is not None else self.hi
-        valid = np.isfinite(lower if lower is not None else upper)
-        lo = np.where(valid, lo, self.lo)
-        hi = np.where(valid, np.maximum(hi, lo), self.hi)
-        changed = (lo != self.lo) | (hi != self.hi)
-        self.lo, self.hi = lo, hi
-        return np.count_nonzero(changed)
+        if lower is None and upper is None:
+            return 0
+        m = self.s.shape[1]
+        lower_ = _limit_array(lower, m)
+        upper_ = _limit_array(upper, m)
+        return _ck.clip(
+            self.s, self.lo, self.hi, self.n_valid, lower_, upper_, lower is not None, upper is not None, clamp
+        )
+
+
+def _limit_array(limit, m):
+    if limit is None:
+        return np.empty(0)
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(limit, dtype=np.float64), (m,)))
 
 
 def _limits(centre, spread, sigma):
@@ -259,78 +234,16 @@ def _limits(centre, spread, sigma):
     return lower, upper
 
 
-class _PrefixSums:
-    """
-    Running sums of each pixel's sorted values and their squares, about a per-pixel reference.
-
-    The sum (or sum of squares) of the sorted values at ranks ``[i, j)`` is ``p[j] - p[i]``.
-    The reference (the median of the values present) keeps the one-pass variance well
-    conditioned; ``d`` holds the sorted values less the reference (+inf where missing).
-    """
-
-    def __init__(self, s, n_valid):
-        n, m = s.shape
-        mid = np.clip((n_valid - 1) // 2, 0, n - 1)
-        self.columns = np.arange(m)
-        self.ref = np.where(n_valid > 0, s[mid, self.columns], 0.0)
-        self.d = s - self.ref
-        finite = np.where(np.isfinite(self.d), self.d, 0.0)  # missing values lie beyond every kept rank
-        self.p1 = np.zeros((n + 1, m))
-        self.p2 = np.zeros((n + 1, m))
-        np.cumsum(finite, axis=0, out=self.p1[1:])
-        np.cumsum(finite * finite, axis=0, out=self.p2[1:])
-
-    def between(self, i, j, columns=None):
-        """Sums of the values and of their squares (about ``ref``) at ranks ``[i, j)``."""
-        columns = self.columns if columns is None else columns
-        return self.p1[j, columns] - self.p1[i, columns], self.p2[j, columns] - self.p2[i, columns]
-
-
-def _prefix(kept):
-    if getattr(kept, "_prefix", None) is None:
-        kept._prefix = _PrefixSums(kept.s, kept.n_valid)
-    return kept._prefix
-
-
-def _std_from_sums(total, squares, count):
-    with np.errstate(invalid="ignore", divide="ignore"):  # pixels with too few values: NaN
-        var = (squares - total * total / count) / (count - 1)
-    return np.sqrt(np.maximum(var, 0.0))
-
-
 def _winsorized_std(kept, centre):
     """
     The winsorized standard deviation of the kept values (see the module notes).
 
     The values are sorted, so the values a pass clips are the first and last few kept
-    ranks: each pass costs two comparisons per value of the pixels not yet converged and
-    a few gathers, with the sums of the values between from `_PrefixSums`.
+    ranks; the sums of the values between come from running sums about the median of
+    the values present (which keeps the one-pass variance well conditioned).
     """
-    sums = _prefix(kept)
-    lo, hi = kept.lo, kept.hi
-    count = (hi - lo).astype(np.float64)
-    sigma = _std_from_sums(*sums.between(lo, hi), count)
-    active = np.flatnonzero(np.isfinite(sigma) & (sigma > 0))
-    centre = np.broadcast_to(centre, sigma.shape) - sums.ref
-    for _ in range(10):
-        if not active.size:
-            break
-        old = sigma[active]
-        low = centre[active] - 1.5 * old
-        high = centre[active] + 1.5 * old
-        d = sums.d[:, active]
-        a_lo, a_hi = lo[active], hi[active]
-        with np.errstate(invalid="ignore"):
-            i0 = np.clip(np.count_nonzero(d < low, axis=0), a_lo, a_hi)
-            i1 = np.clip(np.count_nonzero(d <= high, axis=0), i0, a_hi)
-        middle, middle2 = sums.between(i0, i1, active)
-        n_low, n_high = (i0 - a_lo), (a_hi - i1)
-        total = n_low * low + n_high * high + middle
-        squares = n_low * low * low + n_high * high * high + middle2
-        new = 1.134 * _std_from_sums(total, squares, count[active])
-        sigma[active] = new
-        active = active[np.abs(new - old) > 5e-4 * old]
-    return sigma
+    centre = np.ascontiguousarray(np.broadcast_to(centre, kept.lo.shape), dtype=np.float64)
+    return _ck.winsorized_std(kept.s, kept.lo, kept.hi, kept.n_valid, centre)
 
 
 def pooled(spread):
@@ -408,29 +321,9 @@ def _blom_table(n):
         return ndtri((i - 0.375) / (count + 0.25))
 
 
-def _blom(kept):
-    """Blom's expected normal order statistics of the kept ranks (0 outside)."""
-    # the scores depend on two small integers only: looked up (the same values as ndtri of each, 5x faster)
-    n = kept.s.shape[0]
-    mask = kept.mask()
-    i = np.where(mask, kept.rank - kept.lo + 1, 0)  # within 1..count where kept
-    z = _blom_table(n).ravel().take(kept.count * (n + 2) + i)
-    return np.where(mask, z, 0.0)
-
-
 def _line(kept):
     """Location and slope of the line through the central sorted kept values (|score| <= 1)."""
-    z = _blom(kept)
-    # the line is fitted to the central values (|score| <= 1), out of reach of the outliers
-    keep = kept.mask() & (np.abs(z) <= 1.0)
-    z = np.where(keep, z, 0.0)
-    y = np.where(keep, kept.s, 0.0)
-    count = np.maximum(np.count_nonzero(keep, axis=0), 1)
-    zm, ym = z.sum(0) / count, y.sum(0) / count
-    dz = np.where(keep, z - zm, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slope = np.einsum("ij,ij->j", dz, y - ym) / np.einsum("ij,ij->j", dz, dz)
-    return ym - slope * zm, slope
+    return _ck.line(kept.s, kept.lo, kept.hi, _blom_table(kept.s.shape[0]))
 
 
 def _line_spread(kept, centre=None):
@@ -612,39 +505,27 @@ def _sigma_pair(sigma):
 
 
 def _combine_kept(kept, index, weights, variances, center):
-    keep = kept.mask()
-    count = kept.count
-    n = kept.s.shape[0]
-    w = np.ones(kept.s.shape) if weights is None else _gather(weights, index, n)
-    w = np.where(keep, w, 0.0)
-    wsum = w.sum(axis=0)
-    x = np.where(keep, kept.s, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.einsum("ij,ij->j", w, x) / wsum
-        w2 = np.einsum("ij,ij->j", w, w)
-        if variances is not None:
-            v = np.where(keep, _gather(variances, index, n), 0.0)
-            variance = np.einsum("ij,ij,ij->j", w, w, v) / (wsum * wsum)
-        else:
-            d = np.where(keep, kept.s - mean, 0.0)
-            spread = np.einsum("ij,ij,ij->j", w, d, d) / wsum * count / (count - 1)
-            variance = spread * w2 / (wsum * wsum)
-            variance[count < 2] = np.nan
-    if center == "median":
-        mean = kept.median()
-        variance = variance * (math.pi / 2)
-    mean[count <= 0] = np.nan
-    variance[count <= 0] = np.nan
-    return mean, variance, wsum
+    n, m = kept.s.shape
+    w = np.ones(n) if weights is None else _per_frame(weights, n, m, "weights")
+    w = np.broadcast_to(w[:, None], (n, m)) if w.ndim == 1 else w
+    if variances is None:
+        v = np.zeros((1, 1))
+    else:
+        v = _per_frame(variances, n, m, "variances", keep_float32=True)
+        v = np.broadcast_to(v[:, None], (n, m)) if v.ndim == 1 else v
+    return _ck.combine(kept.s, index, kept.lo, kept.hi, w, v, variances is not None, center == "median")
 
 
-def _gather(per_frame, index, n):
-    per_frame = np.asarray(per_frame, dtype=np.float64)
-    if per_frame.ndim == 1:
-        if per_frame.shape != (n,):
-            raise ValueError(f"per-frame values must have {n} entries, not {per_frame.shape[0]}")
-        return per_frame[index]
-    return np.take_along_axis(per_frame, index.astype(np.intp), axis=0)
+def _per_frame(values, n, m, name, keep_float32=False):
+    values = np.asarray(values)
+    if not (keep_float32 and values.dtype == np.float32):
+        values = values.astype(np.float64, copy=False)
+    if values.ndim == 1:
+        if values.shape != (n,):
+            raise ValueError(f"per-frame values must have {n} entries, not {values.shape[0]}")
+    elif values.shape != (n, m):
+        raise ValueError(f"{name} must have the shape of the values {(n, m)}, not {values.shape}")
+    return values
 
 
 def combine_stack(
@@ -740,10 +621,8 @@ def combine_stack(
     }
     _RULES[rejection](kept, **options)
     value, variance, wsum = _combine_kept(kept, index, weights, variances, center)
-    keep = kept.mask()
-    present = kept.rank < n_valid
-    rejected = present & ~keep
-    result = BandResult(
+    rejected_per_frame, present_per_frame, mask = _ck.tally(index, kept.lo, kept.hi, n_valid, bool(keep_mask))
+    return BandResult(
         value=value,
         variance=variance,
         weight=wsum,
@@ -751,13 +630,8 @@ def combine_stack(
         coverage=kept.count,
         n_low=kept.lo.copy(),
         n_high=n_valid - kept.hi,
-        rejected_per_frame=np.bincount(index[rejected], minlength=n),
-        present_per_frame=np.bincount(index[present], minlength=n),
+        rejected_per_frame=rejected_per_frame,
+        present_per_frame=present_per_frame,
         rejection=rejection,
-        kept=None,
+        kept=mask,
     )
-    if keep_mask:
-        mask = np.zeros(values.shape, dtype=bool)
-        np.put_along_axis(mask, index.astype(np.intp), keep, axis=0)
-        result.kept = mask
-    return result
