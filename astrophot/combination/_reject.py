@@ -217,7 +217,15 @@ class _Kept:
         lower_ = _limit_array(lower, m)
         upper_ = _limit_array(upper, m)
         return _ck.clip(
-            self.s, self.lo, self.hi, self.n_valid, lower_, upper_, lower is not None, upper is not None, clamp
+            self.s,
+            self.lo,
+            self.hi,
+            self.n_valid,
+            lower_,
+            upper_,
+            lower is not None,
+            upper is not None,
+            clamp,
         )
 
 
