@@ -14,7 +14,9 @@ def test_grow_equals_binary_dilation(shape, reach):
     rng = np.random.default_rng(hash((shape, reach)) % 2**32)
     for density in (0.0, 0.01, 0.2, 1.0):
         mask = rng.random(shape) < density
-        expected = ndimage.binary_dilation(mask, structure=np.ones((2 * reach + 1, 2 * reach + 1), dtype=bool))
+        expected = ndimage.binary_dilation(
+            mask, structure=np.ones((2 * reach + 1, 2 * reach + 1), dtype=bool)
+        )
         got = grow(mask, reach)
         assert got.dtype == bool and got.shape == shape
         np.testing.assert_array_equal(got, expected)
