@@ -90,14 +90,15 @@ def run_later_stages(plan, result, client=None):
     grids = _grids(plan, result, groups)
     result.timings["grid"] = time.perf_counter() - t0
     panels = _mosaic_targets(plan, result, groups, grids)
-    stack_tasks = _combine_tasks(plan, "stack", groups, {t: g for t, g in grids.items() if t not in panels})
-    stacks = _run_products(plan, result, client, "stack", stack_tasks)
+    stages = [
+        ("stack", _combine_tasks(plan, "stack", groups, {t: g for t, g in grids.items() if t not in panels}))
+    ]
     if panels:
-        tasks = _combine_tasks(plan, "mosaic", groups, {t: grids[t] for t in panels})
-        stacks.update(_run_products(plan, result, client, "mosaic", tasks))
+        stages.append(("mosaic", _combine_tasks(plan, "mosaic", groups, {t: grids[t] for t in panels})))
     # the line image and the colour picture combine a target's stacks, or its mosaics
-    _run_products(plan, result, client, "continuum", _line_tasks(plan, stacks))
-    _run_products(plan, result, client, "color", _color_tasks(plan, stacks))
+    planned = {task["key"]: task["outputs"][0] for _, tasks in stages for task in tasks}
+    stages += [("continuum", _line_tasks(plan, planned)), ("color", _color_tasks(plan, planned))]
+    _run_combinations(plan, result, client, stages)
     t0 = time.perf_counter()
     if plan.config["report"]["enabled"]:
         from astrophot.pipeline._report import write_night_report
@@ -257,35 +258,98 @@ def _color_tasks(plan, stacks):
     return tasks
 
 
-def _run_products(plan, result, client, stage, tasks):
-    """Map the tasks of one combination stage; record the stage; return key -> first output of those done."""
+def _after(task, *needed):
+    """``task``'s product once the products it needs are made; None when one of them failed."""
     from astrophot.pipeline._combine import run_product
-    from astrophot.pipeline._night import _map
 
-    t0 = time.perf_counter()
-    done = {}
-    blocked = _blocked(plan, stage, _STAGE_FUNCTIONS[stage])
-    if blocked or not tasks:
-        why = {
-            "stack": "no solved, accepted frames on a grid, or every target a mosaic",
-        }.get(stage, "the stacks it needs are missing")
-        _stage(result, stage, *(blocked or ("skipped", f"nothing to combine ({why})")))
-        result.timings[stage] = time.perf_counter() - t0
-        return done
-    for task in tasks:
-        task["resume"] = plan.resume
-    outcomes = _map(client, run_product, tasks, stage, plan.progress or _none)
-    failed = [o for o in outcomes if o["status"] != "done"]
-    for task, outcome in zip(tasks, outcomes):
-        if outcome["status"] == "done":
-            done[task["key"]] = task["outputs"][0]
-    products = [p for task, o in zip(tasks, outcomes) if o["status"] == "done" for p in task["outputs"]]
-    made = sum(o["made"] for o in outcomes)
-    reason = f"{made} made, {len(outcomes) - len(failed) - made} up to date"
+    if any(outcome is None or outcome["status"] != "done" for outcome in needed):
+        return None
+    return run_product(task)
+
+
+def _run_combinations(plan, result, client, stages):
+    """
+    Run the combination stages (stack, mosaic, continuum, colour) and record each.
+
+    A task needs the products of earlier tasks that are among its inputs; one whose
+    needed product failed is left out (as the line image of a failed stack always was).
+    Locally the stages run in turn. On Dask every task is submitted at once and waits
+    only for the products it needs: the line image is made while a stack it does not
+    need is still running. A stage's time is the wall time from its first task's start
+    to its last task's end (stages may overlap on Dask).
+    """
+    runnable = []
+    for stage, tasks in stages:
+        blocked = _blocked(plan, stage, _STAGE_FUNCTIONS[stage])
+        if blocked or not tasks:
+            why = {
+                "stack": "no solved, accepted frames on a grid, or every target a mosaic",
+            }.get(stage, "the stacks it needs are missing")
+            _stage(result, stage, *(blocked or ("skipped", f"nothing to combine ({why})")))
+            result.timings[stage] = 0.0
+            continue
+        for task in tasks:
+            task["resume"] = plan.resume
+        runnable.append((stage, tasks))
+    run = _run_local if client is None else _run_dask
+    outcomes, ends = run(client, runnable, plan.progress or _none)
+    for stage, tasks in runnable:
+        kept = [(task, outcome) for task, outcome in zip(tasks, outcomes[stage]) if outcome is not None]
+        ran = [(end, outcome["seconds"]) for end, outcome in zip(ends[stage], outcomes[stage]) if outcome]
+        wall = max(e for e, _ in ran) - min(e - sec for e, sec in ran) if ran else 0.0
+        _record(result, stage, kept, wall)
+
+
+def _run_local(client, runnable, progress):
+    from astrophot.pipeline._combine import run_product
+
+    made, outcomes, ends = {}, {}, {}
+    for stage, tasks in runnable:
+        outcomes[stage], ends[stage] = [], []
+        for i, task in enumerate(tasks, 1):
+            needed = [made[p] for p in task["inputs"] if p in made]
+            outcome = None if any(o is None or o["status"] != "done" for o in needed) else run_product(task)
+            made[task["outputs"][0]] = outcome
+            outcomes[stage].append(outcome)
+            ends[stage].append(time.perf_counter())
+            progress(stage, i, len(tasks))
+    return outcomes, ends
+
+
+def _run_dask(client, runnable, progress):
+    from dask.distributed import as_completed
+
+    producer, where = {}, {}
+    for stage, tasks in runnable:
+        for i, task in enumerate(tasks):
+            needed = [producer[p] for p in task["inputs"] if p in producer]
+            future = client.submit(_after, task, *needed, pure=False)
+            producer[task["outputs"][0]] = future
+            where[future.key] = (stage, i)
+    outcomes = {stage: [None] * len(tasks) for stage, tasks in runnable}
+    ends = {stage: [0.0] * len(tasks) for stage, tasks in runnable}
+    counts = dict.fromkeys(outcomes, 0)
+    for future in as_completed(list(producer.values())):
+        stage, i = where[future.key]
+        outcomes[stage][i] = future.result()
+        ends[stage][i] = time.perf_counter()
+        counts[stage] += 1
+        progress(stage, counts[stage], len(outcomes[stage]))
+    return outcomes, ends
+
+
+def _record(result, stage, kept, seconds):
+    """Record one combination stage from its ``(task, outcome)`` pairs (the tasks that ran)."""
+    result.timings[stage] = seconds
+    if not kept:
+        _stage(result, stage, "skipped", "nothing to combine (the stacks it needs are missing)")
+        return
+    failed = [o for _, o in kept if o["status"] != "done"]
+    products = [p for task, o in kept if o["status"] == "done" for p in task["outputs"]]
+    made = sum(o["made"] for _, o in kept)
+    reason = f"{made} made, {len(kept) - len(failed) - made} up to date"
     if failed:
         reason += "; " + "; ".join(f"{o['name']}: {o['reason']}" for o in failed)
     _stage(result, stage, "failed" if failed else "done", reason, products)
-    result.stages[stage]["made"] = [o["name"] for o in outcomes if o["made"]]
+    result.stages[stage]["made"] = [o["name"] for _, o in kept if o["made"]]
     result.products[stage] = [str(p) for p in products]
-    result.timings[stage] = time.perf_counter() - t0
-    return done
