@@ -302,6 +302,10 @@ _CLI_WORDS = (
     ("and line_n_sigma / n_sigma", "and --sigma"),
     ("give index_files= an existing directory", "give --index an existing directory"),
     (
+        "or pass index_files=/ a directory of 4100/5200-series files",
+        "or give astrophot solve --index DIR, a directory of 4100/5200-series files",
+    ),
+    (
         "calibrate_frame(raw, bias=..., dark=..., flat=...), or calibrate_frame(raw, unit='adu')",
         "astrophot calibrate FRAME --bias B --dark D --flat F, or astrophot calibrate FRAME --unit adu",
     ),

@@ -133,3 +133,12 @@ def test_run_shows_each_warning_once_and_speaks_in_flags(night, tmp_path):
     extrapolated = [line for line in proc.stderr.splitlines() if "is extrapolated" in line]
     assert len(extrapolated) == 1 and red.name in extrapolated[0], proc.stderr
     assert not PYTHON_WORDS.search(proc.stdout), proc.stdout
+
+
+def test_the_index_install_hint_speaks_in_flags():
+    from astrophot.astrometry._index import INSTALL_HINT
+    from astrophot.cli._common import cli_words
+
+    words = cli_words(INSTALL_HINT)
+    assert not PYTHON_WORDS.search(words), words
+    assert "astrophot solve --index DIR" in words and "ASTROMETRY_INDEX_DIRS" in words
