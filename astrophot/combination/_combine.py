@@ -61,6 +61,7 @@ import numpy as np
 
 from astrophot._concurrency import PerThread, resolve_threads, thread_map
 from astrophot.combination import _core
+from astrophot.combination._drizzle import REACH as DRIZZLE_REACH
 from astrophot.combination._drizzle import drizzle_band, require_drizzle
 from astrophot.combination._grid import celestial_wcs, footprint_points, sky_to_pixel
 from astrophot.combination._reject import combine_stack
@@ -253,17 +254,18 @@ def _resample_one(item, wcs, shape, rows, options, cols=None):
     if x1 <= x0:
         return None
     cols = slice(x0, x1)
-    if options["kernel"] == "drizzle":
-        result = drizzle_band(item, wcs, shape, rows, cols, _region_data, options)
-        return None if result is None else (*result, slice(x0 - window.start, x1 - window.start))
     x_in, y_in = _core.pixel_map(
         item.wcs, wcs, shape, rows=rows, cols=cols, projection_error=options["projection_error"]
     )
-    reach = _core.KERNELS[options["kernel"]] + 2
+    drizzle = options["kernel"] == "drizzle"
+    reach = DRIZZLE_REACH if drizzle else _core.KERNELS[options["kernel"]] + 2
     region = _crop(item, x_in, y_in, reach)
     if region is None:
         return None
     data, variance, bad = _region_data(item, region)
+    if drizzle:
+        result = drizzle_band(item, wcs, rows, cols, region, (data, variance, bad), options)
+        return None if result is None else (*result, slice(x0 - window.start, x1 - window.start))
     out, out_var, weight, _ = _core.resample_band(
         data,
         variance,

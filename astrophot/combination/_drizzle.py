@@ -26,12 +26,10 @@ import numpy as np
 
 from astrophot.combination import _core
 
-__all__ = ["drizzle_band", "require_drizzle"]
+__all__ = ["REACH", "drizzle_band", "require_drizzle"]
 
 #: Input pixels of margin around the band's mapped outline (a drop reaches this far).
-_REACH = 2
-#: Fewest input rows and columns given to drizzle.
-_MIN_SPAN = 4
+REACH = 2
 
 
 def require_drizzle():
@@ -45,7 +43,7 @@ def require_drizzle():
     return Drizzle
 
 
-def drizzle_band(item, wcs, shape, rows, cols, data_of, options):
+def drizzle_band(item, wcs, rows, cols, region, inputs, options):
     """
     Drizzle one frame onto the output band ``rows`` x ``cols``.
 
@@ -53,11 +51,14 @@ def drizzle_band(item, wcs, shape, rows, cols, data_of, options):
     ----------
     item : `astrophot.combination._combine.StackInput`
     wcs : `~astropy.wcs.WCS`
-        The output grid; ``shape`` its ``(ny, nx)``.
+        The output grid.
     rows, cols : slice
         The band and its columns.
-    data_of : callable
-        ``data_of(item, region) -> (data, variance or None, bad)`` of the input region.
+    region : (slice, slice)
+        The input rows and columns whose drops can reach the band (`REACH` pixels
+        around the band's mapped outline).
+    inputs : tuple
+        ``(data, variance or None, bad)`` of the input region.
     options : dict
         ``pixfrac`` and ``projection_error``.
 
@@ -65,20 +66,11 @@ def drizzle_band(item, wcs, shape, rows, cols, data_of, options):
     -------
     (values, variances) or None
         Float32 arrays of the band's shape (NaN where nothing was dropped), in the
-        frame's units per second (``item.to_rate``); None when the frame misses the band.
+        frame's units per second (``item.to_rate``); None when nothing reaches the band.
     """
     Drizzle = require_drizzle()
-    x_in, y_in = _core.pixel_map(
-        item.wcs, wcs, shape, rows=rows, cols=cols, projection_error=options["projection_error"]
-    )
-    finite = np.isfinite(x_in) & np.isfinite(y_in)
-    if not finite.any():
-        return None
     ny_in, nx_in = item.frame.data.shape
-    region = _region(x_in[finite], y_in[finite], nx_in, ny_in)
-    if region is None:
-        return None
-    data, variance, bad = data_of(item, region)
+    data, variance, bad = inputs
     out_x, out_y = _core.pixel_map(
         wcs,
         item.wcs,
@@ -126,22 +118,3 @@ def _pad(out_x, out_y):
     finite = [s[np.isfinite(s)] for s in steps]
     largest = max((float(s.max()) for s in finite if s.size), default=1.0)
     return int(np.ceil(largest)) + 2
-
-
-def _span(values, size):
-    """``[lo, hi)`` of the input pixels within `_REACH` of ``values``, at least `_MIN_SPAN` wide."""
-    lo, hi = max(int(np.floor(values.min())) - _REACH, 0), min(int(np.ceil(values.max())) + _REACH + 1, size)
-    if hi <= lo:
-        return None
-    short = _MIN_SPAN - (hi - lo)
-    if short > 0:  # drizzle estimates the pixel scale from the map: it needs a few pixels each way
-        lo, hi = max(lo - short, 0), min(hi + short, size)
-    return slice(lo, hi)
-
-
-def _region(x, y, nx, ny):
-    """The input rows and columns whose drops can reach the mapped outline ``x, y``."""
-    rows, cols = _span(y, ny), _span(x, nx)
-    if rows is None or cols is None:
-        return None
-    return rows, cols

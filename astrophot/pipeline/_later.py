@@ -301,14 +301,12 @@ def _run_combinations(plan, result, client, stages):
 
 
 def _run_local(client, runnable, progress):
-    from astrophot.pipeline._combine import run_product
-
     made, outcomes, ends = {}, {}, {}
     for stage, tasks in runnable:
         outcomes[stage], ends[stage] = [], []
         for i, task in enumerate(tasks, 1):
             needed = [made[p] for p in task["inputs"] if p in made]
-            outcome = None if any(o is None or o["status"] != "done" for o in needed) else run_product(task)
+            outcome = _after(task, *needed)
             made[task["outputs"][0]] = outcome
             outcomes[stage].append(outcome)
             ends[stage].append(time.perf_counter())
